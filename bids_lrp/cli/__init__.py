@@ -1,0 +1,1 @@
+"""Command-line entry points (argparse only; nothing runs at import time)."""
