@@ -1,0 +1,152 @@
+"""Turn an ``nn.Sequential`` model into steps the engine can run with a method's rules.
+
+The model is read, never changed: weights are taken detached (BatchNorm is folded into a copy
+of the preceding layer's weights, computed on the fly), and its modules are never called, so
+no hooks are registered and its train/eval mode does not matter (inference semantics always).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from bids_lrp.lrp.ops import LinearOp, batch_norm, batch_norm_scale_shift, max_pool
+from bids_lrp.lrp.rules import Rule, apply_rule, guided_relu, pass_through
+
+LINEAR_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+BATCHNORM_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+MAXPOOL_TYPES = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)
+IDENTITY_TYPES = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
+SUPPORTED_TYPES = (*LINEAR_TYPES, *BATCHNORM_TYPES, *MAXPOOL_TYPES, *IDENTITY_TYPES, nn.ReLU)
+SUPPORTED_NAMES = ", ".join(t.__name__ for t in (*SUPPORTED_TYPES, nn.Flatten))
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How a method treats each kind of layer.
+
+    ``rule_for(position, n_linear, module)`` gives the rule of the ``position``-th of
+    ``n_linear`` conv/dense layers, or ``None`` for the plain gradient.
+    """
+
+    rule_for: Callable[[int, int, nn.Module], Rule | None]
+    fold_batchnorm: bool = False
+    batchnorm: str = "gradient"  # or "pass"
+    relu: str = "gradient"  # or "pass", "guided"
+
+
+def sequential_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The leaf layers of a (nested) ``nn.Sequential`` in execution order, with their names."""
+    if not isinstance(model, nn.Sequential):
+        raise ValueError(
+            f"explain() needs an nn.Sequential model (its forward pass is its list of layers); "
+            f"got {type(model).__name__}"
+        )
+    layers: list[tuple[str, nn.Module]] = []
+    for name, child in model.named_children():
+        if isinstance(child, nn.Sequential):
+            layers += [(f"{name}.{sub}", leaf) for sub, leaf in sequential_layers(child)]
+        else:
+            layers.append((name, child))
+    return layers
+
+
+def check_supported(layers: list[tuple[str, nn.Module]], method: str) -> None:
+    for name, module in layers:
+        if not isinstance(module, (*SUPPORTED_TYPES, nn.Flatten)):
+            raise ValueError(
+                f"method {method!r} cannot handle layer {name!r} ({type(module).__name__}); "
+                f"supported layers: {SUPPORTED_NAMES}"
+            )
+        if isinstance(module, BATCHNORM_TYPES) and module.running_mean is None:
+            raise ValueError(f"BatchNorm layer {name!r} has no running statistics")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One executable step: a layer, possibly with a BatchNorm folded into it."""
+
+    name: str
+    module: nn.Module
+    folded: nn.Module | None = None
+    rule: Rule | None = None
+
+
+def build_steps(layers: list[tuple[str, nn.Module]], policy: Policy, method: str) -> list[Step]:
+    """Pair conv/dense layers with the BatchNorm that follows them (when folding) and rules."""
+    check_supported(layers, method)
+    n_linear = sum(isinstance(m, LINEAR_TYPES) for _, m in layers)
+    steps: list[Step] = []
+    position = 0
+    index = 0
+    while index < len(layers):
+        name, module = layers[index]
+        if isinstance(module, LINEAR_TYPES):
+            rule = policy.rule_for(position, n_linear, module)
+            position += 1
+            following = layers[index + 1][1] if index + 1 < len(layers) else None
+            if policy.fold_batchnorm and isinstance(following, BATCHNORM_TYPES):
+                steps.append(Step(name, module, folded=following, rule=rule))
+                index += 2
+                continue
+            steps.append(Step(name, module, rule=rule))
+        elif isinstance(module, BATCHNORM_TYPES) and policy.fold_batchnorm:
+            raise ValueError(
+                f"method {method!r} folds BatchNorm into the preceding conv/dense layer, but "
+                f"{name!r} does not follow one; use 'boehle2019', which passes relevance "
+                f"through BatchNorm"
+            )
+        else:
+            steps.append(Step(name, module))
+        index += 1
+    return steps
+
+
+def step_weights(step: Step) -> tuple[Tensor, Tensor | None]:
+    """Detached weight and bias of a conv/dense step, with its BatchNorm folded in."""
+    weight = step.module.weight.detach()
+    bias = None if step.module.bias is None else step.module.bias.detach()
+    if step.folded is None:
+        return weight, bias
+    scale, shift = batch_norm_scale_shift(step.folded)
+    weight = weight * scale.view(-1, *([1] * (weight.dim() - 1)))
+    bias = shift if bias is None else bias * scale + shift
+    return weight, bias
+
+
+def run_step(step: Step, h: Tensor, policy: Policy) -> Tensor:
+    """Run one step forward; its backward is the method's rule (or the gradient)."""
+    module = step.module
+    if isinstance(module, LINEAR_TYPES):
+        op = LinearOp.from_module(module)
+        weight, bias = step_weights(step)
+        if step.rule is None:
+            return op.forward(h, weight, bias)
+        return apply_rule(step.rule, op, h, weight, bias)
+    if isinstance(module, BATCHNORM_TYPES):
+        if policy.batchnorm == "pass":
+            return pass_through(lambda t: batch_norm(t, module), h)
+        return batch_norm(h, module)
+    if isinstance(module, nn.ReLU):
+        if policy.relu == "pass":
+            return pass_through(F.relu, h)
+        if policy.relu == "guided":
+            return guided_relu(h)
+        return F.relu(h)
+    if isinstance(module, MAXPOOL_TYPES):
+        return max_pool(h, module)
+    if isinstance(module, nn.Flatten):
+        return torch.flatten(h, module.start_dim, module.end_dim)
+    return h  # identity, dropout (inference semantics)
+
+
+def first_linear(layers: list[tuple[str, nn.Module]]) -> tuple[str, nn.Module] | None:
+    return next(((n, m) for n, m in layers if isinstance(m, LINEAR_TYPES)), None)
+
+
+def last_linear(layers: list[tuple[str, nn.Module]]) -> tuple[str, nn.Module] | None:
+    return next(((n, m) for n, m in reversed(layers) if isinstance(m, LINEAR_TYPES)), None)
