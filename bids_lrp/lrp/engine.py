@@ -146,23 +146,8 @@ def _check_input(layers, x: Tensor) -> int:
     if first is None:
         raise ValueError("the model has no convolution or linear layer to explain")
     name, module = first
-    if isinstance(module, nn.Linear):
-        if x.dim() < 2 or x.shape[-1] != module.in_features:
-            raise ValueError(
-                f"x must have {module.in_features} features in its last dimension for "
-                f"layer {name!r}, got shape {tuple(x.shape)}"
-            )
-    else:
-        expected = len(module.kernel_size) + 2
-        if x.dim() != expected:
-            raise ValueError(
-                f"x must have {expected} dimensions (N, C, *spatial) for layer {name!r}, "
-                f"got {x.dim()} (shape {tuple(x.shape)})"
-            )
-        if x.shape[1] != module.in_channels:
-            raise ValueError(
-                f"x must have {module.in_channels} channel(s) for layer {name!r}, got {x.shape[1]}"
-            )
+    if module is layers[0][1]:  # otherwise the forward pass reports shape mismatches
+        _check_first_layer(name, module, x)
     if x.shape[0] < 1:
         raise ValueError("x is an empty batch")
     weight = module.weight
@@ -174,6 +159,26 @@ def _check_input(layers, x: Tensor) -> int:
     if not bool(torch.isfinite(x).all()):
         raise ValueError("x contains NaN or infinite values")
     return last[1].out_features if isinstance(last[1], nn.Linear) else last[1].out_channels
+
+
+def _check_first_layer(name: str, module: nn.Module, x: Tensor) -> None:
+    if isinstance(module, nn.Linear):
+        if x.dim() < 2 or x.shape[-1] != module.in_features:
+            raise ValueError(
+                f"x must have {module.in_features} features in its last dimension for "
+                f"layer {name!r}, got shape {tuple(x.shape)}"
+            )
+        return
+    expected = len(module.kernel_size) + 2
+    if x.dim() != expected:
+        raise ValueError(
+            f"x must have {expected} dimensions (N, C, *spatial) for layer {name!r}, "
+            f"got {x.dim()} (shape {tuple(x.shape)})"
+        )
+    if x.shape[1] != module.in_channels:
+        raise ValueError(
+            f"x must have {module.in_channels} channel(s) for layer {name!r}, got {x.shape[1]}"
+        )
 
 
 def _as_target(target: int | Tensor, n: int, n_classes: int, device) -> Tensor:
