@@ -10,7 +10,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from bids_lrp.lrp.plan import Policy
-from bids_lrp.lrp.rules import AlphaBeta, Boehle2019Beta, Epsilon, ZBox
+from bids_lrp.lrp.rules import AlphaBeta, Boehle2019Beta, Epsilon, Gradient, ZBox
 
 STARTS = ("logit", "probability")
 
@@ -151,6 +151,7 @@ register_method(
         lambda alpha, beta, bias, stabilizer, start: Policy(
             _all_layers(AlphaBeta(float(alpha), float(beta), bool(bias), float(stabilizer))),
             fold_batchnorm=True,
+            relu="pass",
         ),
         validate=_check_alpha_beta,
     )
@@ -160,7 +161,9 @@ register_method(
         "epsilon",
         "epsilon rule (Bach et al. 2015), BatchNorm folded",
         {"epsilon": 1e-6, "start": "logit"},
-        lambda epsilon, start: Policy(_all_layers(Epsilon(float(epsilon))), fold_batchnorm=True),
+        lambda epsilon, start: Policy(
+            _all_layers(Epsilon(float(epsilon))), fold_batchnorm=True, relu="pass"
+        ),
         validate=lambda p: _finite(p, "epsilon", positive=True),
     )
 )
@@ -172,6 +175,7 @@ register_method(
         lambda stabilizer, start: Policy(
             _all_layers(AlphaBeta(1.0, 0.0, bias=False, stabilizer=float(stabilizer))),
             fold_batchnorm=True,
+            relu="pass",
         ),
         validate=lambda p: _finite(p, "stabilizer", positive=True),
     )
@@ -182,18 +186,22 @@ register_method(
         "z^B on the first layer, alpha1-beta0 on convolutions, epsilon on dense layers",
         {"epsilon": 0.25, "low": None, "high": None, "stabilizer": 1e-6, "start": "logit"},
         lambda epsilon, low, high, stabilizer, start: Policy(
-            _composite_rule(float(epsilon), low, high, float(stabilizer)), fold_batchnorm=True
+            _composite_rule(float(epsilon), low, high, float(stabilizer)),
+            fold_batchnorm=True,
+            relu="pass",
         ),
         validate=_check_composite,
     )
 )
-_NO_RULE = _all_layers(None)
+# Gradients of conv/dense layers (BatchNorm folded: the same derivative) run through the
+# engine's transpose, which needs less memory and time on CPU than autograd's.
+_GRADIENT = _all_layers(Gradient())
 register_method(
     Method(
         "gradient",
         "gradient of the target score with respect to the input",
         {"start": "logit"},
-        lambda start: Policy(_NO_RULE),
+        lambda start: Policy(_GRADIENT, fold_batchnorm=True),
         kind="gradient",
     )
 )
@@ -202,7 +210,7 @@ register_method(
         "gradient-x-input",
         "gradient times input",
         {"start": "logit"},
-        lambda start: Policy(_NO_RULE),
+        lambda start: Policy(_GRADIENT, fold_batchnorm=True),
         kind="gradient",
         finalize=lambda grad, x, params: grad * x,
     )
@@ -212,7 +220,7 @@ register_method(
         "guided-backprop",
         "guided backpropagation (Springenberg et al. 2015); absolute value as in the paper",
         {"absolute": True, "start": "logit"},
-        lambda absolute, start: Policy(_NO_RULE, relu="guided"),
+        lambda absolute, start: Policy(_GRADIENT, fold_batchnorm=True, relu="guided"),
         kind="gradient",
         finalize=lambda grad, x, params: grad.abs() if params["absolute"] else grad,
     )

@@ -14,7 +14,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bids_lrp.lrp.ops import LinearOp, batch_norm, batch_norm_scale_shift, max_pool
+from bids_lrp.lrp.ops import (
+    LinearOp,
+    batch_norm,
+    batch_norm_affine,
+    batch_norm_scale_shift,
+    max_pool,
+    relu,
+)
 from bids_lrp.lrp.rules import Rule, apply_rule, guided_relu, pass_through
 
 LINEAR_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
@@ -68,12 +75,35 @@ def check_supported(layers: list[tuple[str, nn.Module]], method: str) -> None:
 
 @dataclass(frozen=True)
 class Step:
-    """One executable step: a layer, possibly with a BatchNorm folded into it."""
+    """One executable step: a layer, possibly with a BatchNorm folded into it.
+
+    ``post`` holds the element-wise layers (BatchNorm, ReLU) that follow a rule layer and pass
+    relevance through unchanged: they run inside the rule's forward pass, in place where the
+    rule does not keep its output, so full-size volumes need no extra copies.
+    """
 
     name: str
     module: nn.Module
     folded: nn.Module | None = None
     rule: Rule | None = None
+    post: tuple[Callable[[Tensor, bool], Tensor], ...] = ()
+
+
+def _absorb_pass_through(
+    layers: list[tuple[str, nn.Module]], index: int, policy: Policy
+) -> tuple[tuple[Callable[[Tensor, bool], Tensor], ...], int]:
+    """Element-wise pass-through layers from ``index`` on, and the index after them."""
+    post = []
+    while index < len(layers):
+        module = layers[index][1]
+        if isinstance(module, BATCHNORM_TYPES) and policy.batchnorm == "pass":
+            post.append(batch_norm_affine(module))
+        elif isinstance(module, nn.ReLU) and policy.relu == "pass":
+            post.append(relu)
+        else:
+            break
+        index += 1
+    return tuple(post), index
 
 
 def build_steps(layers: list[tuple[str, nn.Module]], policy: Policy, method: str) -> list[Step]:
@@ -88,12 +118,17 @@ def build_steps(layers: list[tuple[str, nn.Module]], policy: Policy, method: str
         if isinstance(module, LINEAR_TYPES):
             rule = policy.rule_for(position, n_linear, module)
             position += 1
-            following = layers[index + 1][1] if index + 1 < len(layers) else None
-            if policy.fold_batchnorm and isinstance(following, BATCHNORM_TYPES):
-                steps.append(Step(name, module, folded=following, rule=rule))
-                index += 2
-                continue
-            steps.append(Step(name, module, rule=rule))
+            index += 1
+            folded = None
+            if policy.fold_batchnorm and index < len(layers):
+                if isinstance(layers[index][1], BATCHNORM_TYPES):
+                    folded = layers[index][1]
+                    index += 1
+            post: tuple = ()
+            if rule is not None:
+                post, index = _absorb_pass_through(layers, index, policy)
+            steps.append(Step(name, module, folded=folded, rule=rule, post=post))
+            continue
         elif isinstance(module, BATCHNORM_TYPES) and policy.fold_batchnorm:
             raise ValueError(
                 f"method {method!r} folds BatchNorm into the preceding conv/dense layer, but "
@@ -126,7 +161,7 @@ def run_step(step: Step, h: Tensor, policy: Policy) -> Tensor:
         weight, bias = step_weights(step)
         if step.rule is None:
             return op.forward(h, weight, bias)
-        return apply_rule(step.rule, op, h, weight, bias)
+        return apply_rule(step.rule, op, h, weight, bias, step.post)
     if isinstance(module, BATCHNORM_TYPES):
         if policy.batchnorm == "pass":
             return pass_through(lambda t: batch_norm(t, module), h)

@@ -26,8 +26,12 @@ from bids_lrp.lrp.ops import LinearOp
 
 
 def stabilize(z: Tensor, epsilon: float) -> Tensor:
-    """``z + epsilon * sign(z)`` with ``sign(0) = +1``, so the result is never zero."""
-    return z + torch.copysign(z.new_tensor(epsilon), z)
+    """``z + epsilon * sign(z)`` with ``sign(0) = +1``, so the result is never zero.
+
+    Built in a single new buffer (no full-size temporaries), ``z`` is left unchanged.
+    """
+    result = torch.full_like(z, epsilon)
+    return torch.copysign(result, z, out=result).add_(z)
 
 
 def _channel_view(bias: Tensor, like: Tensor) -> Tensor:
@@ -55,6 +59,17 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Gradient(Rule):
+    """The plain gradient of a linear layer (``W^T g``), through the engine's fast transpose."""
+
+    def forward(self, op, x, weight, bias):
+        return op.forward(x, weight, bias), (), None
+
+    def backward(self, op, relevance, x, weight, saved, info):
+        return op.transpose(relevance, weight, x)
+
+
+@dataclass(frozen=True)
 class Epsilon(Rule):
     """Epsilon rule: ``R_i = sum_j z_ij / (z_j + eps sign z_j) R_j`` with ``z_j`` incl. bias."""
 
@@ -66,7 +81,7 @@ class Epsilon(Rule):
 
     def backward(self, op, relevance, x, weight, saved, info):
         (out,) = saved
-        denominator = stabilize(out, self.epsilon)
+        denominator = stabilize(out, self.epsilon)  # out may be the caller's: not in place
         s = torch.div(relevance, denominator, out=denominator)
         return x * op.transpose(s, weight, x)
 
@@ -96,7 +111,10 @@ class SignedRule(Rule):
             z = op.forward(x, wp)
             out = op.forward(x, weight, bias)
         elif nonnegative:
-            z = torch.cat([op.forward(x, wp), op.forward(x, wn)], dim)
+            # one convolution with [W+; W-] writes z+ and z- into a single buffer
+            z = op.forward(x, torch.cat([wp, wn])) if op.groups == 1 else None
+            if z is None:
+                z = torch.cat([op.forward(x, wp), op.forward(x, wn)], dim)
             zp, zn = z.chunk(2, dim)
             out = zp + zn if bias is None else zp + zn + _channel_view(bias, zp)
         else:
@@ -188,16 +206,21 @@ class Boehle2019Beta(SignedRule):
         if not self.uses_negative_part:
             z.add_(self.stabilizer)
             return torch.div(relevance, z, out=z)
-        zp, zn = z.chunk(2, dim)
-        zero_p, zero_n = zp == 0, zn == 0
-        rare = zero_p | zero_n
-        one = z.new_tensor(1.0)
-        zp.masked_fill_(zero_p, 1.0).mul_(torch.where(rare, z.new_tensor(alpha), one))
-        zn.masked_fill_(zero_n, 1.0).mul_(torch.where(rare, z.new_tensor(-self.beta), one))
-        zp.add_(torch.sign(zp), alpha=self.stabilizer)
-        zn.add_(torch.sign(zn), alpha=self.stabilizer)
-        torch.div(relevance, zp, out=zp).mul_(alpha)
-        torch.div(relevance, zn, out=zn).mul_(-self.beta)
+        zp_all, zn_all = z.chunk(2, dim)
+        # one channel at a time keeps the masks and temporaries small on full volumes
+        slices = range(zp_all.shape[1]) if dim == 1 else [slice(None)]
+        for c in slices:
+            index = (slice(None), c)
+            zp, zn, r = zp_all[index], zn_all[index], relevance[index]
+            zero_p, zero_n = zp == 0, zn == 0
+            rare = zero_p | zero_n
+            one = z.new_tensor(1.0)
+            zp.masked_fill_(zero_p, 1.0).mul_(torch.where(rare, z.new_tensor(alpha), one))
+            zn.masked_fill_(zero_n, 1.0).mul_(torch.where(rare, z.new_tensor(-self.beta), one))
+            zp.add_(torch.sign(zp), alpha=self.stabilizer)
+            zn.add_(torch.sign(zn), alpha=self.stabilizer)
+            torch.div(r, zp, out=zp).mul_(alpha)
+            torch.div(r, zn, out=zn).mul_(-self.beta)
         return z
 
 
@@ -229,7 +252,8 @@ class ZBox(Rule):
 
     def backward(self, op, relevance, x, weight, saved, info):
         z, low, high = saved
-        s = relevance / stabilize(z, self.stabilizer)
+        denominator = stabilize(z, self.stabilizer)
+        s = torch.div(relevance, denominator, out=denominator)
         shape = (-1, *([1] * (x.dim() - 1)))
         result = x * op.transpose(s, weight, x)
         result = result - low.view(shape) * op.transpose(s, weight.clamp(min=0), x)
@@ -240,10 +264,14 @@ class _RuleFunction(torch.autograd.Function):
     """Forward: the layer; backward: the rule. Weights enter detached (no parameter grads)."""
 
     @staticmethod
-    def forward(ctx, x, rule, op, weight, bias):
+    def forward(ctx, x, rule, op, weight, bias, post):
         out, saved, info = rule.forward(op, x, weight, bias)
         ctx.rule, ctx.op, ctx.info = rule, op, info
         ctx.save_for_backward(x, weight, *saved)
+        inplace = not any(t is out for t in saved)  # never overwrite what backward needs
+        for layer in post:
+            out = layer(out, inplace)
+            inplace = True
         return out
 
     @staticmethod
@@ -252,12 +280,17 @@ class _RuleFunction(torch.autograd.Function):
         relevance_in = ctx.rule.backward(
             ctx.op, relevance.contiguous(), x, weight, tuple(saved), ctx.info
         )
-        return relevance_in, None, None, None, None
+        return relevance_in, None, None, None, None, None
 
 
-def apply_rule(rule: Rule, op: LinearOp, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    """Run a linear layer whose backward pass propagates relevance by ``rule``."""
-    return _RuleFunction.apply(x, rule, op, weight, bias)
+def apply_rule(
+    rule: Rule, op: LinearOp, x: Tensor, weight: Tensor, bias: Tensor | None, post=()
+) -> Tensor:
+    """Run a linear layer whose backward pass propagates relevance by ``rule``.
+
+    ``post`` are element-wise layers that follow it and pass relevance through unchanged.
+    """
+    return _RuleFunction.apply(x, rule, op, weight, bias, tuple(post))
 
 
 class _PassThrough(torch.autograd.Function):
@@ -282,14 +315,14 @@ class _GuidedReLU(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x):
-        out = x.clamp(min=0)
-        ctx.save_for_backward(out)
-        return out
+        inactive = x <= 0  # a bool mask is all the backward pass needs
+        ctx.save_for_backward(inactive)
+        return x.clamp(min=0)
 
     @staticmethod
     def backward(ctx, grad):
-        (out,) = ctx.saved_tensors
-        return grad.clamp(min=0) * (out > 0)
+        (inactive,) = ctx.saved_tensors
+        return grad.clamp(min=0).masked_fill_(inactive, 0.0)
 
 
 def guided_relu(x: Tensor) -> Tensor:

@@ -113,3 +113,27 @@ def test_max_pool_is_winner_take_all():
     (ours,) = torch.autograd.grad(out, inputs, relevance)
     torch.testing.assert_close(ours, reference.winner_take_all(x, relevance, 3))
     assert int((ours[0, 0, :3, :3, :3] != 0).sum()) == 1
+
+
+@pytest.mark.parametrize("in_channels", [1, 3])
+@pytest.mark.parametrize("padding", [(0, 0, 0), (1, 1, 1), (2, 0, 1)])
+def test_convolution_in_slabs_equals_one_convolution(monkeypatch, padding, in_channels):
+    """Large volumes are convolved in slabs (bounded memory); the result must not change."""
+    from bids_lrp.lrp import ops
+
+    monkeypatch.setattr(ops, "SLAB_ELEMENTS", 200)  # force many slabs on a small volume
+    generator = torch.Generator().manual_seed(4)
+    x = torch.rand((2, in_channels, 11, 9, 8), generator=generator, dtype=torch.float64)
+    weight = torch.randn((4, in_channels, 3, 3, 3), generator=generator, dtype=torch.float64)
+    bias = torch.randn(4, generator=generator, dtype=torch.float64)
+    expected = torch.nn.functional.conv3d(x, weight, bias, 1, padding)
+    torch.testing.assert_close(ops.conv3d_in_slabs(x, weight, bias, padding), expected)
+    # and a rule whose forward and transpose both use slabs still matches its matrix form
+    layer = nn.Conv3d(in_channels, 4, 3, padding=padding).double()
+    with torch.no_grad():
+        layer.weight.copy_(weight)
+        layer.bias.copy_(bias)
+    ours, relevance, _ = run_rule(Epsilon(0.01), layer, x[:1], generator)
+    matrix, b, _ = reference.layer_matrix(layer, x.shape[1:])
+    expected = reference.epsilon(matrix, b, x[:1], relevance, 0.01)
+    torch.testing.assert_close(ours, expected, rtol=1e-10, atol=1e-12)
