@@ -1,27 +1,205 @@
-"""Argument parser of the ``bids_lrp`` BIDS App (BIDS-Apps conventions)."""
+"""Argument parser of the ``bids_lrp`` BIDS App (BIDS-Apps conventions, fMRIPrep habits).
+
+Choices come from the registries (methods, templates, atlases); nothing is loaded here beyond
+those registries.
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from bids_lrp import __version__
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line on stderr and exit code 64."""
+
+    def error(self, message: str) -> None:
+        self.exit(64, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return value
+
+
+def default_model() -> Path:
+    """The model shipped with the package (``bids_lrp/data/models``); may not exist yet."""
+    return Path(__file__).resolve().parents[1] / "data" / "models" / "boehle2019.safetensors"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser for ``bids_lrp bids_dir output_dir {participant,group}``."""
-    parser = argparse.ArgumentParser(
+    from bids_lrp.lrp import METHODS
+    from bids_lrp.outputs import METHOD_DESC
+    from bids_lrp.templates import ATLASES, TEMPLATES
+
+    parser = _Parser(
         prog="bids_lrp",
         description=(
             "Explain deep-learning Alzheimer's disease classification of T1w MRI with "
             "layer-wise relevance propagation (Böhle et al. 2019)."
         ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("bids_dir", help="the root of the input BIDS dataset")
-    parser.add_argument("output_dir", help="where the derivatives are written")
+    parser.add_argument("bids_dir", type=Path, help="the root of the input BIDS dataset")
+    parser.add_argument("output_dir", type=Path, help="where the derivatives are written")
     parser.add_argument(
         "analysis_level",
         choices=["participant", "group"],
         help="participant: per-image heatmaps and tables; group: the group analyses",
     )
     parser.add_argument("--version", action="version", version=f"bids_lrp {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", dest="verbosity", action="count", default=0, help="more messages"
+    )
+
+    sel = parser.add_argument_group("Selecting the input")
+    sel.add_argument(
+        "--participant-label",
+        "--participant_label",
+        dest="participant_label",
+        nargs="+",
+        metavar="LABEL",
+        help="participants to process (with or without 'sub-'); default: all",
+    )
+    sel.add_argument(
+        "--session-label",
+        "--session_label",
+        dest="session_label",
+        nargs="+",
+        metavar="LABEL",
+        help="sessions to process (with or without 'ses-'); default: all",
+    )
+    sel.add_argument(
+        "--bids-filter-file",
+        "--bids_filter_file",
+        dest="bids_filter_file",
+        type=Path,
+        metavar="FILE",
+        help='JSON of pybids queries for the T1w images, e.g. {"t1w": {"acquisition": "mprage"}}',
+    )
+    sel.add_argument(
+        "--skip-bids-validation",
+        "--skip_bids_validation",
+        dest="skip_bids_validation",
+        action="store_true",
+        help="do not validate the input with bids-validator-deno",
+    )
+
+    perf = parser.add_argument_group("Performance and execution")
+    perf.add_argument(
+        "-w",
+        "--work-dir",
+        dest="work_dir",
+        type=Path,
+        help="nipype work folder "
+        "(rerun with the same one to resume); default: <output_dir>/../work/bids_lrp",
+    )
+    perf.add_argument(
+        "--nprocs",
+        "--n-cpus",
+        "--n_cpus",
+        dest="nprocs",
+        type=_positive_int,
+        help="processes run at once (default: all CPUs)",
+    )
+    perf.add_argument(
+        "--omp-nthreads",
+        dest="omp_nthreads",
+        type=_positive_int,
+        help="threads per process (default: min(8, nprocs))",
+    )
+    perf.add_argument(
+        "--mem-gb",
+        "--mem_gb",
+        dest="mem_gb",
+        type=_positive_float,
+        help="memory limit for the scheduler, in GB",
+    )
+    perf.add_argument(
+        "--use-plugin",
+        "--use_plugin",
+        dest="use_plugin",
+        type=Path,
+        metavar="FILE",
+        help="nipype plugin YAML (plugin: MultiProc|Linear|SLURM|..., plugin_args: {...})",
+    )
+    perf.add_argument(
+        "--device", choices=["auto", "cpu", "cuda"], default="auto", help="where the network runs"
+    )
+    perf.add_argument(
+        "--stop-on-first-crash",
+        action="store_true",
+        help="stop at the first failing step instead of finishing the others",
+    )
+    perf.add_argument(
+        "--notrack",
+        action="store_true",
+        help="accepted for fMRIPrep compatibility; bids_lrp never uses the network",
+    )
+
+    mod = parser.add_argument_group("Model and explanations")
+    mod.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help=f"model weights (.safetensors with its .json card); "
+        f"default: {default_model().name} shipped with the package",
+    )
+    methods = [m for m in METHODS if m in METHOD_DESC]
+    mod.add_argument(
+        "--methods",
+        nargs="+",
+        choices=methods,
+        default=["boehle2019", "guided-backprop"],
+        metavar="METHOD",
+        help=f"explanation methods; choices: {', '.join(methods)}",
+    )
+    mod.add_argument(
+        "--target-class",
+        default="AD",
+        help="the class whose score is explained (a class name of the model card)",
+    )
+    mod.add_argument(
+        "--atlas",
+        nargs="+",
+        choices=sorted(ATLASES),
+        default=["Neuromorphometrics"],
+        help="atlases for the region tables",
+    )
+    mod.add_argument(
+        "--template",
+        choices=sorted(TEMPLATES),
+        default="MNI152NLin2009cAsym",
+        help="template space (must be the model card's)",
+    )
+    mod.add_argument(
+        "--registration",
+        choices=["syn", "affine"],
+        default=None,
+        help="registration to the template; default: the model card's",
+    )
+    mod.add_argument(
+        "--native-space",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also map relevance onto each participant's own T1w grid",
+    )
     return parser

@@ -1,11 +1,21 @@
-"""``bids_lrp`` entry point: parse -> settings -> run -> exit code."""
+"""``bids_lrp`` entry point: parse -> settings -> run -> exit code.
+
+Exit codes (BIDS-Apps execution spec): 0 done; 1 some image failed; 16 input not valid BIDS;
+18 the selection is empty; 64 usage error; 66 no T1w for a selected participant; 73 the output
+folder cannot be created or written. Mistakes of the user give one line on stderr, never a
+traceback.
+"""
 
 from __future__ import annotations
 
+import argparse
 import logging
+import os
 import sys
+from pathlib import Path
 
-from bids_lrp.cli.parser import build_parser
+from bids_lrp.config import Settings
+from bids_lrp.inputs import EX_FAILED, EX_USAGE, InputError
 
 EX_OK = 0
 EX_SOFTWARE = 70
@@ -13,16 +23,128 @@ EX_SOFTWARE = 70
 logger = logging.getLogger("bids_lrp")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the BIDS App and return its exit code (BIDS-Apps execution spec)."""
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
-    logger.error(
-        "The %s level is not available in this version yet; only --help and --version work.",
-        args.analysis_level,
-    )
-    return EX_SOFTWARE
+def _setup_logging(verbosity: int) -> None:
+    level = logging.DEBUG if verbosity > 1 else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s bids_lrp %(message)s", "%H:%M:%S"))
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
 
+
+def _setup_environment(work_dir: Path | None = None) -> None:
+    """No network, no version checks, a writable matplotlib cache (runtime, not import time)."""
+    os.environ.setdefault("NIPYPE_NO_ET", "1")
+    if "MPLCONFIGDIR" not in os.environ:
+        base = work_dir if work_dir is not None else Path.home() / ".cache"
+        os.environ["MPLCONFIGDIR"] = str(base / "matplotlib")
+
+
+def _load_plugin(path: Path | None, nprocs: int, mem_gb: float | None) -> tuple[str, dict]:
+    """Plugin name and arguments: a nipype plugin YAML file, else MultiProc (Linear for 1)."""
+    if path is None:
+        if nprocs == 1:
+            return "Linear", {}
+        args: dict = {"n_procs": nprocs, "raise_insufficient": False}
+        if mem_gb:
+            args["memory_gb"] = mem_gb
+        return "MultiProc", args
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as err:
+        raise InputError(f"cannot read the plugin file {path}: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise InputError(f"the plugin file {path} is not valid YAML: {err}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("plugin"), str):
+        raise InputError(f"the plugin file {path} must set 'plugin: <name>' (e.g. MultiProc)")
+    plugin_args = data.get("plugin_args") or {}
+    if not isinstance(plugin_args, dict):
+        raise InputError(f"'plugin_args' in {path} must be a mapping")
+    if data["plugin"] == "MultiProc":
+        plugin_args.setdefault("n_procs", nprocs)
+        if mem_gb:
+            plugin_args.setdefault("memory_gb", mem_gb)
+    return data["plugin"], plugin_args
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Check the parsed arguments and turn them into `Settings` (raises `InputError`)."""
+    from bids_lrp.cli.parser import default_model
+    from bids_lrp.inputs import check_labels, load_filters
+
+    bids_dir = args.bids_dir.expanduser().resolve()
+    output_dir = args.output_dir.expanduser().resolve()
+    work_dir = (args.work_dir or Path.cwd() / "work").expanduser().resolve()
+    nprocs = args.nprocs or len(os.sched_getaffinity(0))
+    omp = args.omp_nthreads or min(8, nprocs)
+    if args.omp_nthreads and args.nprocs and omp > nprocs:
+        raise InputError(f"--omp-nthreads ({omp}) cannot exceed --nprocs ({nprocs})")
+    plugin, plugin_args = _load_plugin(args.use_plugin, nprocs, args.mem_gb)
+    model = (args.model or default_model()).expanduser().resolve()
+    if not model.is_file():
+        hint = "" if args.model else " (no model is shipped yet: pass --model)"
+        raise InputError(f"model weights not found: {model}{hint}")
+    return Settings(
+        bids_dir=bids_dir,
+        output_dir=output_dir,
+        analysis_level=args.analysis_level,
+        work_dir=work_dir,
+        model=model,
+        participant_label=check_labels(args.participant_label, "sub"),
+        session_label=check_labels(args.session_label, "ses"),
+        bids_filters=load_filters(args.bids_filter_file),
+        skip_bids_validation=args.skip_bids_validation,
+        nprocs=nprocs,
+        omp_nthreads=omp,
+        mem_gb=args.mem_gb,
+        plugin=plugin,
+        plugin_args=plugin_args,
+        device=args.device,
+        methods=tuple(dict.fromkeys(args.methods)),
+        target_class=args.target_class,
+        atlases=tuple(dict.fromkeys(args.atlas)),
+        template=args.template,
+        registration=args.registration,
+        native_space=args.native_space,
+        stop_on_first_crash=args.stop_on_first_crash,
+        notrack=args.notrack,
+        verbosity=args.verbosity,
+        run_uuid=Settings.new_run_uuid(),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the BIDS App and return its exit code."""
+    from bids_lrp.cli.parser import build_parser
+
+    _setup_environment()
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # --help, --version (0) and usage errors (64)
+        return int(exit_.code or 0)
+    _setup_logging(args.verbosity)
+    try:
+        settings = settings_from_args(args)
+        if settings.analysis_level == "group":
+            logger.error("the group level is not available in this version yet")
+            return EX_SOFTWARE
+        from bids_lrp.workflows.execution import run_participant_level
+
+        return run_participant_level(settings)
+    except InputError as err:
+        sys.stderr.write(f"bids_lrp: error: {err}\n")
+        return err.code
+    except KeyboardInterrupt:
+        sys.stderr.write("bids_lrp: interrupted; rerun with the same work folder to resume\n")
+        return EX_FAILED
+    except OSError as err:
+        sys.stderr.write(f"bids_lrp: error: {err}\n")
+        return EX_FAILED
+
+
+__all__ = ["EX_FAILED", "EX_OK", "EX_USAGE", "main", "settings_from_args"]
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

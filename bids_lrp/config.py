@@ -1,0 +1,145 @@
+"""Run settings: one frozen dataclass, built by the CLI, saved as TOML under ``<out>/logs/``.
+
+Nothing happens at import time; settings travel as arguments (STYLE.md rule 2).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import uuid
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+__all__ = ["Settings", "dumps_toml", "load_settings"]
+
+DEFAULT_METHODS = ("boehle2019", "guided-backprop")
+DEFAULT_ATLASES = ("Neuromorphometrics",)
+DEFAULT_TEMPLATE = "MNI152NLin2009cAsym"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything one run of ``bids_lrp`` needs.
+
+    Paths are absolute. ``registration=None`` means "what the model card says".
+    """
+
+    bids_dir: Path
+    output_dir: Path
+    analysis_level: str
+    work_dir: Path
+    model: Path
+    participant_label: tuple[str, ...] = ()
+    session_label: tuple[str, ...] = ()
+    bids_filters: Mapping[str, Any] = field(default_factory=dict)
+    skip_bids_validation: bool = False
+    nprocs: int = 1
+    omp_nthreads: int = 1
+    mem_gb: float | None = None
+    plugin: str = "MultiProc"
+    plugin_args: Mapping[str, Any] = field(default_factory=dict)
+    device: str = "auto"
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    target_class: str = "AD"
+    atlases: tuple[str, ...] = DEFAULT_ATLASES
+    template: str = DEFAULT_TEMPLATE
+    registration: str | None = None
+    native_space: bool = True
+    stop_on_first_crash: bool = False
+    notrack: bool = False
+    verbosity: int = 0
+    run_uuid: str = ""
+
+    @staticmethod
+    def new_run_uuid() -> str:
+        """An fMRIPrep-like run id: ``<UTC date>_<time>_<uuid4>``."""
+        now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+        return f"{now}_{uuid.uuid4()}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (strings, numbers, lists, tables); ``None`` values are left out."""
+        data = {}
+        for key, value in asdict(self).items():
+            if value is None:
+                continue
+            if isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            elif isinstance(value, Mapping):
+                value = json.loads(json.dumps(value))
+            data[key] = value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Settings:
+        """Inverse of `to_dict`; unknown keys raise ValueError."""
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ValueError(f"unknown settings: {', '.join(unknown)}")
+        values = {}
+        for key, value in data.items():
+            if key in {"bids_dir", "output_dir", "work_dir", "model"}:
+                value = Path(value)
+            elif isinstance(value, list):
+                value = tuple(value)
+            values[key] = value
+        return cls(**values)
+
+    def to_toml(self) -> str:
+        """Serialize as TOML (read back with `load_settings`)."""
+        return dumps_toml({"bids_lrp": self.to_dict()})
+
+    def save(self, output_dir: Path | None = None) -> Path:
+        """Write ``<out>/logs/config-<run_uuid>.toml`` atomically and return its path."""
+        from bids_lrp.outputs import atomic_write_text
+
+        folder = Path(output_dir or self.output_dir) / "logs"
+        return atomic_write_text(folder / f"config-{self.run_uuid or 'run'}.toml", self.to_toml())
+
+
+def load_settings(path: str | Path) -> Settings:
+    """Read settings written by `Settings.save`."""
+    with open(path, "rb") as handle:
+        data = tomllib.load(handle)
+    return Settings.from_dict(data["bids_lrp"])
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"TOML cannot hold {value!r}")
+        return repr(value)
+    if isinstance(value, str):
+        # JSON string escapes are valid TOML basic-string escapes for these characters.
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        items = ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items())
+        return "{" + items + "}"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def dumps_toml(data: Mapping[str, Mapping[str, Any]]) -> str:
+    """Write a two-level mapping (tables of scalars, arrays and inline tables) as TOML."""
+    lines = []
+    for table, values in data.items():
+        lines.append(f"[{table}]")
+        for key, value in values.items():
+            if value is None:
+                continue
+            lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,280 @@
+"""BIDS input: label checks, filter files, validation and the pybids query for T1w images.
+
+Errors a user can fix are `InputError` subclasses carrying the exit code of the BIDS-Apps
+execution spec, with a one-line message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "EX_CANTCREAT",
+    "EX_FAILED",
+    "EX_INVALID_BIDS",
+    "EX_NOINPUT",
+    "EX_NOTHING_SELECTED",
+    "EX_USAGE",
+    "InputError",
+    "T1wInput",
+    "check_labels",
+    "check_output_dirs",
+    "collect_t1w",
+    "load_filters",
+    "validate_bids",
+]
+
+logger = logging.getLogger("bids_lrp")
+
+# Exit codes (BIDS-Apps execution spec; BSD sysexits where it defers to them).
+EX_FAILED = 1
+EX_INVALID_BIDS = 16
+EX_NOTHING_SELECTED = 18
+EX_USAGE = 64
+EX_NOINPUT = 66
+EX_CANTCREAT = 73
+
+_LABEL = re.compile(r"^[A-Za-z0-9]+$")
+# Entities a filter file may use for the T1w query (pybids names).
+FILTER_ENTITIES = frozenset(
+    {
+        "session",
+        "acquisition",
+        "ceagent",
+        "reconstruction",
+        "run",
+        "datatype",
+        "suffix",
+        "extension",
+        "space",
+        "part",
+        "chunk",
+        "echo",
+        "inv",
+        "mt",
+        "flip",
+    }
+)
+
+
+class InputError(Exception):
+    """A problem with the user's input; ``code`` is the process exit code."""
+
+    def __init__(self, message: str, code: int = EX_USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class T1wInput:
+    """One T1w image selected for processing.
+
+    ``entities`` are BIDS short names (``sub``, ``ses``, ``acq``, ``ce``, ``rec``, ``run``).
+    """
+
+    path: Path
+    entities: Mapping[str, str]
+
+    @property
+    def prefix(self) -> str:
+        """``sub-<l>[_ses-<s>][_acq-<a>][_ce-..][_rec-..][_run-<r>]``."""
+        order = ("sub", "ses", "acq", "ce", "rec", "run")
+        return "_".join(f"{k}-{self.entities[k]}" for k in order if k in self.entities)
+
+
+def check_labels(labels: Iterable[str] | None, entity: str) -> tuple[str, ...]:
+    """Strip an optional ``<entity>-`` prefix and refuse anything that is not a BIDS label."""
+    clean = []
+    for raw in labels or ():
+        label = raw[len(entity) + 1 :] if raw.startswith(f"{entity}-") else raw
+        if not _LABEL.match(label):
+            raise InputError(
+                f"{entity} label {raw!r} is not a BIDS label (letters and digits only)", EX_USAGE
+            )
+        if label not in clean:
+            clean.append(label)
+    return tuple(clean)
+
+
+def load_filters(path: str | Path | None) -> dict[str, Any]:
+    """Read a ``--bids-filter-file``: ``{"t1w": {entity: value, ...}}`` or the inner object."""
+    if path is None:
+        return {}
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as err:
+        raise InputError(f"cannot read the BIDS filter file {path}: {err.strerror}") from None
+    except ValueError as err:
+        raise InputError(f"the BIDS filter file {path} is not valid JSON: {err}") from None
+    if isinstance(data, dict) and set(data) == {"t1w"}:
+        data = data["t1w"]
+    if not isinstance(data, dict):
+        raise InputError(f"the BIDS filter file {path} must hold a JSON object")
+    unknown = sorted(set(data) - FILTER_ENTITIES)
+    if unknown:
+        raise InputError(
+            f"the BIDS filter file {path} uses unsupported key(s) {', '.join(unknown)}; "
+            f"allowed: {', '.join(sorted(FILTER_ENTITIES))}"
+        )
+    for key, value in data.items():
+        values = value if isinstance(value, list) else [value]
+        if not all(v is None or isinstance(v, (str, int)) for v in values):
+            raise InputError(f"filter {key!r} must be a string, a number, null or a list of them")
+    return data
+
+
+def _is_within(path: Path, parent: Path) -> bool:
+    try:
+        path.resolve().relative_to(parent.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def check_output_dirs(bids_dir: Path, output_dir: Path, work_dir: Path) -> None:
+    """Refuse output or work folders inside the input dataset; create them (code 73 if not)."""
+    if not (bids_dir / "dataset_description.json").is_file():
+        message = f"{bids_dir} is not a BIDS dataset (no dataset_description.json)"
+        if not bids_dir.is_dir():
+            message = f"the BIDS dataset folder {bids_dir} does not exist"
+        raise InputError(message, EX_INVALID_BIDS)
+    if _is_within(output_dir, bids_dir):
+        raise InputError(
+            f"the output folder {output_dir} must not be the BIDS dataset or inside it "
+            f"({bids_dir}); use e.g. {bids_dir.parent / 'derivatives' / 'bids_lrp'}"
+        )
+    if _is_within(work_dir, bids_dir):
+        raise InputError(f"the work folder {work_dir} must not be inside the BIDS dataset")
+    for kind, folder in (("output", output_dir), ("work", work_dir)):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / f".bids_lrp-write-test-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as err:
+            raise InputError(
+                f"cannot create or write the {kind} folder {folder}: {err.strerror}", EX_CANTCREAT
+            ) from None
+
+
+def _validator() -> str | None:
+    local = Path(sys.executable).parent / "bids-validator-deno"
+    return str(local) if local.is_file() else shutil.which("bids-validator-deno")
+
+
+def validate_bids(bids_dir: Path, *, timeout: float = 600) -> None:
+    """Run ``bids-validator-deno`` when installed; raise `InputError` (16) on errors."""
+    exe = _validator()
+    if exe is None:
+        logger.warning("bids-validator-deno is not installed; the input is not validated")
+        return
+    try:
+        proc = subprocess.run(
+            [exe, str(bids_dir), "--format", "json", "--ignoreWarnings"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        report = json.loads(proc.stdout)
+        issues = report["issues"]["issues"]
+    except (OSError, ValueError, KeyError, subprocess.TimeoutExpired) as err:
+        logger.warning("the BIDS validator could not run (%s); the input is not validated", err)
+        return
+    errors = [i for i in issues if i.get("severity") == "error"]
+    if errors:
+        first = errors[0]
+        where = first.get("location") or ""
+        raise InputError(
+            f"{bids_dir} is not valid BIDS: {len(errors)} error(s), first {first.get('code')} "
+            f"{where} (run bids-validator-deno for details, or use --skip-bids-validation)",
+            EX_INVALID_BIDS,
+        )
+
+
+def _query_values(values: Sequence[str] | str | None) -> Any:
+    return list(values) if isinstance(values, (list, tuple)) else values
+
+
+def collect_t1w(
+    bids_dir: Path,
+    participants: Sequence[str] = (),
+    sessions: Sequence[str] = (),
+    filters: Mapping[str, Any] | None = None,
+) -> dict[str, list[T1wInput]]:
+    """Query every T1w image of the selected participants with pybids.
+
+    Returns
+    -------
+    dict
+        Participant label -> its T1w images (sorted by path). Participants not named
+        explicitly are skipped (with a log line) when they have no T1w or when the session
+        or filter selection leaves them empty.
+
+    Raises
+    ------
+    InputError
+        66 when a named participant is absent or has no T1w image (or no participant has
+        one); 18 when the session labels or filters select nothing (for a named participant,
+        or at all).
+    """
+    from bids import BIDSLayout  # pybids is slow to import: only when needed
+
+    layout = BIDSLayout(str(bids_dir), validate=False, derivatives=False)
+    known = sorted(layout.get_subjects())
+    subjects = list(participants) or known
+    missing = [s for s in subjects if s not in known]
+    if missing:
+        raise InputError(
+            f"participant(s) {', '.join(missing)} not found in {bids_dir}", EX_NOINPUT
+        )
+    base = {"datatype": "anat", "suffix": "T1w", "extension": [".nii", ".nii.gz"]}
+    query = {**base, **dict(filters or {})}
+    if sessions:
+        query["session"] = _query_values(list(sessions))
+    selected: dict[str, list[T1wInput]] = {}
+    with_t1w = [s for s in subjects if layout.get(subject=s, return_type="filename", **base)]
+    for subject in subjects:
+        if subject not in with_t1w:
+            if participants or not with_t1w:
+                raise InputError(f"No T1w images found for participant {subject}", EX_NOINPUT)
+            logger.warning("participant %s has no T1w image; skipped", subject)
+            continue
+        files = layout.get(subject=subject, **query)
+        if not files:
+            if participants:
+                raise InputError(
+                    f"the session labels or filters select no T1w image of participant {subject}",
+                    EX_NOTHING_SELECTED,
+                )
+            logger.info("participant %s: nothing selected by the filters, skipped", subject)
+            continue
+        images = []
+        for bids_file in sorted(files, key=lambda f: f.path):
+            entities = {
+                short: str(bids_file.entities[long])
+                for long, short in (
+                    ("subject", "sub"),
+                    ("session", "ses"),
+                    ("acquisition", "acq"),
+                    ("ceagent", "ce"),
+                    ("reconstruction", "rec"),
+                    ("run", "run"),
+                )
+                if bids_file.entities.get(long) not in (None, "")
+            }
+            images.append(T1wInput(Path(bids_file.path), entities))
+        selected[subject] = images
+    if not selected:
+        raise InputError("the session labels or filters select no T1w image", EX_NOTHING_SELECTED)
+    return selected

@@ -1,0 +1,1 @@
+"""Thin nipype interfaces: each calls one function of the science modules."""

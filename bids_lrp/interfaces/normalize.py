@@ -1,0 +1,200 @@
+"""Thin nipype interfaces over `bids_lrp.normalize` (ANTsPy); each calls one function.
+
+Images travel between nodes as NIfTI files in the node folders; templates are resolved by name
+through `bids_lrp.templates` inside the node (TemplateFlow files when present, bundled otherwise).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from nipype.interfaces.base import (
+    BaseInterfaceInputSpec,
+    File,
+    InputMultiObject,
+    SimpleInterface,
+    TraitedSpec,
+    traits,
+)
+
+
+@functools.lru_cache(maxsize=2)
+def template_images(name: str) -> tuple[nib.Nifti1Image, nib.Nifti1Image, str]:
+    """Template T1w, its brain mask (uint8) and the provenance string."""
+    from bids_lrp.templates import get_template
+
+    tpl = get_template(name)
+    image = nib.load(tpl.t1w)
+    mask = nib.Nifti1Image(tpl.brain_mask().astype(np.uint8), image.affine)
+    return image, mask, tpl.source
+
+
+def _save(img: nib.Nifti1Image, cwd: str, name: str) -> str:
+    path = str(Path(cwd) / name)
+    img.header.set_xyzt_units("mm")
+    nib.save(img, path)
+    return path
+
+
+class _InSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True)
+
+
+class _OutSpec(TraitedSpec):
+    out_file = File(exists=True)
+
+
+class ValidateT1w(SimpleInterface):
+    """Read and check a T1w image (`bids_lrp.normalize.load_t1w`); bad images fail here."""
+
+    input_spec = _InSpec
+    output_spec = _OutSpec
+
+    def _run_interface(self, runtime):
+        from bids_lrp.normalize import load_t1w
+
+        self._results["out_file"] = _save(load_t1w(self.inputs.in_file), runtime.cwd, "t1w.nii.gz")
+        return runtime
+
+
+class _N4InSpec(_InSpec):
+    shrink_factor = traits.Int(4, usedefault=True)
+    threads = traits.Int(1, usedefault=True)
+
+
+class N4BiasCorrect(SimpleInterface):
+    """N4 bias field correction (`bids_lrp.normalize.n4_bias_correct`)."""
+
+    input_spec = _N4InSpec
+    output_spec = _OutSpec
+
+    def _run_interface(self, runtime):
+        from bids_lrp.normalize import n4_bias_correct
+
+        _threads(self.inputs.threads)
+        out = n4_bias_correct(
+            nib.load(self.inputs.in_file), shrink_factor=self.inputs.shrink_factor
+        )
+        self._results["out_file"] = _save(out, runtime.cwd, "t1w_n4.nii.gz")
+        return runtime
+
+
+def _threads(n: int) -> None:
+    import os
+
+    os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(max(1, int(n)))
+
+
+class _RegInSpec(_InSpec):
+    template = traits.Str(mandatory=True)
+    kind = traits.Enum("syn", "affine", mandatory=True)
+    seed = traits.Int(0, usedefault=True)
+    threads = traits.Int(1, usedefault=True)
+
+
+class _RegOutSpec(TraitedSpec):
+    warped = File(exists=True)
+    forward_transforms = traits.List(File(exists=True))
+    inverse_transforms = traits.List(File(exists=True))
+
+
+class RegisterToTemplate(SimpleInterface):
+    """Register to the template (`bids_lrp.normalize.register_to_template`)."""
+
+    input_spec = _RegInSpec
+    output_spec = _RegOutSpec
+
+    def _run_interface(self, runtime):
+        from bids_lrp.normalize import register_to_template
+
+        _threads(self.inputs.threads)
+        template, mask, _ = template_images(self.inputs.template)
+        reg = register_to_template(
+            nib.load(self.inputs.in_file),
+            template,
+            kind=self.inputs.kind,
+            out_prefix=str(Path(runtime.cwd) / "xfm_"),
+            seed=self.inputs.seed,
+            mask=mask,
+            threads=self.inputs.threads,
+        )
+        self._results["warped"] = _save(reg.warped, runtime.cwd, "t1w_warped.nii.gz")
+        self._results["forward_transforms"] = [str(p) for p in reg.forward_transforms]
+        self._results["inverse_transforms"] = [str(p) for p in reg.inverse_transforms]
+        return runtime
+
+
+class _TplInSpec(_InSpec):
+    template = traits.Str(mandatory=True)
+
+
+class MaskAndScale(SimpleInterface):
+    """Template brain mask and min-max scaling (`bids_lrp.normalize.mask_and_scale`)."""
+
+    input_spec = _TplInSpec
+    output_spec = _OutSpec
+
+    def _run_interface(self, runtime):
+        from bids_lrp.normalize import mask_and_scale
+
+        _, mask, _ = template_images(self.inputs.template)
+        out = mask_and_scale(nib.load(self.inputs.in_file), mask)
+        self._results["out_file"] = _save(out, runtime.cwd, "t1w_preproc.nii.gz")
+        return runtime
+
+
+class _QualityOutSpec(TraitedSpec):
+    metadata = traits.Dict()
+
+
+class RegistrationQuality(SimpleInterface):
+    """Correlation with the template in its brain mask (`registration_quality`)."""
+
+    input_spec = _TplInSpec
+    output_spec = _QualityOutSpec
+
+    def _run_interface(self, runtime):
+        from bids_lrp.normalize import registration_quality
+
+        template, mask, source = template_images(self.inputs.template)
+        value = registration_quality(nib.load(self.inputs.in_file), template, mask)
+        self._results["metadata"] = {
+            "RegistrationQuality": {
+                "Metric": "Pearson correlation with the template inside its brain mask",
+                "Value": round(float(value), 6),
+            },
+            "TemplateSource": source,
+        }
+        return runtime
+
+
+class _NativeInSpec(BaseInterfaceInputSpec):
+    relevance = InputMultiObject(File(exists=True), mandatory=True)
+    reference = File(exists=True, mandatory=True, desc="the checked native T1w")
+    inverse_transforms = InputMultiObject(File(exists=True), mandatory=True)
+
+
+class _NativeOutSpec(TraitedSpec):
+    out_file = traits.List(File(exists=True))
+
+
+class RelevanceToNative(SimpleInterface):
+    """Relevance maps onto the participant's T1w grid (`relevance_to_native`)."""
+
+    input_spec = _NativeInSpec
+    output_spec = _NativeOutSpec
+
+    def _run_interface(self, runtime):
+        from bids_lrp.normalize import relevance_to_native
+
+        reference = nib.load(self.inputs.reference)
+        inverse = [str(p) for p in self.inputs.inverse_transforms]
+        outputs = []
+        for path in self.inputs.relevance:
+            out = relevance_to_native(nib.load(path), reference, inverse)
+            outputs.append(_save(out, runtime.cwd, "native_" + Path(path).name))
+        self._results["out_file"] = outputs
+        return runtime

@@ -1,0 +1,161 @@
+"""Moving images and relevance maps between grids.
+
+Images are resampled by world coordinates (interpolating intensities). Relevance is different:
+it is an additive quantity (LRP distributes the start relevance over the input voxels, Böhle et
+al. 2019), so a relevance map is resampled as a *density* (relevance per mm³), multiplied by the
+target voxel volume, and then its positive and negative parts are rescaled separately so that
+each keeps its total over the image. The total relevance (and the positive and negative masses)
+are therefore preserved exactly; the spatial pattern is preserved up to interpolation.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import nibabel as nib
+import numpy as np
+from scipy import ndimage
+
+from bids_lrp.normalize.registration import apply_transforms
+
+__all__ = ["ORDERS", "relevance_to_grid", "relevance_to_native", "resample_to_grid"]
+
+logger = logging.getLogger(__name__)
+
+#: Interpolation names -> spline orders for `resample_to_grid`.
+ORDERS: dict[str, int] = {"nearest": 0, "linear": 1, "cubic": 3}
+
+
+def _image(data: np.ndarray, affine: np.ndarray) -> nib.Nifti1Image:
+    out = nib.Nifti1Image(np.asarray(data, dtype=np.float32), np.asarray(affine, float))
+    out.header.set_xyzt_units("mm")
+    return out
+
+
+def _voxel_volume(affine: np.ndarray) -> float:
+    return float(abs(np.linalg.det(np.asarray(affine, float)[:3, :3])))
+
+
+def resample_to_grid(
+    image: nib.Nifti1Image,
+    shape: tuple[int, int, int],
+    affine: np.ndarray,
+    *,
+    interpolation: str = "linear",
+) -> nib.Nifti1Image:
+    """Resample an image onto another grid by world coordinates (e.g. a 2 mm model grid).
+
+    Parameters
+    ----------
+    image : nibabel.Nifti1Image
+        3D image.
+    shape : tuple of int
+        Target grid shape.
+    affine : numpy.ndarray
+        Target voxel-to-world affine (4x4).
+    interpolation : str
+        A key of `ORDERS`.
+
+    Returns
+    -------
+    nibabel.Nifti1Image
+        float32 on the target grid; 0 outside the source field of view.
+    """
+    if interpolation not in ORDERS:
+        raise ValueError(
+            f"unknown interpolation {interpolation!r}; choose from {', '.join(ORDERS)}"
+        )
+    target = np.asarray(affine, float)
+    vox2vox = np.linalg.solve(np.asarray(image.affine, float), target)
+    data = np.asarray(image.dataobj, dtype=np.float32)
+    out = ndimage.affine_transform(
+        data,
+        vox2vox[:3, :3],
+        vox2vox[:3, 3],
+        output_shape=tuple(int(s) for s in shape),
+        order=ORDERS[interpolation],
+        mode="constant",
+        cval=0.0,
+        prefilter=ORDERS[interpolation] > 1,
+    )
+    return _image(out, target)
+
+
+def _preserve_masses(moved: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """Rescale the positive and negative parts of ``moved`` to the totals of ``source``."""
+    out = np.array(moved, dtype=np.float64)
+    for sign in (1.0, -1.0):
+        part = sign * out > 0
+        wanted = float(source[sign * source > 0].sum(dtype=np.float64))
+        have = float(out[part].sum())
+        if have != 0:
+            out[part] *= wanted / have
+        elif wanted != 0:
+            logger.warning(
+                "relevance of sign %+d (total %.3g) fell outside the target grid", sign, wanted
+            )
+    return out
+
+
+def relevance_to_grid(
+    relevance: nib.Nifti1Image, shape: tuple[int, int, int], affine: np.ndarray
+) -> nib.Nifti1Image:
+    """Resample a relevance map onto another grid, preserving its total relevance.
+
+    The map is interpolated linearly as a density (relevance / voxel volume), multiplied by the
+    target voxel volume, and its positive and negative parts are rescaled to their original
+    totals (see the module docstring).
+
+    Parameters
+    ----------
+    relevance : nibabel.Nifti1Image
+        Relevance map.
+    shape, affine : tuple of int, numpy.ndarray
+        Target grid.
+
+    Returns
+    -------
+    nibabel.Nifti1Image
+        float32 relevance on the target grid with the same sum (to float32 precision).
+    """
+    source = np.asarray(relevance.dataobj, dtype=np.float64)
+    density = _image(source / _voxel_volume(relevance.affine), relevance.affine)
+    moved = np.asarray(resample_to_grid(density, shape, affine).dataobj, dtype=np.float64)
+    moved *= _voxel_volume(affine)
+    return _image(_preserve_masses(moved, source), affine)
+
+
+def relevance_to_native(
+    relevance_img: nib.Nifti1Image,
+    native_reference: nib.Nifti1Image,
+    inverse_transforms: list[str],
+) -> nib.Nifti1Image:
+    """Warp a template-space relevance map onto the participant's own T1w grid.
+
+    Uses `bids_lrp.normalize.Registration.inverse_transforms` (linear interpolation of the
+    relevance density), then preserves the positive and negative relevance totals as
+    `relevance_to_grid` does. Local volume changes of a nonlinear warp are not modelled: the map is
+    for display on the participant's anatomy; region sums belong in template space.
+
+    Parameters
+    ----------
+    relevance_img : nibabel.Nifti1Image
+        Relevance on the template grid.
+    native_reference : nibabel.Nifti1Image
+        The participant's T1w (defines the output grid).
+    inverse_transforms : list of str
+        Template -> native transform files (ANTs order).
+
+    Returns
+    -------
+    nibabel.Nifti1Image
+        float32 relevance on the native grid with the same total.
+    """
+    source = np.asarray(relevance_img.dataobj, dtype=np.float64)
+    density = _image(source / _voxel_volume(relevance_img.affine), relevance_img.affine)
+    reference = _image(np.zeros(native_reference.shape[:3], np.float32), native_reference.affine)
+    moved = np.asarray(
+        apply_transforms(density, reference, inverse_transforms).dataobj, dtype=np.float64
+    )
+    moved *= _voxel_volume(native_reference.affine)
+    return _image(_preserve_masses(moved, source), native_reference.affine)

@@ -1,0 +1,285 @@
+"""BIDS-Derivatives naming and safe writing of the participant-level outputs.
+
+Every file is written atomically: a temporary file in the destination folder, flushed and
+fsync-ed, then ``os.replace``-d onto its name, so a reader (or a rerun after a crash) never sees
+a half-written file. ``dataset_description.json`` and ``.bidsignore`` are written by every job
+with the same content, so jobs that start at once into one output folder agree on them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from bids_lrp import __version__
+
+__all__ = [
+    "BIDSIGNORE",
+    "ENTITY_ORDER",
+    "METHOD_DESC",
+    "atomic_copy",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "derivative_name",
+    "derivative_path",
+    "method_desc",
+    "model_desc",
+    "source_prefix",
+    "write_citation",
+    "write_dataset_description",
+    "write_dataset_files",
+]
+
+# Registry: explanation method -> the alphanumeric ``desc`` label of its outputs (DESIGN.md).
+METHOD_DESC: dict[str, str] = {
+    "boehle2019": "LRPb0",
+    "alpha-beta": "LRPab",
+    "epsilon": "LRPepsilon",
+    "zplus": "LRPzplus",
+    "composite": "LRPcomposite",
+    "gradient": "Gradient",
+    "gradient-x-input": "GradientXInput",
+    "guided-backprop": "GuidedBackprop",
+}
+
+# Entities in the order BIDS prints them (derivative entities after the raw ones).
+ENTITY_ORDER = (
+    "sub",
+    "ses",
+    "acq",
+    "ce",
+    "rec",
+    "run",
+    "from",
+    "to",
+    "mode",
+    "space",
+    "res",
+    "atlas",
+    "desc",
+)
+_SOURCE_ENTITIES = ("sub", "ses", "acq", "ce", "rec", "run")
+_LABEL = re.compile(r"^[A-Za-z0-9]+$")
+_PYBIDS_NAMES = {
+    "subject": "sub",
+    "session": "ses",
+    "acquisition": "acq",
+    "ceagent": "ce",
+    "reconstruction": "rec",
+    "run": "run",
+}
+
+# Not (yet) in the BIDS-Derivatives schema: relevance maps and tables, predictions, ANTs .mat.
+BIDSIGNORE = "\n".join(
+    ["*.html", "logs/", "figures/", "*_relevance.*", "*_predictions.*", "*_xfm.*"]
+)
+
+CITATION = """\
+Results included in this manuscript come from `bids_lrp` {version}, a BIDS App that explains
+deep-learning Alzheimer's disease classification of T1w MRI with layer-wise relevance
+propagation, reproducing Böhle, Eitel, Weygandt and Ritter (2019), *Layer-wise relevance
+propagation for explaining deep neural network decisions in MRI-based Alzheimer's disease
+classification*, Frontiers in Aging Neuroscience 11:194, doi:10.3389/fnagi.2019.00194.
+
+Each T1w image was corrected for intensity non-uniformity (N4, Tustison et al. 2010) and registered
+to the {template} template ({registration} registration, ANTsPy; Avants et al. 2008); the template
+brain mask was applied and intensities were min-max scaled within the mask. A 3D convolutional
+network classified each image and its decision for the class "{target}" was explained with:
+{methods}. Relevance was summarized per region of the {atlases} atlas(es).
+"""
+
+
+def method_desc(method: str) -> str:
+    """Return the ``desc`` label of an explanation method's outputs (e.g. ``LRPb0``)."""
+    try:
+        return METHOD_DESC[method]
+    except KeyError:
+        raise ValueError(
+            f"no output label for method {method!r}; known: {', '.join(METHOD_DESC)}"
+        ) from None
+
+
+def model_desc(name: str) -> str:
+    """Turn a model name into an alphanumeric ``desc`` label (``boehle2019-adni`` -> ...)."""
+    label = re.sub(r"[^A-Za-z0-9]", "", name)
+    if not label:
+        raise ValueError(f"model name {name!r} has no alphanumeric characters")
+    return label
+
+
+def source_prefix(entities: Mapping[str, Any]) -> dict[str, str]:
+    """Keep the source entities of a raw T1w (pybids or short names) in BIDS short form."""
+    short = {}
+    for key, value in entities.items():
+        key = _PYBIDS_NAMES.get(key, key)
+        if key in _SOURCE_ENTITIES and value not in (None, ""):
+            short[key] = str(value)
+    if "sub" not in short:
+        raise ValueError(f"a source file needs a subject entity, got {dict(entities)!r}")
+    return short
+
+
+def derivative_name(entities: Mapping[str, Any], suffix: str, extension: str) -> str:
+    """Build a file name from entities in BIDS order, e.g. ``sub-01_space-X_desc-Y_T1w.nii.gz``."""
+    unknown = sorted(set(entities) - set(ENTITY_ORDER))
+    if unknown:
+        raise ValueError(f"unknown entities {unknown}; known: {', '.join(ENTITY_ORDER)}")
+    parts = []
+    for key in ENTITY_ORDER:
+        value = entities.get(key)
+        if value in (None, ""):
+            continue
+        value = str(value)
+        if not _LABEL.match(value):
+            raise ValueError(f"entity {key}-{value!r} is not an alphanumeric BIDS label")
+        parts.append(f"{key}-{value}")
+    if not extension.startswith("."):
+        extension = "." + extension
+    return "_".join([*parts, suffix]) + extension
+
+
+def derivative_path(
+    output_dir: str | Path, entities: Mapping[str, Any], suffix: str, extension: str
+) -> Path:
+    """Return ``<out>/sub-<l>/[ses-<s>/]anat/<name>`` for the given entities."""
+    folder = Path(output_dir) / f"sub-{entities['sub']}"
+    if entities.get("ses"):
+        folder = folder / f"ses-{entities['ses']}"
+    return folder / "anat" / derivative_name(entities, suffix, extension)
+
+
+def _atomic(path: Path, write) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    return _atomic(Path(path), lambda handle: handle.write(data))
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | Path, data: Any) -> Path:
+    """Write ``data`` as sorted, indented JSON atomically (same data -> same bytes)."""
+    return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def atomic_copy(src: str | Path, dst: str | Path) -> Path:
+    """Copy ``src`` onto ``dst`` atomically."""
+    with open(src, "rb") as source:
+        return _atomic(Path(dst), lambda handle: shutil.copyfileobj(source, handle))
+
+
+def dataset_description(bids_dir: str | Path, container: Mapping[str, str] | None = None) -> dict:
+    """Return the derivative ``dataset_description.json`` content (deterministic)."""
+    generated = {
+        "Name": "bids_lrp",
+        "Version": __version__,
+        "CodeURL": "https://github.com/bids-lrp/bids_lrp",
+        "Description": "Layer-wise relevance propagation of AD classification (Böhle 2019)",
+    }
+    if container:
+        generated["Container"] = dict(container)
+    source = {"URL": Path(bids_dir).resolve().as_uri()}
+    raw = Path(bids_dir) / "dataset_description.json"
+    try:
+        raw_desc = json.loads(raw.read_text())
+    except (OSError, ValueError):
+        raw_desc = {}
+    if isinstance(raw_desc, dict) and raw_desc.get("DatasetDOI"):
+        source["DOI"] = str(raw_desc["DatasetDOI"])
+    return {
+        "Name": "bids_lrp derivatives",
+        "BIDSVersion": "1.10.0",
+        "DatasetType": "derivative",
+        "GeneratedBy": [generated],
+        "SourceDatasets": [source],
+        "License": raw_desc.get("License", "n/a") if isinstance(raw_desc, dict) else "n/a",
+    }
+
+
+def _container() -> dict[str, str] | None:
+    for variable, kind in (("SINGULARITY_NAME", "singularity"), ("APPTAINER_NAME", "apptainer")):
+        if os.environ.get(variable):
+            return {"Type": kind, "Tag": os.environ[variable]}
+    if Path("/.dockerenv").exists():
+        return {"Type": "docker", "Tag": f"bids_lrp:{__version__}"}
+    return None
+
+
+def write_dataset_description(output_dir: str | Path, bids_dir: str | Path) -> Path:
+    """Write ``dataset_description.json`` at the derivatives root, safe under concurrency.
+
+    Every job computes the same content and replaces the file atomically, so whichever job
+    finishes last, the file is complete and valid. A file written by another version of the
+    app is replaced too (its ``GeneratedBy`` would otherwise be wrong).
+    """
+    path = Path(output_dir) / "dataset_description.json"
+    content = json.dumps(dataset_description(bids_dir, _container()), indent=2, sort_keys=True)
+    content += "\n"
+    try:
+        if path.read_text(encoding="utf-8") == content:
+            return path
+    except OSError:
+        pass
+    return atomic_write_text(path, content)
+
+
+def write_dataset_files(output_dir: str | Path, bids_dir: str | Path) -> None:
+    """Write ``dataset_description.json`` and ``.bidsignore`` (idempotent, concurrency-safe)."""
+    write_dataset_description(output_dir, bids_dir)
+    path = Path(output_dir) / ".bidsignore"
+    lines = set(BIDSIGNORE.splitlines())
+    try:
+        existing = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        existing = []
+    if not lines - set(existing):
+        return
+    # Keep lines a user added; the union is the same whichever job writes it.
+    merged = sorted(set(existing) | lines)
+    atomic_write_text(path, "\n".join(line for line in merged if line) + "\n")
+
+
+def write_citation(
+    output_dir: str | Path,
+    *,
+    template: str,
+    registration: str,
+    target: str,
+    methods: list[str],
+    atlases: list[str],
+) -> Path:
+    """Write ``logs/CITATION.md`` describing what was done, for a methods section."""
+    text = CITATION.format(
+        version=__version__,
+        template=template,
+        registration="SyN" if registration == "syn" else "affine",
+        target=target,
+        methods=", ".join(f"{m} ({method_desc(m)})" for m in methods),
+        atlases=", ".join(atlases),
+    )
+    return atomic_write_text(Path(output_dir) / "logs" / "CITATION.md", text)

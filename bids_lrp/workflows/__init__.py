@@ -1,0 +1,1 @@
+"""Nipype workflows (``init_*_wf`` factories) of the participant level."""

@@ -1,0 +1,167 @@
+"""Writing the derivatives of one image (names and layout: DESIGN.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from nipype.interfaces import utility as niu
+from nipype.pipeline import engine as pe
+
+from bids_lrp.interfaces.io import DerivativesSink
+from bids_lrp.outputs import method_desc, model_desc
+
+_TABLE_COLUMNS = {
+    "index": "label value in the atlas image",
+    "name": "region name in the atlas",
+    "n_voxels": "voxels of the region on the template grid",
+    "volume_mm3": "volume of the region (mm^3)",
+    "relevance_sum": "sum of relevance over the region (S_a, Böhle et al. 2019)",
+    "relevance_density": "relevance_sum / n_voxels",
+    "relevance_positive": "sum of positive relevance over the region",
+    "relevance_negative": "sum of negative relevance over the region",
+    "relevance_fraction": "relevance_sum / total relevance of the image",
+}
+
+
+def init_outputs_wf(
+    *,
+    output_dir: str,
+    entities: Mapping[str, str],
+    template: str,
+    methods: Sequence[str],
+    model_meta: Mapping[str, Any],
+    template_meta: Mapping[str, Any],
+    atlas_meta: Mapping[str, Any],
+    source: str,
+    native_space: bool = True,
+    name: str = "outputs_wf",
+) -> pe.Workflow:
+    """Write every derivative of one T1w image, atomically, once the image is done.
+
+    Parameters
+    ----------
+    output_dir : str
+        Derivatives root.
+    entities : mapping
+        Source entities of the T1w (``sub``, ``ses``, ``acq``, ``run``, ...).
+    template : str
+        Template name (the ``space`` label).
+    methods : sequence of str
+        Explanation methods, in the order of the relevance inputs.
+    model_meta, template_meta, atlas_meta : mapping
+        Provenance for the sidecars (model id and checksum, template and atlas sources).
+    source : str
+        BIDS URI of the raw T1w (``bids:raw:sub-01/anat/...``).
+    native_space : bool
+        Whether native-space relevance maps are written.
+    name : str
+        Workflow name.
+
+    Inputs
+    ------
+    preproc, preproc_meta, forward_transforms, inverse_transforms, relevance, metadata,
+    native_relevance, predictions, tables, table_atlas, table_desc
+        From `init_normalize_wf` and `init_explain_wf`.
+    done
+        Connect the last computing step: nothing is written before the image is complete.
+
+    Outputs
+    -------
+    out_files
+        Every written file.
+    """
+    fields = [
+        "preproc",
+        "preproc_meta",
+        "forward_transforms",
+        "inverse_transforms",
+        "relevance",
+        "metadata",
+        "native_relevance",
+        "predictions",
+        "tables",
+        "table_atlas",
+        "table_desc",
+        "done",
+    ]
+    workflow = pe.Workflow(name=name)
+    inputnode = pe.Node(niu.IdentityInterface(fields=fields), name="inputnode")
+    outputnode = pe.Node(niu.IdentityInterface(fields=["out_files"]), name="outputnode")
+    base = {"base_directory": str(output_dir), "entities": dict(entities)}
+    common = {"Sources": [source], "Model": dict(model_meta), "Template": dict(template_meta)}
+    descs = [method_desc(m) for m in methods]
+
+    def sink(node_name: str, suffix: str, extra: dict, meta: dict) -> pe.Node:
+        return pe.Node(
+            DerivativesSink(**base, suffix=suffix, common_meta={**common, **meta}, **extra),
+            name=node_name,
+            run_without_submitting=True,
+        )
+
+    ds_preproc = sink(
+        "ds_preproc",
+        "T1w",
+        {"space": template, "desc": "preproc"},
+        {
+            "SkullStripped": True,
+            "Description": "network input: template brain "
+            "mask applied, min-max scaled to [0, 1] within it",
+        },
+    )
+    xfm_meta = {"Software": "ANTsPy (antspyx)"}
+    fwd = {"entities": {**entities, "from": "T1w", "to": template, "mode": "image"}}
+    inv = {"entities": {**entities, "from": template, "to": "T1w", "mode": "image"}}
+    ds_fwd = sink("ds_forward_xfm", "xfm", {}, xfm_meta)
+    ds_fwd.inputs.entities = fwd["entities"]
+    ds_inv = sink("ds_inverse_xfm", "xfm", {}, xfm_meta)
+    ds_inv.inputs.entities = inv["entities"]
+    ds_rel = sink("ds_relevance", "relevance", {"space": template, "desc": descs}, {})
+    ds_pred = sink(
+        "ds_predictions",
+        "predictions",
+        {"desc": model_desc(model_meta["Name"])},
+        {
+            "Columns": "probability_<class> (softmax), logit_<class>, predicted_class "
+            "(argmax), target_class (the explained class)"
+        },
+    )
+    ds_tables = sink(
+        "ds_regions",
+        "relevance",
+        {"space": template},
+        {"Atlases": dict(atlas_meta), **_TABLE_COLUMNS},
+    )
+    writers = [ds_preproc, ds_fwd, ds_inv, ds_rel, ds_pred, ds_tables]
+    collect = pe.Node(niu.Merge(len(writers) + int(native_space)), name="collect_outputs")
+    workflow.connect(
+        [
+            (inputnode, ds_preproc, [("preproc", "in_file"), ("preproc_meta", "meta")]),
+            (inputnode, ds_fwd, [("forward_transforms", "in_file")]),
+            (inputnode, ds_inv, [("inverse_transforms", "in_file")]),
+            (inputnode, ds_rel, [("relevance", "in_file"), ("metadata", "meta")]),
+            (inputnode, ds_pred, [("predictions", "in_file")]),
+            (
+                inputnode,
+                ds_tables,
+                [("tables", "in_file"), ("table_atlas", "atlas"), ("table_desc", "desc")],
+            ),
+            (collect, outputnode, [("out", "out_files")]),
+        ]
+    )
+    if native_space:
+        ds_native = sink("ds_relevance_native", "relevance", {"space": "T1w", "desc": descs}, {})
+        workflow.connect(
+            [
+                (inputnode, ds_native, [("native_relevance", "in_file"), ("metadata", "meta")]),
+            ]
+        )
+        writers.append(ds_native)
+    for i, writer in enumerate(writers, start=1):
+        workflow.connect(
+            [
+                (inputnode, writer, [("done", "ready")]),
+                (writer, collect, [("out_file", f"in{i}")]),
+            ]
+        )
+    return workflow

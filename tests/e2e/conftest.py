@@ -1,0 +1,36 @@
+"""One simulated dataset and one uninterrupted reference run, shared by the end-to-end tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bids_lrp.cli.run import main
+from tests.e2e.helpers import make_dataset, make_model
+
+
+@pytest.fixture(scope="session")
+def e2e_model(tmp_path_factory) -> Path:
+    return make_model(tmp_path_factory.mktemp("e2e-model") / "tiny.safetensors")
+
+
+@pytest.fixture(scope="session")
+def sim_bids(tmp_path_factory) -> Path:
+    """Two simulated participants, T1w downsampled to 2 mm (fast)."""
+    return make_dataset(tmp_path_factory.mktemp("e2e-sim") / "bids", n_subjects=2, seed=3)
+
+
+def common_args(model: Path) -> list[str]:
+    return ["--model", str(model), "--nprocs", "2", "--omp-nthreads", "1"]
+
+
+@pytest.fixture(scope="session")
+def reference_run(tmp_path_factory, sim_bids, e2e_model) -> tuple[Path, int]:
+    """An uninterrupted participant-level run over the whole dataset: (output folder, code)."""
+    root = tmp_path_factory.mktemp("e2e-ref")
+    out = root / "out"
+    code = main(
+        [str(sim_bids), str(out), "participant", "-w", str(root / "work"), *common_args(e2e_model)]
+    )
+    return out, code

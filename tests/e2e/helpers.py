@@ -1,0 +1,108 @@
+"""Small models and fast simulated datasets for the participant-level tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import torch
+
+from bids_lrp.model import build_model
+from bids_lrp.model.checkpoint import ModelCard, save_checkpoint
+from bids_lrp.simulate import simulate_cohort
+
+#: Template grid of MNI152NLin2009cAsym at 1 mm: origin (-96, -132, -78), 193 x 229 x 193.
+ORIGIN = (-96.0, -132.0, -78.0)
+TEMPLATE_SHAPE = (193, 229, 193)
+#: A small network (the paper's layout with thinner layers and pools of 2) for a coarse grid.
+SMALL_NET = {"channels": [4, 4, 8, 8], "pools": [2, 2, 2, 2], "hidden": 8}
+
+
+def make_model(
+    path: Path,
+    *,
+    registration: str = "affine",
+    grid_mm: float = 4.0,
+    seed: int = 0,
+    name: str = "tiny-test",
+    net: dict | None = None,
+    **card_changes,
+) -> Path:
+    """Save a seeded random small model whose card grid is ``grid_mm`` on the template."""
+    shape = tuple(int(np.ceil(n / grid_mm)) for n in TEMPLATE_SHAPE)
+    net = dict(SMALL_NET if net is None else net)
+    torch.manual_seed(seed)
+    model = build_model("boehle2019", input_shape=shape, **net).eval()
+    affine = np.diag([grid_mm, grid_mm, grid_mm, 1.0])
+    affine[:3, 3] = ORIGIN
+    card = {
+        "name": name,
+        "architecture": "boehle2019",
+        "architecture_params": net,
+        "input_shape": shape,
+        "voxel_size": (grid_mm,) * 3,
+        "affine": tuple(tuple(float(v) for v in row) for row in affine),
+        "template": "MNI152NLin2009cAsym",
+        "registration": registration,
+        "intensity_scaling": "minmax-in-brain-mask",
+        "class_names": ("HC", "AD"),
+        "training_data": "none (random weights, tests only)",
+        "intended_use": "tests",
+    }
+    card.update(card_changes)
+    save_checkpoint(model, ModelCard(**card), path)
+    return path
+
+
+def downsample_t1w(path: Path, factor: int = 2) -> None:
+    """Replace a T1w by every ``factor``-th voxel (same world extent; fast tests)."""
+    img = nib.load(path)
+    data = np.asarray(img.dataobj)[::factor, ::factor, ::factor]
+    affine = img.affine.copy()
+    affine[:3, :3] = affine[:3, :3] * factor
+    out = nib.Nifti1Image(data.astype(np.float32), affine, img.header)
+    out.set_data_dtype(np.float32)
+    nib.save(out, path)
+
+
+def make_dataset(
+    root: Path, *, n_subjects: int = 2, seed: int = 0, factor: int = 2, sessions: int = 1
+) -> Path:
+    """A simulated BIDS dataset with downsampled T1w images (valid BIDS)."""
+    simulate_cohort(root, n_subjects=n_subjects, seed=seed, sessions=sessions)
+    for t1w in sorted(root.glob("sub-*/**/anat/*_T1w.nii.gz")):
+        downsample_t1w(t1w, factor)
+    return root
+
+
+def app_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("NIPYPE_NO_ET", "1")
+    env.setdefault("MPLCONFIGDIR", "/tmp/bids_lrp-tests-mpl")
+    return env
+
+
+def run_app(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    """Run the ``bids_lrp`` console script."""
+    exe = Path(sys.executable).parent / "bids_lrp"
+    return subprocess.run(
+        [str(exe), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=app_env(),
+        check=False,
+        **kwargs,
+    )
+
+
+def outputs_of(out_dir: Path) -> dict[str, Path]:
+    """Relative path -> file, for every derivative file (logs excluded)."""
+    return {
+        str(p.relative_to(out_dir)): p
+        for p in sorted(out_dir.rglob("*"))
+        if p.is_file() and "logs" not in p.relative_to(out_dir).parts
+    }

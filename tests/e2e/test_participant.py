@@ -1,0 +1,131 @@
+"""End-to-end participant level on a simulated dataset: layout, contents, validator, pybids."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from bids_lrp.config import load_settings
+from bids_lrp.regions import COLUMNS
+from tests.e2e.helpers import outputs_of
+
+TPL = "MNI152NLin2009cAsym"
+SUBJECTS = ("001", "002")
+
+
+def _expected(sub: str) -> list[str]:
+    p = f"sub-{sub}/anat/sub-{sub}"
+    names = [
+        f"{p}_space-{TPL}_desc-preproc_T1w.nii.gz",
+        f"{p}_from-T1w_to-{TPL}_mode-image_xfm.mat",
+        f"{p}_from-{TPL}_to-T1w_mode-image_xfm.mat",
+        f"{p}_desc-tinytest_predictions.tsv",
+    ]
+    for desc in ("LRPb0", "GuidedBackprop"):
+        names += [
+            f"{p}_space-{TPL}_desc-{desc}_relevance.nii.gz",
+            f"{p}_space-T1w_desc-{desc}_relevance.nii.gz",
+            f"{p}_space-{TPL}_atlas-Neuromorphometrics_desc-{desc}_relevance.tsv",
+        ]
+    return names
+
+
+def test_run_succeeds_with_every_output(reference_run):
+    out, code = reference_run
+    assert code == 0
+    files = outputs_of(out)
+    for sub in SUBJECTS:
+        for name in _expected(sub):
+            assert name in files, name
+            sidecar = name.replace(".nii.gz", ".json").rsplit(".", 1)[0] + ".json"
+            assert sidecar in files, sidecar
+    assert not [f for f in files if f.endswith(".tmp") or "/." in f]
+    desc = json.loads((out / "dataset_description.json").read_text())
+    assert desc["DatasetType"] == "derivative"
+    assert desc["GeneratedBy"][0]["Name"] == "bids_lrp"
+    assert desc["SourceDatasets"][0]["URL"].startswith("file://")
+    assert "*_relevance.*" in (out / ".bidsignore").read_text()
+    assert (out / "logs" / "CITATION.md").is_file()
+
+
+def test_settings_saved_as_toml(reference_run, e2e_model):
+    out, _ = reference_run
+    (config,) = sorted((out / "logs").glob("config-*.toml"))
+    settings = load_settings(config)
+    assert settings.model == e2e_model.resolve()
+    assert settings.methods == ("boehle2019", "guided-backprop")
+    assert settings.atlases == ("Neuromorphometrics",)
+
+
+def test_maps_tables_and_sidecars(reference_run, sim_bids):
+    out, _ = reference_run
+    anat = out / "sub-001" / "anat"
+    raw = nib.load(sim_bids / "sub-001" / "anat" / "sub-001_T1w.nii.gz")
+    preproc = nib.load(anat / f"sub-001_space-{TPL}_desc-preproc_T1w.nii.gz")
+    assert preproc.shape == (193, 229, 193)
+    data = np.asarray(preproc.dataobj)
+    assert data.min() >= 0 and data.max() <= 1 and data.max() > 0.9
+    for desc in ("LRPb0", "GuidedBackprop"):
+        tpl = nib.load(anat / f"sub-001_space-{TPL}_desc-{desc}_relevance.nii.gz")
+        native = nib.load(anat / f"sub-001_space-T1w_desc-{desc}_relevance.nii.gz")
+        assert tpl.shape == preproc.shape and np.allclose(tpl.affine, preproc.affine)
+        assert native.shape == raw.shape and np.allclose(native.affine, raw.affine, atol=1e-4)
+        meta = json.loads((anat / f"sub-001_space-{TPL}_desc-{desc}_relevance.json").read_text())
+        assert meta["Model"]["Name"] == "tiny-test" and len(meta["Model"]["SHA256"]) == 64
+        assert meta["Template"]["Name"] == TPL and meta["Template"]["Source"]
+        assert meta["TargetClass"] == "AD"
+        tpl_sum = float(np.asarray(tpl.dataobj, dtype=float).sum())
+        assert np.isclose(tpl_sum, meta["RelevanceSum"], rtol=1e-3, atol=1e-6)
+        if desc == "LRPb0":
+            assert meta["MethodParameters"] == {"beta": 0.0, "start": "probability"}
+            assert 0 <= meta["ConservationError"] < 1
+        table = pd.read_csv(
+            anat / f"sub-001_space-{TPL}_atlas-Neuromorphometrics_desc-{desc}_relevance.tsv",
+            sep="\t",
+        )
+        assert tuple(table.columns[: len(COLUMNS)]) == COLUMNS
+        assert len(table) > 100
+        inside = float(table["relevance_sum"].sum())
+        assert abs(inside) <= abs(tpl_sum) * 1.01 + 1e-6
+    predictions = pd.read_csv(anat / "sub-001_desc-tinytest_predictions.tsv", sep="\t")
+    assert len(predictions) == 1
+    assert np.isclose(predictions["probability_HC"][0] + predictions["probability_AD"][0], 1)
+    assert predictions["predicted_class"][0] in ("HC", "AD")
+    quality = json.loads((anat / f"sub-001_space-{TPL}_desc-preproc_T1w.json").read_text())
+    assert 0.5 < quality["RegistrationQuality"]["Value"] <= 1
+
+
+def test_outputs_pass_the_validator(reference_run):
+    out, _ = reference_run
+    exe = Path(sys.executable).parent / "bids-validator-deno"
+    proc = subprocess.run(
+        [str(exe), str(out), "--format", "json"], capture_output=True, text=True, check=False
+    )
+    issues = json.loads(proc.stdout)["issues"]["issues"]
+    errors = [(i["code"], i.get("location")) for i in issues if i["severity"] == "error"]
+    assert errors == []
+
+
+def test_pybids_indexes_the_outputs(reference_run):
+    from bids import BIDSLayout
+
+    out, _ = reference_run
+    layout = BIDSLayout(str(out), validate=False, config=["bids", "derivatives"])
+    assert sorted(layout.get_subjects()) == list(SUBJECTS)
+    maps = layout.get(suffix="relevance", extension=".nii.gz")
+    assert len(maps) == 2 * 2 * 2
+    for f in maps:
+        assert f.entities["desc"] in ("LRPb0", "GuidedBackprop")
+        assert f.entities["space"] in (TPL, "T1w")
+    tables = layout.get(suffix="relevance", extension=".tsv", atlas="Neuromorphometrics")
+    assert len(tables) == 2 * 2
+    assert {t.entities["space"] for t in tables} == {TPL}
+    preproc = layout.get(desc="preproc", suffix="T1w", space=TPL, extension=".nii.gz")
+    assert len(preproc) == 2
+    assert len(layout.get(suffix="predictions", extension=".tsv")) == 2

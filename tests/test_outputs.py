@@ -1,0 +1,88 @@
+"""Derivative names, atomic writes and concurrency-safe dataset files."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from bids_lrp.lrp import METHODS
+from bids_lrp.outputs import (
+    METHOD_DESC,
+    atomic_write_bytes,
+    derivative_name,
+    derivative_path,
+    method_desc,
+    write_dataset_files,
+)
+
+
+def test_names_follow_design():
+    ents = {"sub": "01", "ses": "1", "run": "2"}
+    assert (
+        derivative_name(
+            {**ents, "space": "MNI152NLin2009cAsym", "desc": "preproc"}, "T1w", ".nii.gz"
+        )
+        == "sub-01_ses-1_run-2_space-MNI152NLin2009cAsym_desc-preproc_T1w.nii.gz"
+    )
+    assert (
+        derivative_name({"sub": "01", "from": "T1w", "to": "X", "mode": "image"}, "xfm", "mat")
+        == "sub-01_from-T1w_to-X_mode-image_xfm.mat"
+    )
+    assert (
+        derivative_name(
+            {"sub": "01", "space": "X", "atlas": "A", "desc": "LRPb0"}, "relevance", ".tsv"
+        )
+        == "sub-01_space-X_atlas-A_desc-LRPb0_relevance.tsv"
+    )
+    path = derivative_path("/o", {"sub": "01", "ses": "1", "desc": "m"}, "predictions", ".tsv")
+    assert path == Path("/o/sub-01/ses-1/anat/sub-01_ses-1_desc-m_predictions.tsv")
+
+
+@pytest.mark.parametrize("bad", [{"sub": "../x"}, {"sub": "01", "desc": "a-b"}, {"foo": "1"}])
+def test_bad_entities_refused(bad):
+    with pytest.raises(ValueError):
+        derivative_name(bad, "T1w", ".nii.gz")
+
+
+def test_every_method_has_an_alphanumeric_desc():
+    for method in METHODS:
+        assert method_desc(method).isalnum()
+    assert len(set(METHOD_DESC.values())) == len(METHOD_DESC)
+    with pytest.raises(ValueError, match="no output label"):
+        method_desc("nope")
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path):
+    target = tmp_path / "a" / "f.txt"
+    atomic_write_bytes(target, b"old")
+
+    with pytest.raises(TypeError):
+        atomic_write_bytes(target, object())  # the write fails midway
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in target.parent.iterdir()] == ["f.txt"]
+
+
+def _write(args):
+    out, bids = args
+    for _ in range(20):
+        write_dataset_files(out, bids)
+    return json.loads((Path(out) / "dataset_description.json").read_text())
+
+
+def test_dataset_files_concurrent(tmp_path):
+    bids = tmp_path / "bids"
+    bids.mkdir()
+    (bids / "dataset_description.json").write_text('{"Name": "x", "BIDSVersion": "1.10.0"}')
+    out = tmp_path / "out"
+    (out).mkdir()
+    (out / ".bidsignore").write_text("mine/\n")
+    with ProcessPoolExecutor(4) as pool:
+        results = list(pool.map(_write, [(str(out), str(bids))] * 8))
+    assert all(r == results[0] for r in results)
+    assert results[0]["DatasetType"] == "derivative"
+    ignore = (out / ".bidsignore").read_text().splitlines()
+    assert "mine/" in ignore and "*_relevance.*" in ignore
+    assert sorted(p.name for p in out.iterdir()) == [".bidsignore", "dataset_description.json"]

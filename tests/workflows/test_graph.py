@@ -1,0 +1,98 @@
+"""The workflow graph, built on a fake dataset without running anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bids_lrp.config import Settings
+from bids_lrp.inputs import T1wInput
+from bids_lrp.workflows.base import ModelInfo, image_wf_name, init_bids_lrp_wf
+
+PROV = {"template": {"Name": "MNI152NLin2009cAsym", "Source": "x"}, "atlases": {"AAL": "y"}}
+
+
+def _model(tmp_path):
+    (tmp_path / "m.safetensors").write_bytes(b"")
+    return ModelInfo(str(tmp_path / "m.safetensors"), "0" * 64, "m", "affine", {"Name": "m"})
+
+
+def _settings(tmp_path, **kw):
+    return Settings(
+        bids_dir=tmp_path / "bids",
+        output_dir=tmp_path / "out",
+        analysis_level="participant",
+        work_dir=tmp_path / "work",
+        model=Path("/m.safetensors"),
+        atlases=("AAL",),
+        **kw,
+    )
+
+
+def _images(tmp_path):
+    bids = tmp_path / "bids"
+    for name in (
+        "sub-01/ses-a/anat/sub-01_ses-a_T1w.nii.gz",
+        "sub-01/ses-b/anat/sub-01_ses-b_run-1_T1w.nii.gz",
+        "sub-02/anat/sub-02_T1w.nii.gz",
+    ):
+        (bids / name).parent.mkdir(parents=True, exist_ok=True)
+        (bids / name).write_bytes(b"")
+    return {
+        "01": [
+            T1wInput(
+                bids / "sub-01/ses-a/anat/sub-01_ses-a_T1w.nii.gz", {"sub": "01", "ses": "a"}
+            ),
+            T1wInput(
+                bids / "sub-01/ses-b/anat/sub-01_ses-b_run-1_T1w.nii.gz",
+                {"sub": "01", "ses": "b", "run": "1"},
+            ),
+        ],
+        "02": [T1wInput(bids / "sub-02/anat/sub-02_T1w.nii.gz", {"sub": "02"})],
+    }
+
+
+def _flat_nodes(workflow):
+    """The graph nipype executes (identity nodes removed)."""
+    from nipype.pipeline.engine.utils import generate_expanded_graph
+
+    return generate_expanded_graph(workflow._create_flat_graph())
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_one_branch_per_image_and_gated_sinks(tmp_path, native):
+    wf = init_bids_lrp_wf(
+        settings=_settings(tmp_path, native_space=native),
+        subjects=_images(tmp_path),
+        model=_model(tmp_path),
+        provenance=PROV,
+    )
+    graph = _flat_nodes(wf)
+    names = {n.fullname for n in graph.nodes}
+    for image in ("t1w_sub_01_ses_a_wf", "t1w_sub_01_ses_b_run_1_wf", "t1w_sub_02_wf"):
+        assert any(image in n and n.endswith("register") for n in names)
+        assert any(image in n and n.endswith("ds_relevance") for n in names)
+        assert any(image in n and n.endswith("native") for n in names) is native
+    for node in graph.nodes:
+        if node.name.startswith("ds_"):
+            sources = {p.name for p in graph.predecessors(node)}
+            assert "done" in sources, node.fullname  # written only when the image is complete
+    registers = [n for n in graph.nodes if n.name == "register"]
+    assert all(n.inputs.kind == "affine" for n in registers)
+
+
+def test_registration_setting_wins(tmp_path):
+    wf = init_bids_lrp_wf(
+        settings=_settings(tmp_path, registration="syn"),
+        subjects=_images(tmp_path),
+        model=_model(tmp_path),
+        provenance=PROV,
+    )
+    assert {n.inputs.kind for n in _flat_nodes(wf).nodes if n.name == "register"} == {"syn"}
+
+
+def test_names_unique_and_safe():
+    a = T1wInput(Path("x"), {"sub": "01", "ses": "1", "acq": "fast", "run": "2"})
+    assert image_wf_name(a) == "t1w_sub_01_ses_1_acq_fast_run_2_wf"
+    assert image_wf_name(a).isidentifier()
