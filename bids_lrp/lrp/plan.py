@@ -37,7 +37,10 @@ class Policy:
     """How a method treats each kind of layer.
 
     ``rule_for(position, n_linear, module)`` gives the rule of the ``position``-th of
-    ``n_linear`` conv/dense layers, or ``None`` for the plain gradient.
+    ``n_linear`` conv/dense layers, or ``None`` for autograd's own gradient.
+    ``batchnorm``/``relu``: ``"gradient"`` (autograd), ``"pass"`` (relevance passes through
+    unchanged; for LRP rules this equals the ReLU gradient, as inactive units carry no
+    relevance) or, for ReLU, ``"guided"`` (guided backpropagation).
     """
 
     rule_for: Callable[[int, int, nn.Module], Rule | None]

@@ -17,6 +17,7 @@ Böhle et al. (2019), Front. Aging Neurosci. 11:194 (the beta rule as the author
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import torch
@@ -43,7 +44,7 @@ def _channel_dim(op: LinearOp) -> int:
     return 1 if op.spatial_dims else -1
 
 
-class Rule:
+class Rule(ABC):
     """Base class of relevance rules for a linear layer ``op``.
 
     ``forward(op, x, weight, bias)`` returns the layer output, the tensors the backward pass
@@ -51,11 +52,13 @@ class Rule:
     returns the relevance of the inputs. The backward pass may reuse ``saved`` buffers in place.
     """
 
+    @abstractmethod
     def forward(self, op: LinearOp, x: Tensor, weight: Tensor, bias: Tensor | None):
-        raise NotImplementedError
+        """Return ``(output, saved tensors, info)``."""
 
+    @abstractmethod
     def backward(self, op, relevance: Tensor, x: Tensor, weight: Tensor, saved, info) -> Tensor:
-        raise NotImplementedError
+        """Return the relevance of the inputs."""
 
 
 @dataclass(frozen=True)
@@ -99,9 +102,9 @@ class SignedRule(Rule):
 
     uses_negative_part: bool = False
 
+    @abstractmethod
     def scales_(self, relevance: Tensor, z: Tensor, bias: Tensor | None, dim: int) -> Tensor:
         """Turn ``z`` (``z+``, or ``z+`` and ``z-`` stacked along ``dim``) into ``s`` in place."""
-        raise NotImplementedError
 
     def forward(self, op, x, weight, bias):
         wp, wn = weight.clamp(min=0), weight.clamp(max=0)
