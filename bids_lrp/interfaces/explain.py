@@ -196,16 +196,15 @@ def region_tables(
     from bids_lrp.templates import get_atlas
 
     out, files, names, descs = Path(out_dir), [], [], []
+    images = [nib.load(rel_file) for rel_file in relevance]
+    maps = [np.asarray(img.dataobj, dtype=np.float64) for img in images]  # read each map once
     for atlas_name in atlases:
         atlas = get_atlas(atlas_name, template)
-        for rel_file in relevance:
-            img = nib.load(rel_file)
+        for rel_file, img, data in zip(relevance, images, maps, strict=True):
             if not np.allclose(img.affine, atlas.affine, atol=1e-4):
                 raise ValueError(f"{rel_file} is not on the grid of atlas {atlas_name}")
             voxel = float(abs(np.linalg.det(img.affine[:3, :3])))
-            table = region_table(
-                np.asarray(img.dataobj, dtype=np.float64), atlas.labels, atlas.table, voxel
-            )
+            table = region_table(data, atlas.labels, atlas.table, voxel)
             desc = Path(rel_file).name.split("_", 1)[1].split(".", 1)[0]
             path = out / f"regions_{atlas_name}_{desc}.tsv"
             table.to_csv(path, sep="\t", index=False, na_rep="n/a", float_format="%.8g")
