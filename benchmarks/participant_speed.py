@@ -8,6 +8,10 @@ Runs the same functions the workflow's interfaces call, in one process, on one s
 Stages: n4 (read + check + N4), registration, model (checkpoint load + forward), lrp (one
 explanation per method), regions (Neuromorphometrics tables), writing (native-space maps and
 the derivative files). Peak memory is the process's maximum resident set size after each stage.
+
+``--app`` also runs the real command (``bids_lrp ... participant``, the nipype workflow with
+MultiProc) on the same image and reports its wall time and the peak RSS of its largest
+process (nipype workers are separate processes).
 """
 
 from __future__ import annotations
@@ -32,9 +36,10 @@ def bench(t1w: Path, model: Path, registration: str, threads: int, work: Path) -
     import numpy as np
     import torch
 
-    from bids_lrp.interfaces.explain import explain_image, region_tables
+    from bids_lrp.interfaces.explain import explain_image
     from bids_lrp.interfaces.io import write_derivatives
     from bids_lrp.interfaces.normalize import template_images
+    from bids_lrp.interfaces.regions import region_tables
     from bids_lrp.normalize import (
         load_t1w,
         mask_and_scale,
@@ -130,6 +135,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--registration", nargs="+", default=["affine", "syn"])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--app", action="store_true", help="also time the real bids_lrp run")
     args = parser.parse_args()
     os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(args.threads)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -157,6 +163,50 @@ def main() -> None:
                 f"| {kind} | **total** | **{total:.1f}** | {max(result['peaks'].values()):.0f} |"
             )
             sys.stdout.flush()
+        for kind in args.registration if args.app else ():
+            seconds, peak = run_app(root / "bids", root / f"app-{kind}", model, kind, args.threads)
+            print(f"| {kind} | **bids_lrp command (nipype)** | **{seconds:.1f}** | {peak:.0f} |")
+            sys.stdout.flush()
+
+
+def run_app(bids: Path, root: Path, model: Path, kind: str, threads: int) -> tuple[float, float]:
+    """Wall time and peak RSS (MB, largest process) of the real participant-level command."""
+    import json
+    import subprocess
+
+    exe = Path(sys.executable).parent / "bids_lrp"
+    command = [
+        str(exe),
+        str(bids),
+        str(root / "out"),
+        "participant",
+        "-w",
+        str(root / "work"),
+        "--model",
+        str(model),
+        "--registration",
+        kind,
+        "--nprocs",
+        str(threads),
+        "--omp-nthreads",
+        str(threads),
+        "--skip-bids-validation",
+    ]
+    wrapper = (
+        "import resource, subprocess, sys, json\n"
+        "code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
+        "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
+        "print(json.dumps([code, peak]))\n"
+    )
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", wrapper, *command], capture_output=True, text=True, check=True
+    )
+    seconds = time.perf_counter() - start
+    code, peak = json.loads(done.stdout.strip().splitlines()[-1])
+    if code != 0:
+        raise RuntimeError(f"bids_lrp exited with {code}: {done.stderr[-2000:]}")
+    return seconds, peak
 
 
 if __name__ == "__main__":

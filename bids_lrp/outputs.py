@@ -78,7 +78,7 @@ _PYBIDS_NAMES = {
 
 # Not (yet) in the BIDS-Derivatives schema: relevance maps and tables, predictions, ANTs .mat.
 BIDSIGNORE = "\n".join(
-    ["*.html", "logs/", "figures/", "*_relevance.*", "*_predictions.*", "*_xfm.*"]
+    ["*.html", "logs/", "figures", "group/", "*_relevance.*", "*_predictions.*", "*_xfm.*"]
 )
 
 CITATION = """\

@@ -91,7 +91,7 @@ def _threads(n: int) -> None:
 class _RegInSpec(_InSpec):
     template = traits.Str(mandatory=True)
     kind = traits.Enum("syn", "affine", mandatory=True)
-    seed = traits.Int(0, usedefault=True)
+    seed = traits.Range(low=1, value=1, usedefault=True, desc="ANTs seed (0 would be random)")
     threads = traits.Int(1, usedefault=True)
 
 

@@ -375,17 +375,27 @@ def load_checkpoint(
     return model.to(device).eval(), card
 
 
-def check_card_compatible(card: ModelCard, *, template: str, registration: str | None) -> None:
-    """Raise `CheckpointError` unless the run's template (and registration) match the card's.
+def check_card_compatible(
+    card: ModelCard, *, template: str, registration: str | None
+) -> list[str]:
+    """Raise `CheckpointError` unless the run's template matches the card's; return warnings.
 
     Parameters
     ----------
     card : ModelCard
         The model's card.
     template : str
-        Template space the run normalizes to.
+        Template space the run normalizes to (must be the card's: the network only knows its
+        own grid).
     registration : str or None
-        Registration kind of the run; ``None`` skips that check (use the card's).
+        Registration kind of the run; ``None`` means the card's. A different kind is allowed
+        (the inputs are still on the model's grid) but worth a warning: the network was trained
+        on images registered the card's way.
+
+    Returns
+    -------
+    list of str
+        Warnings for the user (empty when the run matches the card).
     """
     if template != card.template:
         raise CheckpointError(
@@ -393,7 +403,9 @@ def check_card_compatible(card: ModelCard, *, template: str, registration: str |
             f"{template!r}"
         )
     if registration is not None and registration != card.registration:
-        raise CheckpointError(
-            f"model {card.name!r} was trained with {card.registration!r} registration, but the "
-            f"run uses {registration!r}"
-        )
+        return [
+            f"model {card.name!r} was trained on {card.registration!r}-registered scans; this "
+            f"run uses {registration!r} registration (--registration), so its predictions may "
+            "be less accurate"
+        ]
+    return []

@@ -27,6 +27,7 @@ import numpy as np
 from bids_lrp.normalize.images import from_ants, to_ants
 
 __all__ = [
+    "DEFAULT_SEED",
     "INTERPOLATIONS",
     "PROFILES",
     "Registration",
@@ -36,6 +37,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+#: ANTs random seed used unless another is given. ANTs reads ``--random-seed 0`` as "seed from
+#: the clock", so seeds start at 1; with one ITK thread a fixed seed gives bit-identical results.
+DEFAULT_SEED = 1
 
 
 @dataclass(frozen=True)
@@ -183,7 +188,7 @@ def register_to_template(
     *,
     kind: str = "syn",
     out_prefix: str | Path,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
     mask: nib.Nifti1Image | None = None,
     threads: int | None = None,
 ) -> Registration:
@@ -202,7 +207,8 @@ def register_to_template(
         ``<out_prefix>0InverseGenericAffine.mat`` and, for SyN, ``<out_prefix>1Warp.nii.gz``
         and ``<out_prefix>1InverseWarp.nii.gz`` (existing files are replaced).
     seed : int
-        ANTs random seed (the affine metric samples voxels at random).
+        ANTs random seed, >= 1 (the metrics sample voxels at random; ANTs would take 0 as
+        "seed from the clock", so 0 is refused).
     mask : nibabel.Nifti1Image, optional
         Template brain mask: the metric is computed only inside it.
     threads : int, optional
@@ -224,6 +230,8 @@ def register_to_template(
     profile = PROFILES[kind]
     if threads is not None and threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 1:
+        raise ValueError(f"seed must be an integer >= 1 (ANTs reads 0 as random), got {seed!r}")
     with tempfile.TemporaryDirectory(dir=prefix.parent, prefix=".ants-") as tmp:
         workdir = Path(tmp)
         nib.save(_float_image(template), workdir / "fixed.nii")

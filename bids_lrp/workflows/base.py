@@ -13,7 +13,7 @@ from nipype.pipeline import engine as pe
 from bids_lrp import __version__
 from bids_lrp.config import Settings
 from bids_lrp.inputs import T1wInput
-from bids_lrp.workflows.explain import init_explain_wf
+from bids_lrp.workflows.explain import init_explain_wf, init_model_node
 from bids_lrp.workflows.normalize import init_normalize_wf
 from bids_lrp.workflows.outputs import init_outputs_wf
 
@@ -29,9 +29,25 @@ class ModelInfo:
     meta: Mapping[str, Any]
 
 
-def image_wf_name(t1w: T1wInput) -> str:
+#: Workflow-name prefixes of an image's two branches (before and after the model node).
+IMAGE_WF_KINDS = ("t1w", "post")
+_IMAGE_WF = re.compile(r"^(?:t1w|post)_(?P<image>\w+)_wf$")
+
+
+def image_wf_name(t1w: T1wInput, kind: str = "t1w") -> str:
     """Node-safe, unique workflow name of one image (``t1w_sub_01_ses_1_run_1_wf``)."""
-    return "t1w_" + re.sub(r"[^A-Za-z0-9]", "_", t1w.prefix) + "_wf"
+    if kind not in IMAGE_WF_KINDS:
+        raise ValueError(f"kind must be one of {IMAGE_WF_KINDS}, got {kind!r}")
+    return f"{kind}_" + re.sub(r"[^A-Za-z0-9]", "_", t1w.prefix) + "_wf"
+
+
+def image_of(fullname: str) -> str | None:
+    """The image part (``sub_01_ses_1``) of a node's full name, if it is in an image branch."""
+    for part in fullname.split("."):
+        match = _IMAGE_WF.match(part)
+        if match:
+            return match["image"]
+    return None
 
 
 def init_bids_lrp_wf(
@@ -82,46 +98,113 @@ def init_single_subject_wf(
     provenance: Mapping[str, Any],
     name: str | None = None,
 ) -> pe.Workflow:
-    """All T1w images of one participant, each in its own branch (a bad image stops only its
-    own branch)."""
+    """All T1w images of one participant.
+
+    Each image is normalized in its own branch; the model node then loads the network once and
+    classifies and explains the participant's images in batches; region tables, native-space
+    maps and the outputs are per image again. A bad image stops its own branch and, through
+    the shared model node, its participant's later steps: `run_participant_level` then runs
+    again without the failed images (finished steps are reused).
+    """
     workflow = pe.Workflow(name=name or f"single_subject_{subject}_wf")
-    for t1w in images:
-        workflow.add_nodes(
-            [init_t1w_wf(settings=settings, t1w=t1w, model=model, provenance=provenance)]
+    merge = pe.Node(niu.Merge(len(images)), name="merge_preproc", run_without_submitting=True)
+    explain = init_model_node(
+        model=model.path,
+        model_sha256=model.sha256,
+        methods=settings.methods,
+        target_class=settings.target_class,
+        n_images=len(images),
+        device=settings.device,
+        omp_nthreads=settings.omp_nthreads,
+    )
+    workflow.connect(merge, "out", explain, "in_files")
+    registration = settings.registration or model.registration
+    for index, t1w in enumerate(images):
+        t1w_wf = init_t1w_wf(settings=settings, t1w=t1w, registration=registration)
+        post_wf = init_post_wf(
+            settings=settings,
+            t1w=t1w,
+            index=index,
+            model=model,
+            template_meta={**provenance["template"], "Registration": registration},
+            atlas_meta=provenance["atlases"],
+        )
+        normalized = [
+            f"outputnode.{field}"
+            for field in ("preproc", "metadata", "reference", "forward_transforms")
+        ] + ["outputnode.inverse_transforms"]
+        workflow.connect(
+            [
+                (t1w_wf, merge, [("outputnode.preproc", f"in{index + 1}")]),
+                (t1w_wf, post_wf, [(f, f.replace("outputnode", "inputnode")) for f in normalized]),
+                (
+                    explain,
+                    post_wf,
+                    [
+                        ("relevance", "inputnode.relevance"),
+                        ("predictions", "inputnode.predictions"),
+                        ("metadata", "inputnode.explain_meta"),
+                    ],
+                ),
+            ]
         )
     return workflow
 
 
 def init_t1w_wf(
-    *,
-    settings: Settings,
-    t1w: T1wInput,
-    model: ModelInfo,
-    provenance: Mapping[str, Any],
-    name: str | None = None,
+    *, settings: Settings, t1w: T1wInput, registration: str, name: str | None = None
 ) -> pe.Workflow:
-    """Normalize, classify, explain and write one T1w image.
-
-    Inputs are fixed at build time (``t1w.path``); outputs are the derivatives on disk.
-    """
+    """Normalize one T1w image (`init_normalize_wf`; inputs fixed at build time)."""
     workflow = pe.Workflow(name=name or image_wf_name(t1w))
     inputnode = pe.Node(niu.IdentityInterface(fields=["t1w"]), name="inputnode")
     inputnode.inputs.t1w = str(t1w.path)
-    registration = settings.registration or model.registration
+    fields = ["preproc", "metadata", "reference", "forward_transforms", "inverse_transforms"]
+    outputnode = pe.Node(niu.IdentityInterface(fields=fields), name="outputnode")
     normalize_wf = init_normalize_wf(
         template=settings.template,
         registration=registration,
         omp_nthreads=settings.omp_nthreads,
     )
+    workflow.connect(
+        [
+            (inputnode, normalize_wf, [("t1w", "inputnode.t1w")]),
+            (normalize_wf, outputnode, [(f"outputnode.{f}", f) for f in fields]),
+        ]
+    )
+    return workflow
+
+
+def init_post_wf(
+    *,
+    settings: Settings,
+    t1w: T1wInput,
+    index: int,
+    model: ModelInfo,
+    template_meta: Mapping[str, Any],
+    atlas_meta: Mapping[str, Any],
+    name: str | None = None,
+) -> pe.Workflow:
+    """One image after the participant's model node: region tables, native maps, outputs.
+
+    ``index`` picks this image's share of the model node's outputs; outputs are the
+    derivatives on disk.
+    """
+    workflow = pe.Workflow(name=name or image_wf_name(t1w, "post"))
+    fields = [
+        "relevance",
+        "predictions",
+        "explain_meta",
+        "preproc",
+        "metadata",
+        "reference",
+        "forward_transforms",
+        "inverse_transforms",
+    ]
+    inputnode = pe.Node(niu.IdentityInterface(fields=fields), name="inputnode")
     explain_wf = init_explain_wf(
-        model=model.path,
-        model_sha256=model.sha256,
-        methods=settings.methods,
-        target_class=settings.target_class,
+        index=index,
         atlases=settings.atlases,
         template=settings.template,
-        device=settings.device,
-        omp_nthreads=settings.omp_nthreads,
         native_space=settings.native_space,
     )
     relative = t1w.path.relative_to(settings.bids_dir).as_posix()
@@ -131,31 +214,32 @@ def init_t1w_wf(
         template=settings.template,
         methods=settings.methods,
         model_meta=model.meta,
-        template_meta={**provenance["template"], "Registration": registration},
-        atlas_meta=provenance["atlases"],
+        template_meta=template_meta,
+        atlas_meta=atlas_meta,
         source=f"bids:raw:{relative}",
         native_space=settings.native_space,
     )
     workflow.connect(
         [
-            (inputnode, normalize_wf, [("t1w", "inputnode.t1w")]),
             (
-                normalize_wf,
+                inputnode,
                 explain_wf,
                 [
-                    ("outputnode.preproc", "inputnode.preproc"),
-                    ("outputnode.reference", "inputnode.reference"),
-                    ("outputnode.inverse_transforms", "inputnode.inverse_transforms"),
+                    ("relevance", "inputnode.relevance"),
+                    ("predictions", "inputnode.predictions"),
+                    ("explain_meta", "inputnode.metadata"),
+                    ("reference", "inputnode.reference"),
+                    ("inverse_transforms", "inputnode.inverse_transforms"),
                 ],
             ),
             (
-                normalize_wf,
+                inputnode,
                 outputs_wf,
                 [
-                    ("outputnode.preproc", "inputnode.preproc"),
-                    ("outputnode.metadata", "inputnode.preproc_meta"),
-                    ("outputnode.forward_transforms", "inputnode.forward_transforms"),
-                    ("outputnode.inverse_transforms", "inputnode.inverse_transforms"),
+                    ("preproc", "inputnode.preproc"),
+                    ("metadata", "inputnode.preproc_meta"),
+                    ("forward_transforms", "inputnode.forward_transforms"),
+                    ("inverse_transforms", "inputnode.inverse_transforms"),
                 ],
             ),
             (

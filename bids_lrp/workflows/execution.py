@@ -39,7 +39,9 @@ def verify_model(settings: Settings):
     try:
         card, recorded = read_card(settings.model)
         load_checkpoint(settings.model, device="cpu")  # verifies the checksum and the weights
-        check_card_compatible(card, template=settings.template, registration=settings.registration)
+        warnings = check_card_compatible(
+            card, template=settings.template, registration=settings.registration
+        )
     except CheckpointError as err:
         raise InputError(str(err), EX_USAGE) from None
     if card.intensity_scaling not in SUPPORTED_SCALINGS:
@@ -52,6 +54,8 @@ def verify_model(settings: Settings):
             f"--target-class {settings.target_class!r} is not a class of model {card.name!r} "
             f"({', '.join(card.class_names)})"
         )
+    for warning in warnings:
+        logger.warning("warning: %s", warning)
     sha = recorded or sha256_file(settings.model)
     meta = {
         "Name": card.name,
@@ -62,6 +66,8 @@ def verify_model(settings: Settings):
         "VoxelSize": list(card.voxel_size),
         "IntensityScaling": card.intensity_scaling,
         "TrainingRegistration": card.registration,
+        "TrainingData": card.training_data,
+        "IntendedUse": card.intended_use,
     }
     return ModelInfo(str(settings.model), sha, card.name, card.registration, meta), card
 
@@ -105,32 +111,44 @@ def _configure_nipype(settings: Settings, crash_dir: Path) -> dict[str, Any]:
     }
 
 
+def _where(fullname: str) -> str:
+    """``sub_01_ses_1`` for a node of an image branch, ``sub-01`` for a participant's node."""
+    from bids_lrp.workflows.base import image_of
+
+    image = image_of(fullname)
+    if image is not None:
+        return image
+    part = next((p for p in fullname.split(".") if p.startswith("single_subject_")), fullname)
+    return "sub-" + part.removeprefix("single_subject_").removesuffix("_wf")
+
+
 class _Progress:
     """Nipype status callback: one terminal line per finished or failed step."""
 
     STEPS = ("validate", "n4", "register", "explain", "regions", "native", "ds_regions")
 
     def __init__(self, n_images: int) -> None:
-        self.n_images, self.done, self.failed = n_images, 0, {}
+        self.n_images, self.done = n_images, 0
         self.start = time.monotonic()
 
     def __call__(self, node, status: str) -> None:
-        image = next((p for p in node.fullname.split(".") if p.startswith("t1w_")), "?")
+        where = _where(node.fullname)
         if status == "exception":
-            self.failed.setdefault(image, node.name)
-            logger.error("%s: step %s failed", image[4:-3], node.name)
+            logger.error("%s: step %s failed", where, node.name)
         elif status == "end" and node.name in self.STEPS:
             if node.name == "ds_regions":
                 self.done += 1
                 step = f"outputs written ({self.done}/{self.n_images} images)"
+            elif node.name == "explain":
+                step = "classified and explained"
             else:
                 step = f"{node.name} done"
             elapsed = time.monotonic() - self.start
-            logger.info("[%5.0fs] %s: %s", elapsed, image[4:-3], step)
+            logger.info("[%5.0fs] %s: %s", elapsed, where, step)
 
 
 def _crash_messages(crash_dir: Path) -> dict[str, str]:
-    """Image workflow name -> the last line (the error) of its crash file."""
+    """Image (``sub_01``) or participant (``sub-01``) -> the error of its first crash file."""
     messages = {}
     for crash in sorted(crash_dir.glob("crash-*.txt")):
         text = crash.read_text(errors="replace")
@@ -138,17 +156,80 @@ def _crash_messages(crash_dir: Path) -> dict[str, str]:
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         error = lines[-1] if lines else "unknown error"
         error = re.sub(r"^[\w.]+(Error|Exception|Interrupt): ", "", error)
-        image = "?"
-        if node:
-            image = next((p for p in node[1].split(".") if p.startswith("t1w_")), node[1])
-        messages.setdefault(image, f"{error} (details: {crash})")
+        where = _where(node[1]) if node else "?"
+        messages.setdefault(where, f"{error} (details: {crash})")
     return messages
+
+
+def _image_key(t1w) -> str:
+    from bids_lrp.workflows.base import image_of, image_wf_name
+
+    return image_of(image_wf_name(t1w))
+
+
+def _without(subjects: Mapping[str, list], failed: Mapping[str, str]) -> dict[str, list]:
+    """The selection without the failed images (and without participants left with none)."""
+    kept = {s: [t for t in ts if _image_key(t) not in failed] for s, ts in subjects.items()}
+    return {s: ts for s, ts in kept.items() if ts}
+
+
+def _run_workflows(settings: Settings, subjects, model, prov, crash_dir: Path) -> dict[str, str]:
+    """Run the workflow; when images fail, once more without them (finished steps are reused).
+
+    A failed image stops its participant's shared model node; the second run gives the
+    participant's other images their outputs. Returns image or participant -> error.
+    """
+    from bids_lrp.workflows.base import init_bids_lrp_wf
+
+    failed: dict[str, str] = {}
+    for attempt in (1, 2):
+        workflow = init_bids_lrp_wf(
+            settings=settings, subjects=subjects, model=model, provenance=prov
+        )
+        workflow.config["execution"] = _configure_nipype(settings, crash_dir)
+        n_images = sum(len(v) for v in subjects.values())
+        plugin_args = {**settings.plugin_args, "status_callback": _Progress(n_images)}
+        try:
+            workflow.run(plugin=settings.plugin, plugin_args=plugin_args)
+            return failed
+        except Exception as err:  # nipype raises RuntimeError when any node failed
+            logger.debug("workflow error: %s", err)
+            new = _crash_messages(crash_dir) if crash_dir.is_dir() else {}
+            if not new:
+                first = str(err).strip().splitlines() or [type(err).__name__]
+                new = {"workflow": first[-1]}
+            failed.update({k: v for k, v in new.items() if k not in failed})
+        remaining = _without(subjects, failed)
+        if attempt == 2 or remaining == subjects or settings.stop_on_first_crash:
+            break
+        if not remaining:
+            break
+        logger.info("running again without the failed image(s)")
+        subjects = remaining
+    return failed
+
+
+def write_reports(output_dir: Path, subjects: Mapping[str, list], bids_dir: Path) -> None:
+    """One HTML report per participant with outputs (``<out>/sub-<label>.html``).
+
+    A report that cannot be made is a warning, not a failed run: the derivatives are complete.
+    """
+    from bids_lrp.reports import write_participant_report
+
+    for subject in subjects:
+        if not (output_dir / f"sub-{subject}").is_dir():
+            continue  # every image of the participant failed: nothing to report on
+        try:
+            path = write_participant_report(output_dir, subject, bids_dir=bids_dir)
+        except Exception as err:  # a report problem must not fail the run
+            logger.warning("the report of sub-%s could not be written: %s", subject, err)
+        else:
+            logger.info("report: %s", path)
 
 
 def run_participant_level(settings: Settings) -> int:
     """Check everything, write the dataset files, run the workflow; return the exit code."""
     from bids_lrp.outputs import write_citation, write_dataset_files
-    from bids_lrp.workflows.base import init_bids_lrp_wf
 
     check_output_dirs(settings.bids_dir, settings.output_dir, settings.work_dir)
     if not settings.skip_bids_validation:
@@ -181,32 +262,28 @@ def run_participant_level(settings: Settings) -> int:
         atlases=list(settings.atlases),
     )
     crash_dir = settings.work_dir / "crash" / settings.run_uuid
-    workflow = init_bids_lrp_wf(
-        settings=settings,
-        subjects=subjects,
-        model=model,
-        provenance=provenance(settings.template, settings.atlases),
+    prov = provenance(settings.template, settings.atlases)
+    failed = _run_workflows(settings, subjects, model, prov, crash_dir)
+    write_reports(settings.output_dir, subjects, settings.bids_dir)
+    if not failed:
+        logger.info("done: %d image(s) written to %s", n_images, settings.output_dir)
+        return 0
+    keys = {_image_key(t): subject for subject, ts in subjects.items() for t in ts}
+    n_failed = 0
+    for key, subject in keys.items():
+        if key in failed:
+            logger.error("%s failed: %s", key, failed[key])
+            n_failed += 1
+        elif f"sub-{subject}" in failed:
+            logger.error("%s failed: %s", key, failed[f"sub-{subject}"])
+            n_failed += 1
+    for key, message in failed.items():
+        if key not in keys and key.removeprefix("sub-") not in subjects:
+            logger.error("the workflow failed: %s", message)
+    logger.error(
+        "%d of %d image(s) failed; rerun with the same work folder (-w %s) to resume",
+        max(n_failed, 1),
+        n_images,
+        settings.work_dir,
     )
-    workflow.config["execution"] = _configure_nipype(settings, crash_dir)
-    progress = _Progress(n_images)
-    plugin_args: Mapping[str, Any] = {**settings.plugin_args, "status_callback": progress}
-    try:
-        workflow.run(plugin=settings.plugin, plugin_args=dict(plugin_args))
-    except Exception as err:  # nipype raises RuntimeError when any node failed
-        logger.debug("workflow error: %s", err)
-        failed = _crash_messages(crash_dir) if crash_dir.is_dir() else {}
-        for image, message in failed.items():
-            logger.error("%s failed: %s", image[4:-3], message)
-        if not failed:
-            first = str(err).strip().splitlines() or [type(err).__name__]
-            logger.error("the workflow failed: %s", first[-1])
-        n_failed = len(failed) or 1
-        logger.error(
-            "%d of %d image(s) failed; rerun with the same work folder (-w %s) to resume",
-            n_failed,
-            n_images,
-            settings.work_dir,
-        )
-        return EX_FAILED
-    logger.info("done: %d image(s) written to %s", n_images, settings.output_dir)
-    return 0
+    return EX_FAILED

@@ -12,6 +12,7 @@ from bids_lrp.interfaces.normalize import (
     RegistrationQuality,
     ValidateT1w,
 )
+from bids_lrp.normalize.registration import DEFAULT_SEED
 
 
 def init_normalize_wf(
@@ -61,7 +62,9 @@ def init_normalize_wf(
     validate = pe.Node(ValidateT1w(), name="validate")
     n4 = pe.Node(N4BiasCorrect(threads=omp_nthreads), name="n4", n_procs=omp_nthreads)
     register = pe.Node(
-        RegisterToTemplate(template=template, kind=registration, threads=omp_nthreads),
+        RegisterToTemplate(
+            template=template, kind=registration, seed=DEFAULT_SEED, threads=omp_nthreads
+        ),
         name="register",
         n_procs=omp_nthreads,
         mem_gb=2.0,

@@ -109,7 +109,14 @@ def init_outputs_wf(
             "mask applied, min-max scaled to [0, 1] within it",
         },
     )
-    xfm_meta = {"Software": "ANTsPy (antspyx)"}
+    from bids_lrp.normalize.registration import DEFAULT_SEED
+
+    xfm_meta = {
+        "Software": "ANTsPy (antspyx)",
+        "RandomSeed": DEFAULT_SEED,
+        "TransformOrder": "ANTs order: with a displacement field (.nii.gz) and an affine (.mat), "
+        "pass both to antsApplyTransforms as listed, field first; neither is inverted",
+    }
     fwd = {"entities": {**entities, "from": "T1w", "to": template, "mode": "image"}}
     inv = {"entities": {**entities, "from": template, "to": "T1w", "mode": "image"}}
     ds_fwd = sink("ds_forward_xfm", "xfm", {}, xfm_meta)

@@ -164,10 +164,9 @@ def test_unwritable_output_73(tmp_path, tiny_bids, tiny_model, capsys):
 def test_model_problems_64(tmp_path, tiny_bids, tiny_model, capsys):
     assert main(_args(tiny_bids, tmp_path / "out", tmp_path / "missing.safetensors")) == 64
     assert "model weights not found" in _one_line_error(capsys)
-    bad = make_model(tmp_path / "m" / "syn.safetensors", registration="syn")
-    argv = _args(tiny_bids, tmp_path / "out", bad, "--registration", "affine")
-    assert main(argv) == 64
-    assert "registration" in _one_line_error(capsys)
+    other = make_model(tmp_path / "m" / "tpl.safetensors", template="MNI152NLin6Asym")
+    assert main(_args(tiny_bids, tmp_path / "out", other)) == 64
+    assert "expects inputs in template 'MNI152NLin6Asym'" in _one_line_error(capsys)
     argv = _args(tiny_bids, tmp_path / "out", tiny_model, "--target-class", "MCI")
     assert main(argv) == 64
     assert "not a class" in _one_line_error(capsys)

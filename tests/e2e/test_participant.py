@@ -129,3 +129,20 @@ def test_pybids_indexes_the_outputs(reference_run):
     preproc = layout.get(desc="preproc", suffix="T1w", space=TPL, extension=".nii.gz")
     assert len(preproc) == 2
     assert len(layout.get(suffix="predictions", extension=".tsv")) == 2
+
+
+def test_participant_reports_open_in_chromium(reference_run):
+    from bids_lrp.reports.participant import SECTIONS
+    from tests.reports.browser import open_page
+
+    out, _ = reference_run
+    for sub in SUBJECTS:
+        report = out / f"sub-{sub}.html"
+        assert report.is_file()
+        assert list((out / f"sub-{sub}" / "figures").iterdir())
+        check = open_page(report, f"e2e-participant-sub-{sub}")
+        assert check.broken_images == [] and check.severe_console == []
+        assert check.section_ids == list(SECTIONS)
+        assert check.n_images >= 5
+        html = report.read_text()
+        assert "tiny-test" in html and "not for clinical use" in html.lower()

@@ -147,3 +147,10 @@ def test_unknown_kind_and_bad_prefix(template_3mm, tmp_path):
     with pytest.raises(ValueError, match="glob characters"):
         register_to_template(brain, brain, kind="affine", out_prefix=tmp_path / "x[1]_")
     assert set(PROFILES) == {"affine", "syn"}
+
+
+@pytest.mark.parametrize("seed", [0, -3, 1.5, True])
+def test_seed_must_be_a_positive_integer(template_3mm, tmp_path, seed):
+    brain, _ = template_3mm
+    with pytest.raises(ValueError, match="seed must be an integer >= 1"):
+        register_to_template(brain, brain, kind="affine", out_prefix=tmp_path / "x_", seed=seed)

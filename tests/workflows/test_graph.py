@@ -8,7 +8,7 @@ import pytest
 
 from bids_lrp.config import Settings
 from bids_lrp.inputs import T1wInput
-from bids_lrp.workflows.base import ModelInfo, image_wf_name, init_bids_lrp_wf
+from bids_lrp.workflows.base import ModelInfo, image_of, image_wf_name, init_bids_lrp_wf
 
 PROV = {"template": {"Name": "MNI152NLin2009cAsym", "Source": "x"}, "atlases": {"AAL": "y"}}
 
@@ -70,10 +70,11 @@ def test_one_branch_per_image_and_gated_sinks(tmp_path, native):
     )
     graph = _flat_nodes(wf)
     names = {n.fullname for n in graph.nodes}
-    for image in ("t1w_sub_01_ses_a_wf", "t1w_sub_01_ses_b_run_1_wf", "t1w_sub_02_wf"):
-        assert any(image in n and n.endswith("register") for n in names)
-        assert any(image in n and n.endswith("ds_relevance") for n in names)
-        assert any(image in n and n.endswith("native") for n in names) is native
+    for image in ("sub_01_ses_a", "sub_01_ses_b_run_1", "sub_02"):
+        assert any(f"t1w_{image}_wf." in n and n.endswith("register") for n in names)
+        assert any(f"post_{image}_wf." in n and n.endswith("ds_relevance") for n in names)
+        assert any(f"post_{image}_wf." in n and n.endswith("native") for n in names) is native
+        assert {image_of(n) for n in names if f"_{image}_wf." in n} == {image}
     for node in graph.nodes:
         if node.name.startswith("ds_"):
             sources = {p.name for p in graph.predecessors(node)}
@@ -96,3 +97,29 @@ def test_names_unique_and_safe():
     a = T1wInput(Path("x"), {"sub": "01", "ses": "1", "acq": "fast", "run": "2"})
     assert image_wf_name(a) == "t1w_sub_01_ses_1_acq_fast_run_2_wf"
     assert image_wf_name(a).isidentifier()
+
+
+def test_one_model_node_per_participant_fed_by_every_image(tmp_path):
+    wf = init_bids_lrp_wf(
+        settings=_settings(tmp_path),
+        subjects=_images(tmp_path),
+        model=_model(tmp_path),
+        provenance=PROV,
+    )
+    graph = _flat_nodes(wf)
+    models = {n.fullname: n for n in graph.nodes if n.name == "explain"}
+    assert sorted(models) == [f"{wf.name}.single_subject_{s}_wf.explain" for s in ("01", "02")]
+    for fullname, node in models.items():
+        upstream = {p.fullname for p in nx_ancestors(graph, node) if p.name == "register"}
+        downstream = {p.fullname for p in graph.successors(node) if p.name == "select"}
+        n_images = 2 if "_01_" in fullname else 1
+        assert len(upstream) == len(downstream) == n_images
+        assert node.inputs.batch_size >= 1
+    selects = sorted(n.inputs.index for n in graph.nodes if n.name == "select")
+    assert selects == [0, 0, 1]
+
+
+def nx_ancestors(graph, node):
+    import networkx as nx
+
+    return nx.ancestors(graph, node)

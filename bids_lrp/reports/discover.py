@@ -1,0 +1,202 @@
+"""Find a participant's derivatives by name and read their sidecars, tolerating what is missing.
+
+Reports are built from the output files alone (they can be regenerated from a finished or a
+copied output folder); nothing here needs the model, the workflow or the work directory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+__all__ = [
+    "ImageOutputs",
+    "bids_root",
+    "find_images",
+    "group_files",
+    "parse_name",
+    "read_json",
+    "read_sidecar",
+    "resolve_source",
+]
+
+LOGGER = logging.getLogger("bids_lrp")
+
+_NAME = re.compile(
+    r"^(?P<entities>(?:[a-z]+-[A-Za-z0-9]+_)+)(?P<suffix>[A-Za-z0-9]+)(?P<ext>\..+)$"
+)
+_SOURCE_ENTITIES = ("sub", "ses", "acq", "ce", "rec", "run")
+
+
+def parse_name(name: str) -> tuple[dict[str, str], str, str] | None:
+    """Split a BIDS file name into (entities, suffix, extension); ``None`` if it is not one."""
+    match = _NAME.match(name)
+    if not match:
+        return None
+    entities = dict(part.split("-", 1) for part in match["entities"].rstrip("_").split("_"))
+    return entities, match["suffix"], match["ext"]
+
+
+def _prefix(entities: dict[str, str]) -> str:
+    return "_".join(f"{k}-{entities[k]}" for k in _SOURCE_ENTITIES if k in entities)
+
+
+@dataclass
+class ImageOutputs:
+    """The derivatives of one T1w image (``prefix`` = ``sub-<l>[_ses-<s>][_acq-..][_run-..]``).
+
+    Method keys are the ``desc`` labels of the relevance files (e.g. ``LRPb0``).
+    """
+
+    prefix: str
+    entities: dict[str, str]
+    predictions: Path | None = None
+    preproc: Path | None = None
+    template: str | None = None
+    relevance: dict[str, Path] = field(default_factory=dict)
+    native: dict[str, Path] = field(default_factory=dict)
+    regions: dict[str, dict[str, Path]] = field(default_factory=dict)
+
+    @property
+    def methods(self) -> list[str]:
+        """Methods with any output for this image, in a stable order."""
+        return sorted(set(self.relevance) | set(self.native) | set(self.regions))
+
+    @property
+    def label(self) -> str:
+        """The image's entities without the subject, e.g. ``ses-1 run-2`` (or ``T1w``)."""
+        rest = [f"{k}-{v}" for k, v in self.entities.items() if k != "sub"]
+        return " ".join(rest) if rest else "T1w"
+
+
+def _classify(image: ImageOutputs, path: Path, entities: dict[str, str], suffix: str) -> None:
+    name, ext = path.name, path.name.split(".", 1)[-1]
+    space, desc = entities.get("space"), entities.get("desc")
+    if suffix == "predictions" and ext == "tsv":
+        image.predictions = path
+    elif suffix == "T1w" and desc == "preproc" and space and ext == "nii.gz":
+        image.preproc = path
+        image.template = space
+    elif suffix == "relevance" and desc and ext == "nii.gz":
+        if space == "T1w":
+            image.native[desc] = path
+        elif space:
+            image.relevance[desc] = path
+            image.template = image.template or space
+    elif suffix == "relevance" and desc and ext == "tsv" and "atlas" in entities:
+        image.regions.setdefault(desc, {})[entities["atlas"]] = path
+    else:
+        LOGGER.debug("report: ignoring %s", name)
+
+
+def find_images(output_dir: str | Path, subject: str) -> list[ImageOutputs]:
+    """All images of ``subject`` with outputs under ``<out>/sub-<l>/[ses-*/]anat/``.
+
+    Files are grouped by their source entities (sub, ses, acq, ce, rec, run), so
+    ``sub-01_run-2_...`` never mixes with ``sub-01_...``.
+    """
+    label = subject.removeprefix("sub-")
+    root = Path(output_dir) / f"sub-{label}"
+    images: dict[str, ImageOutputs] = {}
+    for path in sorted([*root.glob("anat/*"), *root.glob("ses-*/anat/*")]):
+        parsed = parse_name(path.name)
+        if parsed is None or not path.is_file() or parsed[0].get("sub") != label:
+            continue
+        entities, suffix, _ = parsed
+        source = {k: entities[k] for k in _SOURCE_ENTITIES if k in entities}
+        key = _prefix(source)
+        image = images.setdefault(key, ImageOutputs(prefix=key, entities=source))
+        _classify(image, path, entities, suffix)
+    return [images[k] for k in sorted(images)]
+
+
+def sidecar_path(path: Path) -> Path:
+    """The JSON sidecar of a data file (``x.nii.gz`` -> ``x.json``)."""
+    return path.with_name(path.name.split(".", 1)[0] + ".json")
+
+
+def read_sidecar(path: Path | None) -> dict[str, Any]:
+    """The JSON sidecar of ``path`` as a dict; ``{}`` if there is none or it is not valid JSON."""
+    if path is None:
+        return {}
+    side = sidecar_path(path)
+    try:
+        data = json.loads(side.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as err:
+        LOGGER.warning("report: cannot read %s (%s)", side, err)
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _source_roots(output_dir: Path, bids_dir: Path | None) -> list[Path]:
+    roots = [Path(bids_dir)] if bids_dir else []
+    try:
+        description = json.loads((output_dir / "dataset_description.json").read_text())
+    except (OSError, ValueError):
+        return roots
+    for source in description.get("SourceDatasets") or []:
+        url = source.get("URL", "") if isinstance(source, dict) else ""
+        parsed = urlparse(url)
+        if parsed.scheme == "file" and parsed.path:
+            roots.append(Path(unquote(parsed.path)))
+    return roots
+
+
+def bids_root(output_dir: Path, bids_dir: Path | None) -> Path | None:
+    """``bids_dir``, or else the first local ``SourceDatasets`` folder that exists."""
+    return next(
+        (root for root in _source_roots(Path(output_dir), bids_dir) if root.is_dir()), None
+    )
+
+
+def resolve_source(source: str, output_dir: Path, bids_dir: Path | None) -> Path | None:
+    """Find the raw file named by a ``Sources`` entry (``bids:raw:sub-01/anat/...``).
+
+    Looked up under ``bids_dir`` first, then under the local (``file://``) ``SourceDatasets`` of
+    the derivatives' ``dataset_description.json``. ``None`` when it is not found.
+    """
+    relative = re.sub(r"^bids:[^:]*:", "", source)
+    for root in _source_roots(Path(output_dir), bids_dir):
+        candidate = root / relative
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def group_files(group: Path) -> dict[str, dict[tuple[str, ...], Path]]:
+    """The group level's files by kind.
+
+    ``areasums``, ``groupstats`` and ``fingerprints`` are keyed by (atlas, method), ``mean`` maps
+    by (method, cohort, space) and ``metrics`` by (model,).
+    """
+    found: dict[str, dict[tuple[str, ...], Path]] = {}
+    for path in sorted(group.iterdir()):
+        parsed = parse_name(path.name)
+        if parsed is None or not path.is_file():
+            continue
+        entities, suffix, ext = parsed
+        desc = entities.get("desc", "")
+        if suffix in ("areasums", "groupstats", "fingerprints") and ext == ".tsv":
+            found.setdefault(suffix, {})[(entities.get("atlas", ""), desc)] = path
+        elif suffix == "mean" and ext == ".nii.gz" and "cohort" in entities:
+            key = (desc, entities["cohort"], entities.get("space", ""))
+            found.setdefault("mean", {})[key] = path
+        elif suffix == "metrics" and ext == ".tsv":
+            found.setdefault("metrics", {})[(desc,)] = path
+    return found
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; ``{}`` when missing, invalid or not an object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

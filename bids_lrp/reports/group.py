@@ -1,0 +1,405 @@
+"""The group report: ``<out>/group/group_report.html`` with figures in ``<out>/group/figures/``.
+
+Built from the group-level tables and maps (Böhle et al. 2019, section 2.5 and figures 4-7):
+relevance density per area (``mean_group(S_a) / |a|``), relevance gain (``mean_AD(S_a) /
+mean_HC(S_a)``, and true positives over true negatives), per-image area sums, mean maps per
+group and the cosine similarity of per-image area vectors ("fingerprints"). Any of these may be
+missing (no labels: no gain, no metrics): the section then says why instead of failing.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+from nibabel.filebasedimages import ImageFileError
+from scipy import ndimage
+
+from bids_lrp import __version__
+from bids_lrp.outputs import atomic_write_text
+from bids_lrp.reports.brain import glass_brain, pool_to_resolution, slice_mosaic
+from bids_lrp.reports.checks import FOOTER
+from bids_lrp.reports.discover import group_files, read_json
+from bids_lrp.reports.figures import bar_chart, relevance_scale, similarity_heatmap, violin_plot
+from bids_lrp.reports.html import (
+    Section,
+    alert,
+    definition_list,
+    esc,
+    figure,
+    flatten,
+    json_details,
+    page,
+    table,
+)
+
+__all__ = ["SECTIONS", "write_group_report"]
+
+LOGGER = logging.getLogger("bids_lrp")
+
+#: Section ids of the group report, in page order.
+SECTIONS = {
+    "summary": "Summary",
+    "metrics": "Classification metrics",
+    "density": "Relevance density",
+    "gain": "Relevance gain",
+    "violins": "Per-image area relevance",
+    "maps": "Mean relevance maps",
+    "similarity": "Fingerprint similarity",
+    "skipped": "Skipped",
+    "about": "About",
+}
+TOP_AREAS = 25
+VIOLIN_AREAS = 8
+COHORT_ORDER = ("all", "AD", "HC", "TP", "TN", "FP", "FN")
+#: Per-image columns of ``areasums.tsv`` that are not areas.
+IMAGE_COLUMNS = (
+    "image",
+    "participant_id",
+    "session_id",
+    "label",
+    "predicted",
+    "probability_AD",
+    "outcome",
+)
+_UNREADABLE = (OSError, ValueError, KeyError, pd.errors.ParserError)
+#: Errors a damaged or unexpected file can cause while drawing: said in the report, not raised.
+_DAMAGED = (*_UNREADABLE, EOFError, TypeError, IndexError, zlib.error, ImageFileError)
+
+
+def _tsv(path: Path | None) -> pd.DataFrame | None:
+    if path is None:
+        return None
+    try:
+        return pd.read_csv(path, sep="\t", na_values=["n/a"])
+    except _UNREADABLE as err:
+        LOGGER.warning("group report: cannot read %s (%s)", path, err)
+        return None
+
+
+class _Group:
+    def __init__(self, output_dir: Path) -> None:
+        self.output_dir = output_dir
+        self.group = output_dir / "group"
+        self.figures = self.group / "figures"
+        self.blocks: dict[str, list[str]] = {key: [] for key in SECTIONS}
+
+    def src(self, path: Path) -> str:
+        return path.relative_to(self.group).as_posix()
+
+    def say(self, section: str, level: str, text: str) -> None:
+        self.blocks[section].append(alert(level, esc(text)))
+
+
+def _ranked(stats: pd.DataFrame, column: str) -> pd.DataFrame:
+    """The `TOP_AREAS` rows with the largest finite values of ``column``."""
+    values = _numeric(stats, column)
+    keep = stats[np.isfinite(values)].assign(**{column: values[np.isfinite(values)]})
+    return keep.sort_values(column, ascending=False).head(TOP_AREAS)
+
+
+def _numeric(stats: pd.DataFrame, column: str) -> pd.Series:
+    """A column as floats (all NaN when absent)."""
+    if column not in stats:
+        return pd.Series(np.nan, index=stats.index)
+    return pd.to_numeric(stats[column], errors="coerce")
+
+
+def _density(rep: _Group, name: str, stem: str, stats: pd.DataFrame) -> None:
+    group = "AD" if np.isfinite(_numeric(stats, "density_AD")).any() else "all"
+    if f"density_{group}" not in stats:
+        rep.say("density", "info", f"{name}: no density columns in the group table.")
+        return
+    top = _ranked(stats, f"density_{group}")
+    shown = [g for g in (group, "HC") if f"density_{g}" in top and (g == group or group == "AD")]
+    series = {g: list(_numeric(top, f"density_{g}")) for g in shown}
+    path = bar_chart(
+        list(top["name"]),
+        series,
+        rep.figures / f"{stem}_density.svg",
+        title=f"{name}: top {len(top)} areas by relevance density ({group})",
+        xlabel="relevance density (mean S_a / voxels)",
+    )
+    caption = f"Areas ranked by relevance density in the {group} group" + (
+        ", with the HC density beside it." if "HC" in shown else "."
+    )
+    rep.blocks["density"].append(f"<h3>{esc(name)}</h3>{figure(rep.src(path), caption)}")
+
+
+def _gain(rep: _Group, name: str, stem: str, stats: pd.DataFrame) -> None:
+    made = False
+    for column, groups in (("gain_AD_HC", "AD / HC"), ("gain_TP_TN", "TP / TN")):
+        if not np.isfinite(_numeric(stats, column)).any():
+            continue
+        top = _ranked(stats, column)
+        path = bar_chart(
+            list(top["name"]),
+            {groups: list(top[column])},
+            rep.figures / f"{stem}_{column.replace('_', '')}.svg",
+            title=f"{name}: top {len(top)} areas by relevance gain {groups}",
+            xlabel=f"relevance gain (mean S_a {groups})",
+            reference=1.0,
+        )
+        caption = f"Relevance gain {groups}: ratio of the mean area relevance of the two groups."
+        heading = "" if made else f"<h3>{esc(name)}</h3>"
+        rep.blocks["gain"].append(heading + figure(rep.src(path), caption))
+        made = True
+    if not made:
+        rep.say("gain", "info", f"{name}: no relevance gain (it needs labelled AD and HC images).")
+
+
+def _violins(
+    rep: _Group, name: str, stem: str, stats: pd.DataFrame | None, sums: pd.DataFrame | None
+) -> None:
+    if sums is None or "label" not in sums:
+        rep.say("violins", "info", f"{name}: no per-image area table with labels.")
+        return
+    labels = sums["label"].astype(str)
+    if not {"AD", "HC"} <= set(labels):
+        rep.say("violins", "info", f"{name}: needs labelled AD and HC images (none or one group).")
+        return
+    areas = [c for c in sums.columns if c not in IMAGE_COLUMNS]
+    if stats is not None and "gain_AD_HC" in stats:
+        ranked = [a for a in _ranked(stats, "gain_AD_HC")["name"] if a in areas]
+        areas = ranked or areas
+    data = {
+        area: {
+            g: pd.to_numeric(sums.loc[labels == g, area], errors="coerce").tolist()
+            for g in ("AD", "HC")
+        }
+        for area in areas[:VIOLIN_AREAS]
+    }
+    path = violin_plot(
+        data,
+        rep.figures / f"{stem}_violins.svg",
+        title=f"{name}: per-image relevance of the top areas by gain",
+        ylabel="relevance sum S_a",
+    )
+    caption = (
+        "Relevance sum per image in the areas with the highest AD / HC gain; one dot per image."
+    )
+    rep.blocks["violins"].append(f"<h3>{esc(name)}</h3>{figure(rep.src(path), caption)}")
+
+
+def _similarity(
+    rep: _Group, name: str, stem: str, path: Path | None, sums: pd.DataFrame | None
+) -> None:
+    matrix = _tsv(path)
+    if matrix is None or "image" not in matrix or len(matrix) < 2:
+        rep.say("similarity", "info", f"{name}: no fingerprint similarity matrix.")
+        return
+    images = matrix["image"].astype(str).tolist()
+    values = matrix.set_index("image").reindex(columns=images).to_numpy(dtype=float)
+    label_of = (
+        dict(zip(sums["image"].astype(str), sums["label"].astype(str), strict=False))
+        if (sums is not None and {"image", "label"} <= set(sums.columns))
+        else {}
+    )
+    rank = {g: i for i, g in enumerate(("AD", "HC"))}
+    order = sorted(range(len(images)), key=lambda i: (rank.get(label_of.get(images[i]), 9), i))
+    groups = [label_of.get(images[i], "n/a") for i in order] if label_of else None
+    out = similarity_heatmap(
+        values[np.ix_(order, order)],
+        [images[i] for i in order],
+        rep.figures / f"{stem}_similarity.svg",
+        groups=groups,
+        title=f"{name}: cosine similarity of area relevance",
+    )
+    caption = "Cosine similarity of the per-image vectors of area relevance sums" + (
+        ", sorted by group (strips: AD red, HC blue)." if groups else "."
+    )
+    side = read_json(path.with_suffix(".json"))
+    rep.blocks["similarity"].append(
+        f"<h3>{esc(name)}</h3>{figure(rep.src(out), caption)}"
+        f"{json_details(side, 'Most dissimilar confident pair and table description')}"
+    )
+
+
+def _peak(data: np.ndarray, affine: np.ndarray) -> dict[str, list[float]]:
+    """World coordinates of the strongest 5-voxel neighbourhood (a robust peak) of a map."""
+    smooth = ndimage.uniform_filter(np.abs(data), size=5)
+    ijk = np.unravel_index(int(np.argmax(smooth)), data.shape)
+    xyz = affine[:3, :3] @ np.asarray(ijk, float) + affine[:3, 3]
+    return {"x": [float(xyz[0])], "y": [float(xyz[1])], "z": [float(xyz[2])]}
+
+
+def _method_maps(rep: _Group, method: str, paths: dict[tuple[str, ...], Path]) -> None:
+    """Orthogonal slices and a glass brain per cohort mean map, on one colour scale."""
+    from bids_lrp.templates import get_template
+
+    keys = sorted(
+        paths, key=lambda k: (COHORT_ORDER.index(k[1]) if k[1] in COHORT_ORDER else 99, k[1])
+    )
+    images = {}
+    for key in keys:
+        img = nib.load(paths[key])
+        images[key] = nib.Nifti1Image(np.asarray(img.dataobj, np.float32), img.affine)
+    scales = [relevance_scale(i.dataobj) for i in images.values()]
+    vmax, threshold = max(s[0] for s in scales), max(s[1] for s in scales)
+    projections = [
+        relevance_scale(pool_to_resolution(i).dataobj, percentile=99.9, hide=95)
+        for i in images.values()
+    ]
+    first = images[keys[0]]
+    cuts = _peak(np.asarray(first.dataobj), first.affine)  # the same cut for every cohort
+    try:
+        background = nib.load(get_template(keys[0][2]).t1w)
+    except (ValueError, OSError):
+        background = None
+        rep.say("maps", "warning", f"template {keys[0][2]} not found: glass brains only")
+    rep.blocks["maps"].append(f"<h3>{esc(method)}</h3>")
+    for (_, cohort, space), img in images.items():
+        stem = f"space-{space}_desc-{method}_cohort-{cohort}"
+        if background is not None:
+            ortho = slice_mosaic(
+                background,
+                rep.figures / f"{stem}_mean.png",
+                overlay=img,
+                vmax=vmax,
+                threshold=threshold,
+                cuts=cuts,
+                one_row=True,
+                title=f"{method}, mean of {cohort}",
+            )
+            rep.blocks["maps"].append(
+                figure(rep.src(ortho), f"Mean map, {cohort}: orthogonal slices.")
+            )
+        glass = glass_brain(
+            img,
+            rep.figures / f"{stem}_glassbrain.png",
+            vmax=max(p[0] for p in projections),
+            threshold=max(p[1] for p in projections),
+            title=f"{method}, {cohort}",
+        )
+        rep.blocks["maps"].append(figure(rep.src(glass), f"Mean map, {cohort}: glass brain."))
+
+
+def _maps(rep: _Group, means: dict[tuple[str, ...], Path]) -> None:
+    if not means:
+        rep.say("maps", "info", "No mean maps were found.")
+    for method in sorted({k[0] for k in means}):
+        paths = {k: p for k, p in means.items() if k[0] == method}
+        try:
+            _method_maps(rep, method, paths)
+        except _DAMAGED as err:
+            LOGGER.exception("group report: mean maps of %s", method)
+            rep.say("maps", "error", f"{method}: mean maps could not be shown ({err})")
+
+
+def _metrics(rep: _Group, files: dict[tuple[str, ...], Path]) -> None:
+    for (model,), path in sorted(files.items()):
+        data = _tsv(path)
+        if data is None or data.empty:
+            continue
+        rows = data.to_dict("records")
+        rep.blocks["metrics"].append(f"<h3>{esc(model)}</h3>" + table(rows, list(data.columns)))
+        overall = next((r for r in rows if r.get("scope") == "overall"), rows[0])
+        cells = [
+            [f"true {t}"] + [overall.get(c) for c in cs]
+            for t, cs in (("AD", ("tp", "fn")), ("HC", ("fp", "tn")))
+        ]
+        rep.blocks["metrics"].append(
+            table(
+                cells,
+                ["", "AD", "HC"],
+                headers=["", "predicted AD", "predicted HC"],
+                caption=f"Confusion matrix ({overall.get('scope', 'overall')})",
+            )
+        )
+    if not rep.blocks["metrics"]:
+        rep.say("metrics", "info", "No classification metrics (they need labelled images).")
+
+
+def _summary(rep: _Group, summary: dict[str, Any]) -> None:
+    if not summary:
+        rep.say("summary", "warning", "group_summary.json is missing or unreadable.")
+    scalars = [(k, v) for k, v in flatten(summary) if not k.startswith("skipped")]
+    rep.blocks["summary"].append(definition_list(scalars) if scalars else "")
+    skipped = summary.get("skipped")
+    if isinstance(skipped, dict):
+        skipped = [{"item": k, "reason": v} for k, v in skipped.items()]
+    if not skipped:
+        rep.say("skipped", "ok", "Nothing was skipped.")
+    elif all(isinstance(s, dict) for s in skipped):
+        columns = list(dict.fromkeys(k for s in skipped for k in s))
+        rep.blocks["skipped"].append(table(skipped, columns))
+    else:
+        items = "".join(f"<li>{esc(s)}</li>" for s in skipped)
+        rep.blocks["skipped"].append(f"<ul>{items}</ul>")
+
+
+def _pair(rep: _Group, files: dict, atlas: str, method: str) -> None:
+    """Density, gain, violins and similarity of one (atlas, method)."""
+    name, stem = f"{method}, {atlas}", f"atlas-{atlas}_desc-{method}"
+    stats = _tsv(files.get("groupstats", {}).get((atlas, method)))
+    sums = _tsv(files.get("areasums", {}).get((atlas, method)))
+    if stats is None or "name" not in stats:
+        rep.say("density", "info", f"{name}: no group statistics table.")
+        rep.say("gain", "info", f"{name}: no group statistics table.")
+    else:
+        _density(rep, name, stem, stats)
+        _gain(rep, name, stem, stats)
+        side = files["groupstats"][(atlas, method)].with_suffix(".json")
+        rep.blocks["density"].append(json_details(read_json(side), "Group sizes and columns"))
+    _violins(rep, name, stem, stats, sums)
+    _similarity(rep, name, stem, files.get("fingerprints", {}).get((atlas, method)), sums)
+
+
+def write_group_report(output_dir: str | Path) -> Path:
+    """Write ``<out>/group/group_report.html`` and its figures under ``<out>/group/figures/``.
+
+    Parameters
+    ----------
+    output_dir
+        The derivatives folder (with the ``group`` folder written by the group level).
+
+    Returns
+    -------
+    Path
+        The HTML file (written atomically, like every figure).
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``<out>/group`` does not exist.
+    """
+    rep = _Group(Path(output_dir))
+    if not rep.group.is_dir():
+        raise FileNotFoundError(
+            f"No group outputs in {output_dir} (no folder 'group'); run the group level first"
+        )
+    files = group_files(rep.group)
+    summary = read_json(rep.group / "group_summary.json")
+    _summary(rep, summary)
+    _metrics(rep, files.get("metrics", {}))
+    pairs = sorted(
+        {*files.get("areasums", {}), *files.get("groupstats", {}), *files.get("fingerprints", {})}
+    )
+    for atlas, method in pairs:
+        try:
+            _pair(rep, files, atlas, method)
+        except _DAMAGED as err:
+            LOGGER.exception("group report: %s %s", atlas, method)
+            rep.say("density", "error", f"{method}, {atlas}: tables could not be shown ({err})")
+    if not pairs:
+        for key in ("density", "gain", "violins", "similarity"):
+            rep.say(key, "info", "No area tables were found.")
+    _maps(rep, files.get("mean", {}))
+    rep.blocks["about"].append(
+        "<p>Area metrics after Böhle et al. (2019), Front. Aging Neurosci. 11:194: S_a is the "
+        "sum of relevance over area a; density = mean S_a / |a|; gain = mean_AD(S_a) / "
+        f"mean_HC(S_a). Report made by bids_lrp {esc(__version__)}.</p>"
+    )
+    sections = [
+        Section(key, title, "\n".join(rep.blocks[key]) or alert("info", "Nothing to show."))
+        for key, title in SECTIONS.items()
+    ]
+    # no time stamp: the same outputs give the same report (reruns, resumed runs)
+    subtitle = f"bids_lrp {__version__}"
+    html = page("Group report", subtitle, sections, footer=FOOTER)
+    return atomic_write_text(rep.group / "group_report.html", html)

@@ -1,0 +1,85 @@
+"""The group report, with and without labels, and with nothing to show."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bids_lrp.reports import write_group_report
+from bids_lrp.reports.group import SECTIONS, TOP_AREAS, _ranked
+from tests.reports.browser import scan_html
+
+
+def test_labelled_group_report(session_group_reports):
+    path = session_group_reports["labelled"]
+    text = path.read_text(encoding="utf-8")
+    page = scan_html(text)
+    assert path.name == "group_report.html" and path.parent.name == "group"
+    assert page.sections == list(SECTIONS)
+    names = [src.rsplit("/", 1)[-1] for src in page.images]
+    stem = "atlas-Neuromorphometrics_desc-LRPb0"
+    for name in ("density.svg", "gainADHC.svg", "gainTPTN.svg", "violins.svg", "similarity.svg"):
+        assert f"{stem}_{name}" in names
+    for cohort in ("all", "AD", "HC"):
+        assert f"space-MNI152NLin2009cAsym_desc-LRPb0_cohort-{cohort}_mean.png" in names
+        assert f"space-MNI152NLin2009cAsym_desc-LRPb0_cohort-{cohort}_glassbrain.png" in names
+    for src in page.images:
+        assert (path.parent / src).is_file() and src.startswith("figures/")
+    assert "balanced_accuracy" in text and "Confusion matrix (overall)" in text
+    assert "no predictions file" in text  # the skipped image and its reason
+    assert "needs labelled" not in text and "No classification metrics" not in text
+
+
+def test_unlabelled_group_report_says_what_is_missing(session_group_reports):
+    text = session_group_reports["unlabelled"].read_text(encoding="utf-8")
+    page = scan_html(text)
+    assert page.sections == list(SECTIONS)
+    assert "no relevance gain (it needs labelled AD and HC images)" in text
+    assert "No classification metrics" in text
+    assert "needs labelled AD and HC images" in text  # violins
+    assert "relevance density in the all group" in text  # no AD group: all images
+    names = [src.rsplit("/", 1)[-1] for src in page.images]
+    assert not any("gain" in n or "violins" in n for n in names)
+    assert any(n.endswith("_density.svg") for n in names)
+    assert any(n.endswith("_similarity.svg") for n in names)
+
+
+def test_empty_group_folder_gives_a_report(tmp_path):
+    (tmp_path / "group").mkdir()
+    path = write_group_report(tmp_path)
+    text = path.read_text(encoding="utf-8")
+    page = scan_html(text)
+    assert page.sections == list(SECTIONS)
+    assert page.images == []
+    assert "group_summary.json is missing" in text
+    assert "No mean maps were found" in text
+
+
+def test_no_group_folder_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run the group level first"):
+        write_group_report(tmp_path)
+
+
+def test_ranking_takes_the_largest_finite_values():
+    n = TOP_AREAS + 5
+    stats = pd.DataFrame({"name": [f"a{i}" for i in range(n)], "gain": np.arange(n, dtype=float)})
+    stats.loc[n - 1, "gain"] = np.inf  # mean_HC == 0
+    stats.loc[n - 2, "gain"] = np.nan
+    top = _ranked(stats, "gain")
+    assert len(top) == TOP_AREAS
+    assert list(top["gain"]) == sorted(top["gain"], reverse=True)
+    assert top["gain"].iloc[0] == n - 3
+
+
+def test_damaged_mean_map_is_said_not_fatal(tmp_path):
+    from tests.reports.conftest import TPL, make_group
+
+    out = make_group(tmp_path / "out")
+    (out / "group" / f"space-{TPL}_desc-LRPb0_cohort-AD_mean.nii.gz").write_bytes(b"\x1f\x8b junk")
+    (out / "group" / "atlas-Neuromorphometrics_desc-LRPb0_fingerprints.tsv").write_bytes(b"\x00")
+    text = write_group_report(out).read_text(encoding="utf-8")
+    assert "LRPb0: mean maps could not be shown" in text
+    assert "no fingerprint similarity matrix" in text
+    assert scan_html(text).sections == list(SECTIONS)
+    assert "Relevance gain AD / HC" in text  # the rest is there

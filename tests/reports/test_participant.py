@@ -1,0 +1,165 @@
+"""The participant report: sections, figures, warnings, model card, missing and damaged files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bids_lrp.reports import write_participant_report
+from bids_lrp.reports.participant import SECTIONS
+from tests.reports.browser import StaticPage, scan_html
+from tests.reports.conftest import TPL, make_participant
+
+QUALITY_CODES = {"registration", "conservation", "uncertain", "missing", "resampling"}
+
+
+def report(out: Path, bids: Path | None, label: str = "01") -> tuple[Path, StaticPage]:
+    path = write_participant_report(out, label, bids_dir=bids)
+    return path, scan_html(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory) -> tuple[Path, StaticPage]:
+    """A sound participant (no BIDS folder given: found through SourceDatasets)."""
+    root = tmp_path_factory.mktemp("good")
+    out = make_participant(root / "out", root / "bids")
+    path, page = report(out, None, label="sub-01")
+    return path, page
+
+
+@pytest.fixture(scope="module")
+def poor(tmp_path_factory) -> tuple[Path, StaticPage]:
+    """Poor registration, large LRP conservation error, near-chance prediction."""
+    root = tmp_path_factory.mktemp("poor")
+    out = make_participant(root / "out", root / "bids", quality=0.45, conservation=0.3, p_ad=0.55)
+    return report(out, root / "bids")
+
+
+def test_sections_blocks_and_figures(good):
+    path, page = good
+    out = path.parent
+    assert path.name == "sub-01.html"
+    assert page.sections == list(SECTIONS)
+    for section in ("prediction", "registration", "relevance", "regions", "conservation"):
+        assert f"{section}-sub-01" in page.ids
+    # registration + 2 methods x (template mosaic, glass brain, native mosaic, region chart)
+    assert len(page.images) == 9
+    assert sum("space-T1w" in src for src in page.images) == 2  # native, via SourceDatasets
+    for src in page.images:
+        figure = out / src
+        assert figure.parent == out / "sub-01" / "figures", src
+        assert figure.stat().st_size > 1000
+    text = path.read_text(encoding="utf-8")
+    assert "Left_Hippocampus" in text  # region table
+    assert "diagnosis (participants.tsv)" in text
+    assert "0.91" in text  # probability of AD
+
+
+def test_figures_are_complete_files(good):
+    path, page = good
+    for src in page.images:
+        data = (path.parent / src).read_bytes()
+        if src.endswith(".png"):
+            assert data.startswith(b"\x89PNG\r\n\x1a\n") and data.endswith(b"IEND\xaeB`\x82")
+        else:
+            assert data.rstrip().endswith(b"</svg>")
+
+
+def test_good_outputs_raise_no_quality_warning(good):
+    _, page = good
+    assert not QUALITY_CODES & set(page.codes), page.codes
+
+
+def test_quality_warnings(poor):
+    path, page = poor
+    assert {"registration", "conservation", "uncertain"} <= set(page.codes)
+    text = path.read_text(encoding="utf-8")
+    assert "poor registration: correlation with the template 0.450" in text
+    assert "uncertain prediction: p(AD) = 0.550" in text
+
+
+def test_conservation_is_checked_for_lrp_only(poor):
+    path, page = poor
+    assert page.codes.count("conservation") == 1
+    text = path.read_text(encoding="utf-8")
+    assert "LRPb0: 30.0% of the start relevance" in text
+    assert "n/a (not an LRP method)" in text
+
+
+def test_test_model_is_flagged_not_for_clinical_use(good):
+    path, page = good
+    text = path.read_text(encoding="utf-8")
+    assert {"model", "not-clinical"} <= set(page.codes)
+    assert "Not for clinical use</span>" in text
+    assert "not recorded in the outputs" in text
+
+
+def test_model_card_fields_from_the_sidecar(tmp_path):
+    model = {
+        "Name": "boehle2019-adni",
+        "TrainingData": "ADNI 1.5T MPRAGE, 969 scans of 344 subjects",
+        "IntendedUse": "validated decision support in memory clinics",
+    }
+    out = make_participant(tmp_path / "out", tmp_path / "bids", model=model)
+    path, page = report(out, tmp_path / "bids")
+    text = path.read_text(encoding="utf-8")
+    assert "ADNI 1.5T MPRAGE, 969 scans of 344 subjects" in text
+    assert "validated decision support in memory clinics" in text
+    assert "Not for clinical use</span>" not in text
+    assert not {"model", "not-clinical"} & set(page.codes)
+
+
+def test_one_block_per_session(session_participant_report):
+    page = scan_html(session_participant_report.read_text(encoding="utf-8"))
+    for session in ("1", "2"):
+        assert f"prediction-sub-01_ses-{session}" in page.ids
+        assert f"relevance-sub-01_ses-{session}" in page.ids
+    assert len(page.images) == 18
+    assert len(set(page.images)) == 18  # no figure overwrites another
+
+
+def test_native_overlay_without_raw_scan_is_said(participant_out):
+    out, _ = participant_out
+    description = out / "dataset_description.json"
+    description.write_text(
+        json.dumps({**json.loads(description.read_text()), "SourceDatasets": []})
+    )
+    path, page = report(out, None)
+    assert sum("space-T1w" in src for src in page.images) == 0
+    assert "missing" in page.codes
+    assert "pass the BIDS folder" in path.read_text(encoding="utf-8")
+
+
+def test_missing_files_are_reported_not_fatal(participant_out):
+    out, bids = participant_out
+    anat = out / "sub-01" / "anat"
+    (anat / f"sub-01_space-{TPL}_desc-preproc_T1w.nii.gz").unlink()
+    (anat / "sub-01_desc-tinytest_predictions.tsv").unlink()
+    (anat / "sub-01_space-T1w_desc-GuidedBackprop_relevance.nii.gz").unlink()
+    path, page = report(out, bids)
+    assert page.sections == list(SECTIONS)
+    text = path.read_text(encoding="utf-8")
+    assert "no normalized T1w" in text
+    assert "no predictions file" in text
+    assert "no native-space relevance map for GuidedBackprop" in text
+
+
+def test_damaged_image_is_reported_not_fatal(participant_out):
+    out, bids = participant_out
+    damaged = out / "sub-01" / "anat" / f"sub-01_space-{TPL}_desc-LRPb0_relevance.nii.gz"
+    damaged.write_bytes(b"\x1f\x8b not really gzip")
+    path, page = report(out, bids)
+    assert "unreadable" in page.codes
+    assert "LRPb0 relevance could not be shown" in path.read_text(encoding="utf-8")
+    assert page.sections == list(SECTIONS)
+    # the other method and the region tables are still shown
+    assert any(src.endswith("desc-GuidedBackprop_glassbrain.png") for src in page.images)
+    assert any(src.endswith("desc-LRPb0_relevance.svg") for src in page.images)
+
+
+def test_unknown_participant_is_an_error(participant_out):
+    out, _ = participant_out
+    with pytest.raises(FileNotFoundError, match="run the participant level first"):
+        write_participant_report(out, "99")
