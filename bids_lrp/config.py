@@ -21,6 +21,10 @@ __all__ = ["Settings", "dumps_toml", "load_settings"]
 DEFAULT_METHODS = ("boehle2019", "guided-backprop")
 DEFAULT_ATLASES = ("Neuromorphometrics",)
 DEFAULT_TEMPLATE = "MNI152NLin2009cAsym"
+DEFAULT_LABEL_COLUMN = "diagnosis"
+DEFAULT_AD_LABELS = ("AD",)
+DEFAULT_HC_LABELS = ("HC", "CN")
+DEFAULT_CONFIDENCE = 0.9
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,8 @@ class Settings:
     """Everything one run of ``bids_lrp`` needs.
 
     Paths are absolute. ``registration=None`` means "what the model card says".
+    ``label_column=None`` (group level) means ``"diagnosis"`` when ``participants.tsv`` has
+    that column, no labels otherwise; a named column must exist.
     """
 
     bids_dir: Path
@@ -55,6 +61,11 @@ class Settings:
     notrack: bool = False
     verbosity: int = 0
     run_uuid: str = ""
+    label_column: str | None = None
+    ad_labels: tuple[str, ...] = DEFAULT_AD_LABELS
+    hc_labels: tuple[str, ...] = DEFAULT_HC_LABELS
+    merge_hemispheres: bool = True
+    confidence: float = DEFAULT_CONFIDENCE
 
     @staticmethod
     def new_run_uuid() -> str:

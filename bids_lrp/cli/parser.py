@@ -39,6 +39,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must lie between 0 and 1")
+    return value
+
+
 def default_model() -> Path:
     """The model shipped with the package (``bids_lrp/data/models``); may not exist yet."""
     return Path(__file__).resolve().parents[1] / "data" / "models" / "boehle2019.safetensors"
@@ -201,5 +211,43 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="also map relevance onto each participant's own T1w grid",
+    )
+
+    grp = parser.add_argument_group("Group level")
+    grp.add_argument(
+        "--label-column",
+        "--label_column",
+        dest="label_column",
+        default=argparse.SUPPRESS,  # absent unless given: the default column is optional
+        metavar="COLUMN",
+        help="column of the input's participants.tsv holding the diagnosis (default: "
+        "'diagnosis' when present; without labels the group level still aggregates)",
+    )
+    grp.add_argument(
+        "--ad-labels",
+        nargs="+",
+        default=["AD"],
+        metavar="VALUE",
+        help="values of the label column that mean Alzheimer's disease",
+    )
+    grp.add_argument(
+        "--hc-labels",
+        nargs="+",
+        default=["HC", "CN"],
+        metavar="VALUE",
+        help="values of the label column that mean healthy control",
+    )
+    grp.add_argument(
+        "--merge-hemispheres",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="merge left and right atlas areas in the group tables, as Böhle et al. 2019",
+    )
+    grp.add_argument(
+        "--confidence",
+        type=_probability,
+        default=0.9,
+        help="probability of AD from which a patient counts as confidently classified "
+        "(fingerprints)",
     )
     return parser

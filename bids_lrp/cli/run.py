@@ -1,9 +1,9 @@
 """``bids_lrp`` entry point: parse -> settings -> run -> exit code.
 
 Exit codes (BIDS-Apps execution spec): 0 done; 1 some image failed; 16 input not valid BIDS;
-18 the selection is empty; 64 usage error; 66 no T1w for a selected participant; 73 the output
-folder cannot be created or written. Mistakes of the user give one line on stderr, never a
-traceback.
+18 the selection is empty; 64 usage error; 66 no T1w for a selected participant (group level:
+no participant outputs to read); 73 the output folder cannot be created or written. Mistakes of
+the user give one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from bids_lrp.config import Settings
 from bids_lrp.inputs import EX_FAILED, EX_USAGE, InputError
 
 EX_OK = 0
-EX_SOFTWARE = 70
 
 logger = logging.getLogger("bids_lrp")
 
@@ -83,9 +82,17 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise InputError(f"--omp-nthreads ({omp}) cannot exceed --nprocs ({nprocs})")
     plugin, plugin_args = _load_plugin(args.use_plugin, nprocs, args.mem_gb)
     model = (args.model or default_model()).expanduser().resolve()
-    if not model.is_file():
+    # Only the participant level runs the network; the group level reads its outputs.
+    if args.analysis_level == "participant" and not model.is_file():
         hint = "" if args.model else " (no model is shipped yet: pass --model)"
         raise InputError(f"model weights not found: {model}{hint}")
+    ad_labels = tuple(dict.fromkeys(args.ad_labels))
+    hc_labels = tuple(dict.fromkeys(args.hc_labels))
+    both = sorted(set(ad_labels) & set(hc_labels))
+    if both:
+        raise InputError(
+            f"label value(s) {', '.join(both)} given in both --ad-labels and --hc-labels"
+        )
     return Settings(
         bids_dir=bids_dir,
         output_dir=output_dir,
@@ -112,6 +119,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         notrack=args.notrack,
         verbosity=args.verbosity,
         run_uuid=Settings.new_run_uuid(),
+        label_column=getattr(args, "label_column", None),
+        ad_labels=ad_labels,
+        hc_labels=hc_labels,
+        merge_hemispheres=args.merge_hemispheres,
+        confidence=args.confidence,
     )
 
 
@@ -128,8 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = settings_from_args(args)
         if settings.analysis_level == "group":
-            logger.error("the group level is not available in this version yet")
-            return EX_SOFTWARE
+            from bids_lrp.group.run import run_group_level
+
+            return run_group_level(settings)
         from bids_lrp.workflows.execution import run_participant_level
 
         return run_participant_level(settings)

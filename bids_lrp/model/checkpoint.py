@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 import os
+import struct
 import tempfile
 import warnings
 from collections.abc import Callable, Mapping
@@ -26,7 +27,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
 from bids_lrp.model.network import build_model
@@ -104,8 +105,16 @@ _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "class_names": (_check_names, "at least 2 non-empty strings"),
     "training_data": (lambda v: isinstance(v, str), "a string"),
     "intended_use": (lambda v: isinstance(v, str), "a string"),
+    "training_fingerprint": (lambda v: isinstance(v, dict), "an object"),
+    "split": (lambda v: isinstance(v, dict), "an object"),
+    "metrics": (lambda v: isinstance(v, dict), "an object"),
+    "training": (lambda v: isinstance(v, dict), "an object"),
+    "software": (lambda v: isinstance(v, dict), "an object"),
+    "command": (lambda v: isinstance(v, str), "a string"),
     "extra": (lambda v: isinstance(v, dict), "an object"),
 }
+#: Optional provenance fields (written by ``bids_lrp-train``; empty on hand-made cards).
+_PROVENANCE = ("training_fingerprint", "split", "metrics", "training", "software")
 
 
 @dataclass(frozen=True)
@@ -136,8 +145,23 @@ class ModelCard:
         Output classes in logit order, e.g. ``("HC", "AD")``.
     training_data, intended_use : str
         Free text.
+    training_fingerprint : dict
+        What the model was trained on: sorted participants and sessions with their labels, scan
+        and class counts, and the SHA-256 of that list (`bids_lrp.model.data.fingerprint`).
+    split : dict
+        How participants were split (method, seed, fractions or folds, the sets).
+    metrics : dict
+        Per set (``train``, ``validation``, ``test``): loss, balanced accuracy, sensitivity,
+        specificity, ROC AUC, ... (`bids_lrp.model.train.evaluate`).
+    training : dict
+        The recipe (optimizer, learning rate, weight decay, batch size, augmentation, early
+        stopping) and what happened (epochs run, best epoch, device, time).
+    software : dict
+        Versions of Python, bids_lrp, torch, numpy, ... used for training.
+    command : str
+        The exact command that trained the model.
     extra : dict
-        Anything else (metrics, split, fingerprint, command, versions, ...); JSON-serializable.
+        Anything else; JSON-serializable.
     """
 
     name: str
@@ -152,6 +176,12 @@ class ModelCard:
     class_names: tuple[str, ...]
     training_data: str = ""
     intended_use: str = ""
+    training_fingerprint: dict = field(default_factory=dict)
+    split: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    training: dict = field(default_factory=dict)
+    software: dict = field(default_factory=dict)
+    command: str = ""
     extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
@@ -201,6 +231,8 @@ class ModelCard:
             class_names=tuple(data["class_names"]),
             training_data=data.get("training_data", ""),
             intended_use=data.get("intended_use", ""),
+            **{key: dict(data.get(key, {})) for key in _PROVENANCE},
+            command=data.get("command", ""),
             extra=dict(data.get("extra", {})),
         )
 
@@ -235,6 +267,23 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
             os.unlink(tmp)
 
 
+def _safetensors_bytes(state: Mapping[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
+    """safetensors bytes with the metadata keys in sorted order.
+
+    The library stores the metadata in a hash map, so its key order (and thus the file's bytes
+    and checksum) changes from call to call; identical weights must give identical files.
+    """
+    data = save(dict(state), metadata=metadata)
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + length])
+    header["__metadata__"] = dict(sorted(header.get("__metadata__", {}).items()))
+    ordered = {"__metadata__": header.pop("__metadata__"), **header}
+    text = json.dumps(ordered, separators=(",", ":"), ensure_ascii=False).encode()
+    if len(text) > length:  # cannot happen for the same keys; keep the library's bytes then
+        return data
+    return data[:8] + text.ljust(length, b" ") + data[8 + length :]
+
+
 def save_checkpoint(model: nn.Module, card: ModelCard, path: str | Path) -> str:
     """Write ``model``'s weights (safetensors) to ``path`` and the card JSON beside it.
 
@@ -257,7 +306,8 @@ def save_checkpoint(model: nn.Module, card: ModelCard, path: str | Path) -> str:
     ModelCard.from_json(card.to_json())  # refuse to write a card that could not be read back
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     metadata = {"format": "pt", "architecture": card.architecture, "name": card.name}
-    _atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata=metadata))
+    data = _safetensors_bytes(state, metadata)
+    _atomic_write(path, lambda tmp: tmp.write_bytes(data))
     digest = sha256_file(path)
     payload = {**card.to_json(), "weights": path.name, "sha256": digest}
     text = json.dumps(payload, indent=2, sort_keys=False) + "\n"

@@ -18,6 +18,7 @@ from bids_lrp.simulate.bids import (
     write_tsv,
 )
 from bids_lrp.simulate.plan import CohortConfig, ScanSpec
+from bids_lrp.simulate.preproc import PREPROC_DESCRIPTION, true_pose_preproc
 from bids_lrp.simulate.scan import ScanResult
 
 __all__ = ["DERIVATIVE", "scan_prefix", "write_dataset_files", "write_scan"]
@@ -54,7 +55,8 @@ def _readme(config: CohortConfig, source: str) -> str:
         "with smooth random deformations, size, pose, contrast, bias field, Rician noise and a "
         "synthetic head. These are not images of real people.\n\n"
         "The truth (atrophy maps, area masks, transforms, achieved volume loss) is in "
-        "derivatives/simulation.\n"
+        "derivatives/simulation, with each scan aligned to the template by its true pose "
+        "(desc-preproc: masked and min-max scaled, ready for bids_lrp-train).\n"
     )
 
 
@@ -194,6 +196,7 @@ def write_scan(root: Path, result: ScanResult, model: AtrophyModel) -> pd.DataFr
             ),
         )
     _write_transforms(out, prefix, tpl, result, model)
+    _write_preproc(out, prefix, tpl, result, model, tpl_ref)
     return pd.DataFrame(
         {
             "participant_id": f"sub-{spec.subject}",
@@ -211,6 +214,35 @@ def write_scan(root: Path, result: ScanResult, model: AtrophyModel) -> pd.DataFr
                 for i in range(1, len(model.areas) + 1)
             ],
         }
+    )
+
+
+def _write_preproc(
+    out: Path, prefix: str, tpl: str, result: ScanResult, model: AtrophyModel, reference: str
+) -> None:
+    """The scan aligned by its true pose, masked and scaled (`bids_lrp.simulate.preproc`)."""
+    anatomy = model.anatomy
+    preproc = true_pose_preproc(
+        result.t1w,
+        result.native.affine,
+        result.native_to_template_affine,
+        anatomy.grid,
+        anatomy.mask,
+        bias=result.bias,
+    )
+    name = f"{prefix}_space-{tpl}_desc-preproc_T1w"
+    write_nifti(out / f"{name}.nii.gz", preproc, anatomy.grid.affine)
+    write_json(
+        out / f"{name}.json",
+        _sidecar(
+            PREPROC_DESCRIPTION,
+            reference,
+            SkullStripped=True,
+            Registration="affine",
+            IntensityScaling="minmax-in-brain-mask",
+            RawT1w=str(_anat(Path(), result.spec) / f"{prefix}_T1w.nii.gz"),
+            TrueAffine=f"{prefix}_from-T1w_to-{tpl}_mode-image_desc-affine_xfm.txt",
+        ),
     )
 
 

@@ -73,6 +73,8 @@ class ScanResult:
         Largest residual of that inverse inside the brain (mm).
     losses : numpy.ndarray
         Achieved volume-loss fraction per area (measured by warping the area masks).
+    bias : numpy.ndarray
+        The multiplicative bias field on the native grid (what a perfect N4 would remove).
     """
 
     spec: ScanSpec
@@ -88,6 +90,7 @@ class ScanResult:
     template_to_native_field: np.ndarray
     inverse_error_mm: float
     losses: np.ndarray
+    bias: np.ndarray
 
 
 def _template_truth(model: AtrophyModel, spec: ScanSpec, loss_coarse: np.ndarray) -> tuple:
@@ -162,7 +165,8 @@ def render_scan(spec: ScanSpec, model: AtrophyModel) -> ScanResult:
         image += head_intensity(distance) * (image <= 0)
         del distance
     del x, tvox
-    image *= bias_field(scan_rng, native.shape, strength=spec.bias_strength)
+    bias = bias_field(scan_rng, native.shape, strength=spec.bias_strength)
+    image *= bias
     image = add_rician_noise(scan_rng, image, spec.noise)
     t1w = np.clip(np.rint(image * np.float32(spec.gain)), 0, np.iinfo(np.int16).max)
     return ScanResult(
@@ -179,4 +183,5 @@ def render_scan(spec: ScanSpec, model: AtrophyModel) -> ScanResult:
         template_to_native_field=inverse,
         inverse_error_mm=inverse_error,
         losses=losses,
+        bias=bias.astype(np.float32),
     )

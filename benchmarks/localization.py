@@ -1,0 +1,319 @@
+"""Do the explanations point where the disease is? Ground truth from the simulator.
+
+A fresh simulated cohort (a seed not used for training) goes through the real participant
+level (N4, affine registration, the model, every method); the planted atrophy masks in template
+space (``derivatives/simulation``) are the ground truth:
+
+    .venv/bin/python benchmarks/localization.py --n-subjects 20 --seed 7001 --work /tmp/loc
+
+Reported per method (``boehle2019`` with beta 0 and 1, alpha-beta, epsilon, composite, guided
+backprop, gradient, gradient x input):
+
+- share of the AD scans' positive relevance inside the planted areas (and inside them dilated by
+  3 mm), next to the share of brain volume they occupy;
+- rank of the planted areas by relevance gain (mean AD area sum / mean CN area sum, left and
+  right merged); pointing game (is the maximum inside a planted area, dilated by 3 mm);
+- model randomization (Adebayo et al. 2018): Spearman correlation of each AD heatmap with the
+  heatmap of the same network whose layers are re-initialized from the top, one more each step;
+- the paper's claims on this ground truth: inter-patient variability (mean pairwise cosine
+  similarity of AD area vectors), positive relevance of CN relative to AD, planted areas on top.
+
+Also the classification: balanced accuracy of the pipeline's predictions against the truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+os.environ.setdefault("NIPYPE_NO_ET", "1")
+TPL = "MNI152NLin2009cAsym"
+#: (label, registry method, parameters): the rows of the report.
+METHODS = (
+    ("boehle2019 b0", "boehle2019", {"beta": 0.0}),
+    ("boehle2019 b1", "boehle2019", {"beta": 1.0}),
+    ("alpha-beta", "alpha-beta", {}),
+    ("epsilon", "epsilon", {}),
+    ("composite", "composite", {}),
+    ("guided-backprop", "guided-backprop", {}),
+    ("gradient", "gradient", {}),
+    ("gradient-x-input", "gradient-x-input", {}),
+)
+
+
+def run_pipeline(bids: Path, out: Path, work: Path, model: Path, nprocs: int) -> float:
+    """The real participant level (default methods); returns its wall time."""
+    exe = Path(sys.executable).parent / "bids_lrp"
+    start = time.perf_counter()
+    subprocess.run(
+        [
+            str(exe),
+            str(bids),
+            str(out),
+            "participant",
+            "-w",
+            str(work),
+            "--model",
+            str(model),
+            "--nprocs",
+            str(nprocs),
+            "--omp-nthreads",
+            "1",
+            "--skip-bids-validation",
+        ],
+        check=True,
+    )
+    return time.perf_counter() - start
+
+
+def truth_tables(bids: Path) -> tuple[pd.DataFrame, dict[str, Path]]:
+    """Diagnosis per participant and each scan's template-space planted-area mask."""
+    participants = pd.read_csv(bids / "participants.tsv", sep="\t")
+    masks = {
+        p.name.split("_space-")[0]: p
+        for p in (bids / "derivatives" / "simulation").glob(
+            f"sub-*/**/anat/*_space-{TPL}_desc-atrophy_dseg.nii.gz"
+        )
+    }
+    return participants, masks
+
+
+def dilate(mask: np.ndarray, mm: float, voxel_mm: float = 1.0) -> np.ndarray:
+    """Binary dilation by a ball of radius ``mm``."""
+    from scipy import ndimage
+
+    r = int(np.floor(mm / voxel_mm))
+    grid = np.mgrid[-r : r + 1, -r : r + 1, -r : r + 1]
+    ball = (grid**2).sum(axis=0) <= r * r
+    return ndimage.binary_dilation(mask, structure=ball)
+
+
+def explain_all(model_path: Path, preproc: Path, target: str) -> tuple[dict, np.ndarray]:
+    """Template-grid relevance of every method (same resampling as the participant level)."""
+    import torch
+
+    from bids_lrp.interfaces.explain import _load_model, _network_input
+    from bids_lrp.lrp import attribute
+    from bids_lrp.normalize import relevance_to_grid
+
+    model, card = _load_model(str(model_path), "", "cpu")
+    img, net = _network_input(str(preproc), card)
+    x = torch.from_numpy(np.asarray(net.dataobj, dtype=np.float32))[None, None]
+    cls = card.class_names.index(target)
+    maps = {}
+    for label, method, params in METHODS:
+        rel = attribute(model, x, cls, method, **params).relevance[0, 0].numpy()
+        rel_img = nib.Nifti1Image(rel.astype(np.float32), net.affine)
+        if net is not img:
+            rel_img = relevance_to_grid(rel_img, img.shape[:3], img.affine)
+        maps[label] = np.asarray(rel_img.dataobj, dtype=np.float64)
+    return maps, x
+
+
+def randomization(model_path: Path, x, target: str) -> dict:
+    """Spearman(trained heatmap, heatmap with the top k weight layers re-initialized)."""
+    import copy
+
+    import torch
+    from scipy.stats import spearmanr
+
+    from bids_lrp.interfaces.explain import _load_model
+    from bids_lrp.lrp import attribute
+
+    model, card = _load_model(str(model_path), "", "cpu")
+    cls = card.class_names.index(target)
+    layers = [m for m in model.modules() if isinstance(m, (torch.nn.Conv3d, torch.nn.Linear))]
+    out: dict[str, list[float]] = {label: [] for label, _, _ in METHODS}
+    work = copy.deepcopy(model)
+    work_layers = [m for m in work.modules() if isinstance(m, (torch.nn.Conv3d, torch.nn.Linear))]
+    torch.manual_seed(0)
+    # net-grid heatmaps of the trained model, for a like-for-like comparison
+    trained = {
+        label: attribute(model, x, cls, method, **params).relevance[0, 0].numpy().ravel()
+        for label, method, params in METHODS
+    }
+    for k in range(1, len(layers) + 1):
+        work_layers[-k].reset_parameters()
+        for label, method, params in METHODS:
+            rel = attribute(work, x, cls, method, **params).relevance[0, 0].numpy().ravel()
+            rho = spearmanr(trained[label], rel).statistic
+            out[label].append(float(0.0 if np.isnan(rho) else rho))
+    return out
+
+
+def area_vectors(maps: dict, atlas) -> dict[str, pd.Series]:
+    """Relevance sum per merged Neuromorphometrics area, per method."""
+    from bids_lrp.regions import merge_hemispheres, region_table
+
+    vectors = {}
+    for label, rel in maps.items():
+        table = merge_hemispheres(region_table(rel, atlas.labels, atlas.table, 1.0))
+        vectors[label] = table.set_index("name")["relevance_sum"]
+    return vectors
+
+
+def planted_area_names(atlas, planted_indices: list[int]) -> list[str]:
+    from bids_lrp.regions import merge_hemispheres, region_table
+
+    table = merge_hemispheres(
+        region_table(np.zeros(atlas.labels.shape), atlas.labels, atlas.table, 1.0)
+    )
+    names = []
+    for _, row in table.iterrows():
+        indices = {int(i) for i in str(row["indices"]).split("+")}
+        if indices & set(planted_indices):
+            names.append(row["name"])
+    return names
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=None, help="default: the shipped model")
+    parser.add_argument("--n-subjects", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=7001)
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--nprocs", type=int, default=2)
+    parser.add_argument("--randomization-scans", type=int, default=3)
+    args = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from bids_lrp.cli.parser import default_model
+    from bids_lrp.simulate import simulate_cohort
+    from bids_lrp.templates import get_atlas, get_template
+
+    model = (args.model or default_model()).resolve()
+    bids, out = args.work / "bids", args.work / "out"
+    if not (bids / "participants.tsv").is_file():
+        simulate_cohort(bids, n_subjects=args.n_subjects, seed=args.seed)
+    seconds = run_pipeline(bids, out, args.work / "work", model, args.nprocs)
+    participants, masks = truth_tables(bids)
+    diagnosis = dict(zip(participants["participant_id"], participants["diagnosis"], strict=True))
+    brain = get_template(TPL).brain_mask()
+    atlas = get_atlas("Neuromorphometrics", TPL)
+    atrophy = pd.read_csv(bids / "derivatives" / "simulation" / "atrophy.tsv", sep="\t")
+    planted_idx = sorted(
+        {int(i) for v in atrophy["atlas_indices"].drop_duplicates() for i in str(v).split()}
+    )
+    planted_names = planted_area_names(atlas, planted_idx)
+
+    rows, vectors, truth, predicted, rand = [], {}, [], [], {}
+    n_rand = 0
+    for key, mask_file in sorted(masks.items()):
+        sub = key.split("_")[0]
+        anat = next((out / sub).rglob(f"{key}_space-{TPL}_desc-preproc_T1w.nii.gz"), None)
+        if anat is None:
+            continue
+        pred = pd.read_csv(next((out / sub).rglob(f"{key}_desc-*_predictions.tsv")), sep="\t")
+        truth.append(diagnosis[sub] == "AD")
+        predicted.append(pred["predicted_class"].iloc[0] == "AD")
+        planted = np.asarray(nib.load(mask_file).dataobj) > 0
+        wide = dilate(planted, 3.0)
+        maps, x = explain_all(model, anat, "AD")
+        vectors[key] = area_vectors(maps, atlas)
+        for label, rel in maps.items():
+            pos = np.where(rel > 0, rel, 0.0)
+            total = pos.sum()
+            rows.append(
+                {
+                    "scan": key,
+                    "group": diagnosis[sub],
+                    "method": label,
+                    "inside": pos[planted].sum() / total if total > 0 else np.nan,
+                    "inside_3mm": pos[wide].sum() / total if total > 0 else np.nan,
+                    "pointing": bool(wide.flat[int(np.argmax(rel))]),
+                    "positive": total,
+                }
+            )
+        if diagnosis[sub] == "AD" and n_rand < args.randomization_scans:
+            for label, values in randomization(model, x, "AD").items():
+                rand.setdefault(label, []).append(values)
+            n_rand += 1
+    frame = pd.DataFrame(rows)
+    truth_arr, pred_arr = np.array(truth), np.array(predicted)
+    sens = (pred_arr & truth_arr).sum() / max(truth_arr.sum(), 1)
+    spec = (~pred_arr & ~truth_arr).sum() / max((~truth_arr).sum(), 1)
+    volume_share = {
+        "planted": float((np.asarray(nib.load(next(iter(masks.values()))).dataobj) > 0).sum())
+        / brain.sum(),
+        "planted_3mm": float(
+            dilate(np.asarray(nib.load(next(iter(masks.values()))).dataobj) > 0, 3.0).sum()
+        )
+        / brain.sum(),
+    }
+    print(f"pipeline: {len(truth)} scans in {seconds:.0f} s; model {model.name}")
+    print(
+        f"balanced accuracy {(sens + spec) / 2:.3f} (sensitivity {sens:.3f}, "
+        f"specificity {spec:.3f})"
+    )
+    print(
+        f"planted areas: {', '.join(planted_names)}; brain volume share "
+        f"{volume_share['planted']:.3%} ({volume_share['planted_3mm']:.3%} dilated by 3 mm)"
+    )
+    print()
+    print(
+        "| method | AD pos. relevance in planted | in planted +3 mm | pointing game (AD) | "
+        "planted ranks by gain (of N) | top-3 by gain | randomization Spearman (top layer / "
+        "all layers) | AD cosine similarity | CN/AD positive relevance |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    summary = {}
+    for label, _, _ in METHODS:
+        sub = frame[frame["method"] == label]
+        ad, cn = sub[sub["group"] == "AD"], sub[sub["group"] != "AD"]
+        ad_keys = [k for k in vectors if diagnosis[k.split("_")[0]] == "AD"]
+        cn_keys = [k for k in vectors if diagnosis[k.split("_")[0]] != "AD"]
+        mean_ad = pd.concat([vectors[k][label] for k in ad_keys], axis=1).mean(axis=1)
+        mean_cn = pd.concat([vectors[k][label] for k in cn_keys], axis=1).mean(axis=1)
+        gain = (mean_ad / mean_cn.where(mean_cn.abs() > 1e-12)).dropna()
+        order = list(gain.sort_values(ascending=False).index)
+        ranks = {n: order.index(n) + 1 for n in planted_names if n in order}
+        top3 = order[:3]
+        ad_matrix = np.stack([vectors[k][label].to_numpy() for k in ad_keys])
+        norms = np.linalg.norm(ad_matrix, axis=1)
+        cos = (ad_matrix @ ad_matrix.T) / np.outer(norms, norms)
+        iu = np.triu_indices(len(ad_keys), 1)
+        rho = np.array(rand.get(label, [[np.nan]]))
+        summary[label] = {
+            "inside": float(ad["inside"].mean()),
+            "inside_3mm": float(ad["inside_3mm"].mean()),
+            "pointing": float(ad["pointing"].mean()),
+            "ranks": ranks,
+            "top3": top3,
+            "top3_planted": sum(n in planted_names for n in top3),
+            "randomization_top": float(np.nanmean(rho[:, 0])),
+            "randomization_all": float(np.nanmean(rho[:, -1])),
+            "randomization_curve": np.nanmean(rho, axis=0).tolist(),
+            "ad_cosine": float(np.nanmean(cos[iu])),
+            "cn_over_ad_positive": float(cn["positive"].mean() / ad["positive"].mean()),
+        }
+        s = summary[label]
+        rank_text = ", ".join(f"{n} {r}" for n, r in sorted(ranks.items(), key=lambda t: t[1]))
+        print(
+            f"| {label} | {s['inside']:.1%} | {s['inside_3mm']:.1%} | {s['pointing']:.0%} | "
+            f"{rank_text} (of {len(order)}) | {s['top3_planted']}/3 planted | "
+            f"{s['randomization_top']:.2f} / {s['randomization_all']:.2f} | "
+            f"{s['ad_cosine']:.2f} | {s['cn_over_ad_positive']:.2f} |"
+        )
+    result = {
+        "scans": len(truth),
+        "balanced_accuracy": float((sens + spec) / 2),
+        "sensitivity": float(sens),
+        "specificity": float(spec),
+        "volume_share": volume_share,
+        "planted_areas": planted_names,
+        "methods": summary,
+        "pipeline_seconds": seconds,
+    }
+    (args.work / "localization.json").write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""``bids_lrp-train``: train the paper's network on template-space scans.
+
+Everything a user can get wrong (no scans, labels missing, one class only, a class too small
+for the split, scans on different grids, a network that does not fit the grid, existing
+outputs) is checked before any image is loaded, and reported as one line with exit code 64;
+nothing is written then.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from bids_lrp import __version__
+from bids_lrp.cli.parser import _Parser, _positive_float, _positive_int, _probability
+
+__all__ = ["build_parser", "main"]
+
+logger = logging.getLogger("bids_lrp")
+INTENDED_USE = "Research only; not for clinical use."
+
+
+def _fraction(text: str) -> float:
+    value = _probability(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be below 1")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a non-negative number")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser of ``bids_lrp-train``."""
+    from bids_lrp.model.network import ARCHITECTURES
+    from bids_lrp.model.train import SELECTIONS
+    from bids_lrp.templates import TEMPLATES
+
+    parser = _Parser(
+        prog="bids_lrp-train",
+        description="Train the network of Böhle et al. (2019) to tell AD from HC on "
+        "template-space T1w scans (*_space-<template>_desc-preproc_T1w.nii.gz).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "scans_dir",
+        type=Path,
+        help="a bids_lrp output folder, or a simulated dataset's derivatives/simulation",
+    )
+    parser.add_argument(
+        "--out", type=Path, required=True, help="weights file to write (.safetensors)"
+    )
+    parser.add_argument("--version", action="version", version=f"bids_lrp-train {__version__}")
+    parser.add_argument("-v", "--verbose", dest="verbosity", action="count", default=0)
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+
+    data = parser.add_argument_group("Data and labels")
+    data.add_argument(
+        "--bids-dir",
+        type=Path,
+        help="raw dataset with participants.tsv (default: the scans' SourceDatasets, or the "
+        "folder holding derivatives/)",
+    )
+    data.add_argument("--label-column", default="diagnosis", help="participants.tsv column")
+    data.add_argument("--ad-labels", nargs="+", default=["AD"], metavar="VALUE")
+    data.add_argument("--hc-labels", nargs="+", default=["HC", "CN"], metavar="VALUE")
+    data.add_argument("--template", choices=sorted(TEMPLATES), default="MNI152NLin2009cAsym")
+    data.add_argument(
+        "--registration",
+        choices=["affine", "syn"],
+        help="how the scans were registered, recorded on the card (default: from their "
+        "sidecars; the simulator's true-pose scans are 'affine')",
+    )
+
+    net = parser.add_argument_group("Network")
+    net.add_argument("--architecture", choices=sorted(ARCHITECTURES), default="boehle2019")
+    net.add_argument(
+        "--grid-mm",
+        type=_positive_float,
+        default=1.0,
+        help="network grid voxel size on the template (1: the paper's 193x229x193)",
+    )
+    net.add_argument("--channels", type=_positive_int, nargs="+", default=[8, 16, 32, 64])
+    net.add_argument("--pools", type=_positive_int, nargs="+", default=[2, 3, 2, 3])
+    net.add_argument("--hidden", type=_positive_int, default=128)
+    net.add_argument("--dropout", type=_fraction, default=0.4)
+
+    fit = parser.add_argument_group("Training (defaults: Böhle et al. 2019)")
+    fit.add_argument("--epochs", type=_positive_int, default=100, help="at most")
+    fit.add_argument("--batch-size", type=_positive_int, default=4)
+    fit.add_argument("--lr", type=_positive_float, default=1e-4)
+    fit.add_argument("--weight-decay", type=_non_negative_float, default=1e-4)
+    fit.add_argument(
+        "--patience", type=_positive_int, default=8, help="epochs without lower validation loss"
+    )
+    fit.add_argument("--min-epochs", type=_non_negative_int, default=15, help="never stop before")
+    fit.add_argument("--select", choices=SELECTIONS, default="balanced_accuracy",
+                     help="validation criterion of the kept checkpoint")  # fmt: skip
+    fit.add_argument("--no-augment", dest="augment", action="store_false")
+    fit.add_argument("--flip-probability", type=_probability, default=0.5)
+    fit.add_argument(
+        "--shift",
+        type=_int,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        help="x-shift range in voxels (default: -2 3 at 1 mm, -ceil(2/g) ceil(3/g) at g mm)",
+    )
+
+    split = parser.add_argument_group("Split (by participant, stratified by class)")
+    split.add_argument("--val-fraction", type=_fraction, default=0.15)
+    split.add_argument("--test-fraction", type=_fraction, default=0.15)
+    split.add_argument(
+        "--folds",
+        type=_positive_int,
+        help="k-fold cross-validation instead: one model per fold, fold k as its test set",
+    )
+    split.add_argument("--seed", type=_int, default=0)
+
+    run = parser.add_argument_group("Execution and model card")
+    run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    run.add_argument("--threads", type=_positive_int, help="CPU threads (default: all, max 8)")
+    run.add_argument("--name", help="model name (default: the weights file's stem)")
+    run.add_argument("--training-data", help="free text for the card (default: generated)")
+    run.add_argument("--intended-use", default=INTENDED_USE)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``bids_lrp-train``; return the exit code (0; 64 for a usage error)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("MPLCONFIGDIR", str(Path.home() / ".cache" / "matplotlib"))
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # --help, --version (0) and usage errors (64)
+        return int(exit_.code or 0)
+    _setup_logging(args.verbosity)
+    from bids_lrp.cli.training import EX_USAGE, UsageError, plan_training, run_training
+    from bids_lrp.model.checkpoint import CheckpointError
+    from bids_lrp.model.data import TrainingDataError
+    from bids_lrp.model.train import SplitError
+
+    try:
+        plan = plan_training(args)
+    except (UsageError, TrainingDataError, SplitError, CheckpointError) as err:
+        sys.stderr.write(f"bids_lrp-train: error: {err}\n")
+        return getattr(err, "code", EX_USAGE)
+    try:
+        run_training(args, plan, command=shlex.join(["bids_lrp-train", *argv]))
+    except TrainingDataError as err:
+        sys.stderr.write(f"bids_lrp-train: error: {err}\n")
+        return EX_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("bids_lrp-train: interrupted; nothing more was written\n")
+        return 1
+    return 0
+
+
+def _setup_logging(verbosity: int) -> None:
+    from tqdm import tqdm
+
+    class _TqdmHandler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            tqdm.write(self.format(record), file=sys.stderr)
+
+    handler = _TqdmHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s bids_lrp-train %(message)s", "%H:%M:%S"))
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.DEBUG if verbosity > 0 else logging.INFO)
+    logger.propagate = False

@@ -1,0 +1,251 @@
+"""Running the group level: read every participant's outputs, write ``<out>/group/``.
+
+Order: labels and participant outputs are checked first (clear errors before any work), then
+the small tables (area sums, group statistics, fingerprints, metrics), then the mean maps,
+streamed (the slow part), then ``group_summary.json`` and the group report.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bids_lrp import __version__
+from bids_lrp.config import Settings
+from bids_lrp.group.cohort import image_table, read_area_sums
+from bids_lrp.group.collect import Collection, collect_outputs
+from bids_lrp.group.labels import Labels, read_labels
+from bids_lrp.group.products import AtlasTables, write_atlas_tables, write_maps, write_metrics
+from bids_lrp.group.tables import group_masks
+from bids_lrp.inputs import EX_CANTCREAT, EX_NOINPUT, InputError
+from bids_lrp.outputs import atomic_write_json
+
+__all__ = ["run_group_level"]
+
+logger = logging.getLogger("bids_lrp")
+
+
+def _group_dir(output_dir: Path) -> Path:
+    folder = output_dir / "group"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"cannot create {folder}: {err.strerror}", EX_CANTCREAT) from None
+    return folder
+
+
+def _few(items: list[str], n: int = 5) -> str:
+    shown = ", ".join(items[:n])
+    return shown + (f" and {len(items) - n} more" if len(items) > n else "")
+
+
+def _check_labels(
+    labels: Labels, cohort: pd.DataFrame, found: set[str], settings: Settings
+) -> list[str]:
+    """Warn about labels that do not fit the outputs; return what the missing labels skip."""
+    if labels.column is None:
+        logger.warning("%s; gain, metrics and TP/TN/FP/FN are skipped", labels.note)
+        return [f"{labels.note}: gain, metrics and TP/TN/FP/FN skipped"]
+    wanted = {f"sub-{p}" for p in settings.participant_label}
+    unknown = [p for p in labels.listed if p not in found and (not wanted or p in wanted)]
+    if unknown:
+        logger.warning(
+            "participants.tsv names %d participant(s) without participant outputs (%s); "
+            "they are left out",
+            len(unknown),
+            _few(unknown),
+        )
+    unlabelled = sorted(set(cohort.loc[cohort["label"].isna(), "participant_id"]))
+    if unlabelled:
+        values = ", ".join(f"{v!r} ({n})" for v, n in sorted(labels.other_values.items()))
+        logger.warning(
+            "%d participant(s) have no AD/HC label in column %r (%s)%s; they count only in "
+            "the group 'all'",
+            len(unlabelled),
+            labels.column,
+            _few(unlabelled),
+            f"; other values: {values} (see --ad-labels, --hc-labels)" if values else "",
+        )
+    notes = []
+    if cohort["label"].isna().all():
+        notes.append(
+            f"no image has an AD/HC label in column {labels.column!r}: gain, metrics and "
+            "TP/TN/FP/FN skipped"
+        )
+        logger.warning(notes[-1])
+    if cohort["predicted"].isna().any():
+        logger.warning(
+            "%d image(s) have a predicted class that is neither AD nor HC",
+            int(cohort["predicted"].isna().sum()),
+        )
+    return notes
+
+
+def _read_tables(collection: Collection, skipped: dict[str, str]) -> dict[tuple[str, str], dict]:
+    """Read every region table of the images still in; record the unreadable ones."""
+    images = [im for im in collection.images if im.image not in skipped]
+    read = {}
+    for atlas in collection.atlases:
+        for method in collection.methods:
+            tables, bad = read_area_sums(images, (collection.space, atlas, method))
+            for image, reason in bad.items():
+                skipped.setdefault(image, reason)
+            read[(atlas, method)] = tables
+    return read
+
+
+#: Names of the files this module writes into ``group/`` (the report's files are left alone).
+_PRODUCTS = (
+    "atlas-*_desc-*_areasums.*",
+    "atlas-*_desc-*_groupstats.*",
+    "atlas-*_desc-*_fingerprints.*",
+    "desc-*_metrics.*",
+    "space-*_desc-*_cohort-*_mean.*",
+)
+
+
+def _remove_stale(folder: Path, written: list[Path]) -> None:
+    """Delete products of an earlier run that this run did not write (e.g. a group now empty)."""
+    keep = set()
+    for path in written:
+        keep.add(path.name)
+        stem = path.name.removesuffix(".nii.gz").removesuffix(".tsv")
+        keep.add(stem + ".json")
+    for pattern in _PRODUCTS:
+        for path in folder.glob(pattern):
+            if path.name not in keep and path.is_file():
+                logger.info("removing %s, left from an earlier group run", path.name)
+                path.unlink()
+
+
+def _settings_summary(settings: Settings, labels: Labels) -> dict[str, Any]:
+    return {
+        "label_column": labels.column,
+        "ad_labels": list(settings.ad_labels),
+        "hc_labels": list(settings.hc_labels),
+        "merge_hemispheres": settings.merge_hemispheres,
+        "confidence": settings.confidence,
+        "participant_label": list(settings.participant_label),
+        "session_label": list(settings.session_label),
+        "nprocs": settings.nprocs,
+    }
+
+
+def _report(output_dir: Path) -> None:
+    # --- Group HTML report (bids_lrp.reports.group, written separately) -------------------
+    # It reads the files of <out>/group/; a failure there must never fail the group level.
+    try:
+        from bids_lrp.reports.group import write_group_report
+    except ImportError as err:
+        logger.debug("no group report: %s", err)
+        return
+    try:
+        write_group_report(output_dir)
+    except Exception as err:
+        logger.warning("the group report could not be written: %s", err)
+
+
+def run_group_level(settings: Settings) -> int:
+    """Aggregate the participant outputs of ``settings.output_dir``; return the exit code.
+
+    Raises
+    ------
+    InputError
+        66 without participant outputs (or none usable); 64 for a label column that does not
+        exist; 16 when the BIDS folder does not exist; 73 when ``group/`` cannot be written.
+    """
+    start = time.monotonic()
+    labels = read_labels(
+        settings.bids_dir, settings.label_column, settings.ad_labels, settings.hc_labels
+    )
+    collection = collect_outputs(
+        settings.output_dir, settings.participant_label, settings.session_label
+    )
+    folder = _group_dir(settings.output_dir)
+    settings.save()
+    skipped = dict(collection.skipped)
+    for image, reason in skipped.items():
+        logger.warning("%s skipped: %s", image, reason)
+    cohort, bad = image_table(collection.images, labels, collection.model)
+    skipped.update(bad)
+    read = _read_tables(collection, skipped)
+    for image, reason in skipped.items():
+        if image not in collection.skipped:
+            logger.warning("%s skipped: %s", image, reason)
+    cohort = cohort[~cohort["image"].isin(list(skipped))].reset_index(drop=True)
+    if cohort.empty:
+        raise InputError(
+            f"none of the {len(skipped)} image(s) in {settings.output_dir} could be used "
+            "(see the warnings); run the participant level again for them",
+            EX_NOINPUT,
+        )
+    found = {im.participant_id for im in collection.images} | {
+        i.split("_")[0] for i in collection.skipped
+    }
+    notes = _check_labels(labels, cohort, found, settings)
+    masks = group_masks(cohort["label"].tolist(), cohort["outcome"].tolist())
+    logger.info(
+        "group level: %d image(s) (%s), %d skipped; methods %s; atlases %s",
+        len(cohort),
+        ", ".join(f"{g} {int(m.sum())}" for g, m in masks.items()),
+        len(skipped),
+        ", ".join(collection.methods),
+        ", ".join(collection.atlases),
+    )
+    context = AtlasTables(
+        folder=folder,
+        cohort=cohort,
+        masks=masks,
+        labels=labels,
+        space=collection.space,
+        model=collection.model,
+        merge=settings.merge_hemispheres,
+        confidence=settings.confidence,
+    )
+    written: list[Path] = []
+    for (atlas, method), tables in read.items():
+        files, more = write_atlas_tables(context, atlas, method, tables)
+        written += files
+        notes += [n for n in more if n not in notes]
+    files, more = write_metrics(context)
+    written += files
+    notes += more
+    images = {im.image: im for im in collection.images}
+    maps_skipped: dict[str, str] = {}
+    for method in collection.methods:
+        paths = [images[i].maps[(collection.space, method)] for i in cohort["image"]]
+        files, failed = write_maps(context, method, paths, settings.nprocs)
+        written += files
+        maps_skipped.update(failed)
+    summary = {
+        "GeneratedBy": {"Name": "bids_lrp", "Version": __version__},
+        "ImagesUsed": len(cohort),
+        "Images": cohort["image"].tolist(),
+        "ImagesSkipped": dict(sorted(skipped.items())),
+        "MapsSkipped": dict(sorted(maps_skipped.items())),
+        "Skipped": notes,
+        "GroupSizes": {g: int(m.sum()) for g, m in masks.items()},
+        "Space": collection.space,
+        "Model": collection.model,
+        "Methods": list(collection.methods),
+        "Atlases": list(collection.atlases),
+        "Settings": _settings_summary(settings, labels),
+        "Files": sorted(p.name for p in written),
+    }
+    _remove_stale(folder, written)
+    atomic_write_json(folder / "group_summary.json", summary)
+    logger.info("group tables and maps written in %.1f s", time.monotonic() - start)
+    # >>> Group HTML report: bids_lrp.reports.group.write_group_report(output_dir) <<<
+    _report(settings.output_dir)
+    logger.info(
+        "group level done in %.1f s: %d file(s) in %s%s",
+        time.monotonic() - start,
+        len(written) + 1,
+        folder,
+        f"; {len(skipped)} image(s) skipped (see group_summary.json)" if skipped else "",
+    )
+    return 0

@@ -1,0 +1,163 @@
+"""Group tables of atlas-area relevance (pure pandas; Böhle et al. 2019, section 2.5).
+
+For image ``s`` and atlas area ``a``, ``S_a(s)`` is the relevance summed over the area (the
+participant level's region tables). Per group ``g`` of images:
+
+* mean area sum ``mean_g(S_a)``;
+* relevance density ``mean_g(S_a) / |a|`` with ``|a|`` the area's voxels;
+* relevance gain ``mean_AD(S_a) / mean_HC(S_a)``, and true positives over true negatives,
+  ``mean_TP(S_a) / mean_TN(S_a)``;
+
+each with ranks (1 = highest). Böhle et al. report these on the Neuromorphometrics atlas with
+the left and right areas merged (`merge_area_columns`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from bids_lrp.regions import COLUMNS, merge_hemispheres
+
+__all__ = [
+    "GROUPS",
+    "LABEL_GROUPS",
+    "OUTCOMES",
+    "group_masks",
+    "group_stats",
+    "merge_area_columns",
+    "outcomes",
+    "rank_descending",
+    "relevance_gain",
+]
+
+#: Groups by diagnosis label and by classification outcome (positive = AD).
+LABEL_GROUPS = ("AD", "HC")
+OUTCOMES = ("TP", "TN", "FP", "FN")
+#: Every group of the group tables, in column order; ``all`` is always present.
+GROUPS = ("all", *LABEL_GROUPS, *OUTCOMES)
+#: Gains: (numerator group, denominator group).
+GAINS = (("AD", "HC"), ("TP", "TN"))
+
+_OUTCOME = {("AD", "AD"): "TP", ("AD", "HC"): "FN", ("HC", "HC"): "TN", ("HC", "AD"): "FP"}
+
+
+def outcomes(labels: Sequence[str | None], predicted: Sequence[str | None]) -> list[str | None]:
+    """Classification outcome per image: TP, TN, FP, FN (positive = AD) or None.
+
+    Parameters
+    ----------
+    labels, predicted : sequence
+        ``"AD"``, ``"HC"`` or None (unknown) per image.
+    """
+    return [_OUTCOME.get((lab, pred)) for lab, pred in zip(labels, predicted, strict=True)]
+
+
+def merge_area_columns(sums: pd.DataFrame, n_voxels: pd.Series) -> tuple[pd.DataFrame, pd.Series]:
+    """Merge left and right atlas areas: add ``Left_<area>`` and ``Right_<area>`` columns.
+
+    The areas and their order are those of `bids_lrp.regions.merge_hemispheres` (72 areas for
+    the bundled Neuromorphometrics atlas; Böhle et al. 2019 report 68 for theirs).
+
+    Parameters
+    ----------
+    sums : pandas.DataFrame
+        One row per image, one column per atlas region (``S_a``).
+    n_voxels : pandas.Series
+        Voxels per region, indexed like the columns of ``sums``.
+
+    Returns
+    -------
+    (pandas.DataFrame, pandas.Series)
+        Area sums (a NaN in either hemisphere gives NaN) and voxels per merged area.
+    """
+    names = [str(c) for c in sums.columns]
+    if list(n_voxels.index) != list(sums.columns):
+        raise ValueError("n_voxels must be indexed like the columns of sums")
+    table = pd.DataFrame({c: np.zeros(len(names)) for c in COLUMNS})
+    table["index"] = np.arange(len(names))
+    table["name"] = names
+    table["n_voxels"] = n_voxels.to_numpy(dtype=np.int64)
+    merged = merge_hemispheres(table)
+    values = sums.to_numpy(dtype=np.float64)
+    columns = {}
+    for area, indices in zip(merged["name"], merged["indices"], strict=True):
+        columns[area] = values[:, [int(i) for i in indices.split("+")]].sum(axis=1)
+    out = pd.DataFrame(columns, index=sums.index)
+    return out, pd.Series(merged["n_voxels"].to_numpy(), index=list(merged["name"]))
+
+
+def group_masks(
+    labels: Sequence[str | None], image_outcomes: Sequence[str | None]
+) -> dict[str, np.ndarray]:
+    """Boolean membership per group (`GROUPS` order); groups without an image are left out."""
+    labels = np.asarray([lab or "" for lab in labels], dtype=object)
+    found = np.asarray([o or "" for o in image_outcomes], dtype=object)
+    masks = {"all": np.ones(len(labels), dtype=bool)}
+    for group in LABEL_GROUPS:
+        masks[group] = labels == group
+    for group in OUTCOMES:
+        masks[group] = found == group
+    return {g: m for g, m in masks.items() if g == "all" or m.any()}
+
+
+def rank_descending(values: pd.Series) -> pd.Series:
+    """Ranks, 1 = highest; ties share the lowest rank; NaN gets no rank (``<NA>``)."""
+    return values.rank(ascending=False, method="min", na_option="keep").astype("Int64")
+
+
+def relevance_gain(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
+    """Relevance gain ``numerator / denominator`` (Böhle et al. 2019); NaN where it is 0."""
+    num = numerator.to_numpy(dtype=np.float64)
+    den = denominator.to_numpy(dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gain = np.where(den != 0, num / np.where(den != 0, den, 1.0), np.nan)
+    return pd.Series(gain, index=numerator.index)
+
+
+def group_stats(
+    sums: pd.DataFrame, n_voxels: pd.Series, masks: Mapping[str, np.ndarray]
+) -> pd.DataFrame:
+    """Mean area sum, relevance density and gain per group, with ranks.
+
+    Parameters
+    ----------
+    sums : pandas.DataFrame
+        One row per image, one column per area (``S_a``).
+    n_voxels : pandas.Series
+        Voxels per area (``|a|``), indexed like the columns of ``sums``.
+    masks : mapping
+        Group -> boolean membership per row of ``sums`` (`group_masks`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per area: ``name``, ``n_voxels``, then per group ``mean_<g>``,
+        ``density_<g>`` (NaN for an area without voxels) and ``rank_density_<g>``; then
+        ``gain_AD_HC``/``rank_gain_AD_HC`` and ``gain_TP_TN``/``rank_gain_TP_TN`` when both
+        groups have images.
+    """
+    voxels = n_voxels.reindex(sums.columns).to_numpy(dtype=np.float64)
+    out = pd.DataFrame({"name": list(sums.columns), "n_voxels": voxels.astype(np.int64)})
+    means = {}
+    for group in GROUPS:
+        if group not in masks:
+            continue
+        mask = np.asarray(masks[group], dtype=bool)
+        if not mask.any():
+            continue
+        mean = sums.loc[mask].mean(axis=0).reset_index(drop=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            density = pd.Series(np.where(voxels > 0, mean / np.maximum(voxels, 1), np.nan))
+        means[group] = mean
+        out[f"mean_{group}"] = mean
+        out[f"density_{group}"] = density
+        out[f"rank_density_{group}"] = rank_descending(density)
+    for num, den in GAINS:
+        if num in means and den in means:
+            gain = relevance_gain(means[num], means[den])
+            out[f"gain_{num}_{den}"] = gain
+            out[f"rank_gain_{num}_{den}"] = rank_descending(gain)
+    return out

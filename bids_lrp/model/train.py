@@ -1,0 +1,411 @@
+"""Training the paper's network: subject-wise splits, augmentation, the loop, evaluation.
+
+The recipe of Böhle et al. (2019), section 2.2, by default: participants (never scans) are split
+into training, validation and test sets, stratified by class; training batches of 4 are augmented
+by a sagittal flip (p = 0.5) and an integer shift along x; Adam (learning rate 1e-4, weight decay
+1e-4) minimises the cross-entropy; training stops when the validation loss has not improved for
+8 epochs (not before epoch 15) and the checkpoint with the best validation balanced accuracy is
+kept (ties: the lower validation loss). Everything is seeded: on the CPU, the same data, recipe,
+seed and thread count give bit-identical weights.
+
+The splits live in `bids_lrp.model.split` (re-exported here). All functions are pure (no
+printing, no files); `bids_lrp.cli.training` wires them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.stats import rankdata
+from torch import nn
+
+from bids_lrp.model.split import Split, SplitError, kfold_splits, split_subjects
+
+__all__ = [
+    "SELECTIONS",
+    "Recipe",
+    "Split",
+    "SplitError",
+    "TrainResult",
+    "augment",
+    "binary_metrics",
+    "default_shift",
+    "evaluate",
+    "kfold_splits",
+    "predict",
+    "split_subjects",
+    "train_model",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Validation criteria for keeping the best checkpoint.
+SELECTIONS = ("balanced_accuracy", "loss")
+#: The positive class (index into the logits) for sensitivity, specificity and ROC AUC.
+POSITIVE = 1
+
+
+def default_shift(grid_mm: float) -> tuple[int, int]:
+    """Voxel range of the x-shift on a ``grid_mm`` grid: the paper's -2..+3 voxels at 1 mm.
+
+    The paper shifts by whole voxels (no interpolation) at 1 mm, i.e. by -2..+3 mm. On a coarser
+    grid we keep whole-voxel shifts and cover at least the same distance:
+    ``-ceil(2 / grid_mm)..ceil(3 / grid_mm)`` voxels (-1..+2 at 2 mm, -1..+1 at 4 mm and above).
+    """
+    return (-math.ceil(2.0 / grid_mm - 1e-9), math.ceil(3.0 / grid_mm - 1e-9))
+
+
+def _shift(image: np.ndarray, offset: int, axis: int) -> np.ndarray:
+    """Shift ``image`` by ``offset`` voxels along ``axis`` with zero fill (no wrap-around)."""
+    if offset == 0:
+        return image
+    out = np.zeros_like(image)
+    n = image.shape[axis]
+    if abs(offset) >= n:
+        return out
+    src = [slice(None)] * image.ndim
+    dst = [slice(None)] * image.ndim
+    if offset > 0:
+        src[axis], dst[axis] = slice(0, n - offset), slice(offset, n)
+    else:
+        src[axis], dst[axis] = slice(-offset, n), slice(0, n + offset)
+    out[tuple(dst)] = image[tuple(src)]
+    return out
+
+
+def augment(
+    batch: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    flip_p: float = 0.5,
+    shift: tuple[int, int] = (-2, 3),
+    axis: int = 0,
+) -> np.ndarray:
+    """Sagittal flip with probability ``flip_p``, then an integer shift along ``axis``.
+
+    Böhle et al. (2019), section 2.2. ``axis`` is the left-right array axis (0 on template
+    grids); the shift is drawn uniformly from ``shift[0]..shift[1]`` (inclusive) voxels. Both
+    draws are made for every image, so the random stream does not depend on the outcomes.
+
+    Parameters
+    ----------
+    batch : numpy.ndarray
+        Images, shape ``(N, X, Y, Z)``.
+    rng : numpy.random.Generator
+        Source of the draws.
+
+    Returns
+    -------
+    numpy.ndarray
+        A new array like ``batch``.
+    """
+    out = np.empty_like(batch)
+    for i, image in enumerate(batch):
+        flip = rng.random() < flip_p
+        offset = int(rng.integers(shift[0], shift[1] + 1))
+        out[i] = _shift(np.flip(image, axis) if flip else image, offset, axis)
+    return out
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Training settings; the defaults are the paper's (Böhle et al. 2019, section 2.2).
+
+    ``epochs`` is the maximum; ``patience``/``min_epochs`` define early stopping on the
+    validation loss; ``select`` picks the kept checkpoint (`SELECTIONS`).
+    """
+
+    epochs: int = 100
+    batch_size: int = 4
+    lr: float = 1e-4
+    weight_decay: float = 1e-4
+    patience: int = 8
+    min_epochs: int = 15
+    augment: bool = True
+    flip_p: float = 0.5
+    shift: tuple[int, int] = (-2, 3)
+    select: str = "balanced_accuracy"
+    seed: int = 0
+
+    def to_json(self) -> dict:
+        """JSON-ready description, naming the optimizer and the loss."""
+        data = asdict(self)
+        data["shift"] = list(self.shift)
+        return {"optimizer": "Adam", "loss": "cross-entropy", **data}
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """A trained model (best checkpoint loaded, eval mode) and how training went."""
+
+    model: nn.Module
+    history: list[dict]
+    best_epoch: int
+    epochs_run: int
+    stopped_early: bool
+    seconds: float
+
+
+def _batches(order: np.ndarray, size: int) -> list[np.ndarray]:
+    """Consecutive batches; a trailing batch of one joins the previous one (BatchNorm needs 2)."""
+    batches = [order[i : i + size] for i in range(0, len(order), size)]
+    if len(batches) > 1 and len(batches[-1]) == 1:
+        batches[-2] = np.concatenate([batches[-2], batches.pop()])
+    return batches
+
+
+def predict(
+    model: nn.Module, images: np.ndarray, *, device: str = "cpu", batch_size: int = 8
+) -> np.ndarray:
+    """Logits (float64, ``(N, n_classes)``) of ``images`` ``(N, X, Y, Z)`` in eval mode."""
+    was_training = model.training
+    model.eval()
+    out = []
+    try:
+        with torch.no_grad():
+            for start in range(0, len(images), batch_size):
+                x = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size]))
+                out.append(model(x[:, None].to(device)).double().cpu().numpy())
+    finally:
+        model.train(was_training)
+    return np.concatenate(out) if out else np.zeros((0, 2))
+
+
+def _roc_auc(labels: np.ndarray, score: np.ndarray) -> float | None:
+    """Area under the ROC curve (Mann-Whitney U with average ranks for ties)."""
+    positive = labels == POSITIVE
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return None
+    ranks = rankdata(score)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def binary_metrics(labels: np.ndarray, logits: np.ndarray) -> dict:
+    """Loss and classification metrics of one set (AD = class 1 is the positive class).
+
+    Returns
+    -------
+    dict
+        ``n_scans``, ``loss`` (mean cross-entropy), ``accuracy``, ``balanced_accuracy`` (mean of
+        sensitivity and specificity, or the one defined), ``sensitivity`` (recall of AD),
+        ``specificity`` (recall of HC), ``roc_auc`` (of the AD probability); ``None`` where a
+        value is undefined (e.g. a set without one class).
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    n = len(labels)
+    if n == 0:
+        return {"n_scans": 0}
+    logits = np.asarray(logits, dtype=np.float64)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    predicted = logits.argmax(axis=1)
+    recall = {}
+    for name, cls in (("sensitivity", POSITIVE), ("specificity", 1 - POSITIVE)):
+        mask = labels == cls
+        recall[name] = float((predicted[mask] == cls).mean()) if mask.any() else None
+    defined = [v for v in recall.values() if v is not None]
+    return {
+        "n_scans": n,
+        "loss": float(-log_p[np.arange(n), labels].mean()),
+        "accuracy": float((predicted == labels).mean()),
+        "balanced_accuracy": float(np.mean(defined)),
+        **recall,
+        "roc_auc": _roc_auc(labels, np.exp(log_p[:, POSITIVE])),
+    }
+
+
+def evaluate(
+    model: nn.Module,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    device: str = "cpu",
+    batch_size: int = 8,
+) -> dict:
+    """`binary_metrics` of the model on ``images`` (eval mode, no augmentation)."""
+    return binary_metrics(labels, predict(model, images, device=device, batch_size=batch_size))
+
+
+@contextlib.contextmanager
+def _deterministic(device: str) -> Iterator[None]:
+    """Seedable, deterministic kernels for the duration (cuDNN flags restored afterwards)."""
+    if not str(device).startswith("cuda"):
+        yield
+        return
+    saved = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved
+
+
+def _is_better(metrics: dict, best: tuple[float, float] | None, select: str) -> bool:
+    loss = metrics["loss"]
+    if best is None:
+        return True
+    if select == "loss":
+        return loss < best[1]
+    score = metrics["balanced_accuracy"]
+    return score > best[0] or (score == best[0] and loss < best[1])
+
+
+def train_model(
+    build: Callable[[], nn.Module],
+    images: np.ndarray,
+    labels: np.ndarray,
+    train_index: np.ndarray,
+    val_index: np.ndarray,
+    recipe: Recipe,
+    *,
+    device: str = "cpu",
+    flip_axis: int = 0,
+    on_batch: Callable[[], None] | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> TrainResult:
+    """Train a freshly built model with the recipe; return it with its best checkpoint loaded.
+
+    Parameters
+    ----------
+    build : callable
+        Returns a new model; called once after seeding torch with ``recipe.seed`` (inside
+        ``torch.random.fork_rng``, so the caller's random state is left alone).
+    images : numpy.ndarray
+        float32 ``(N, X, Y, Z)`` on the network grid.
+    labels : numpy.ndarray
+        Class index per image.
+    train_index, val_index : numpy.ndarray
+        Rows of ``images`` for training and validation.
+    recipe : Recipe
+        The settings.
+    device : str
+        ``cpu`` or ``cuda[:k]``.
+    flip_axis : int
+        Left-right array axis for the sagittal flip.
+    on_batch, on_epoch : callable, optional
+        Called after each batch, and after each epoch with its history record.
+
+    Returns
+    -------
+    TrainResult
+    """
+    if recipe.select not in SELECTIONS:
+        raise ValueError(f"unknown selection {recipe.select!r}; choose from {SELECTIONS}")
+    if len(train_index) < 2 or len(val_index) < 1:
+        raise ValueError("training needs at least 2 training images and 1 validation image")
+    labels = np.asarray(labels, dtype=np.int64)
+    devices = [torch.device(device).index or 0] if str(device).startswith("cuda") else []
+    start = time.perf_counter()
+    with torch.random.fork_rng(devices=devices), _deterministic(device):
+        torch.manual_seed(recipe.seed)
+        model = build().to(device)
+        optimizer = torch.optim.Adam(
+            model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay
+        )
+        rng = np.random.default_rng(recipe.seed)
+        history: list[dict] = []
+        best_state, best_score, best_epoch = None, None, 0
+        best_loss, best_loss_epoch, stopped = math.inf, 0, False
+        for epoch in range(1, recipe.epochs + 1):
+            tic = time.perf_counter()
+            train_loss, train_correct = _train_epoch(
+                model,
+                optimizer,
+                images,
+                labels,
+                train_index,
+                recipe,
+                rng,
+                device,
+                flip_axis,
+                on_batch,
+            )
+            val = evaluate(model, images[val_index], labels[val_index], device=device)
+            improved = _is_better(val, best_score, recipe.select)
+            if improved:
+                best_state = {
+                    k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()
+                }
+                best_score, best_epoch = (val["balanced_accuracy"], val["loss"]), epoch
+            if val["loss"] < best_loss:
+                best_loss, best_loss_epoch = val["loss"], epoch
+            record = {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "train_accuracy": train_correct,
+                "val_loss": val["loss"],
+                "val_accuracy": val["accuracy"],
+                "val_balanced_accuracy": val["balanced_accuracy"],
+                "val_roc_auc": val["roc_auc"],
+                "kept": improved,
+                "seconds": round(time.perf_counter() - tic, 3),
+            }
+            history.append(record)
+            logger.info(
+                "epoch %d: train loss %.4f acc %.3f | val loss %.4f bacc %.3f%s (%.1f s)",
+                epoch, train_loss, train_correct, val["loss"], val["balanced_accuracy"],
+                " *" if improved else "", record["seconds"],
+            )  # fmt: skip
+            if on_epoch is not None:
+                on_epoch(record)
+            patience_lost = epoch - best_loss_epoch >= recipe.patience
+            if epoch >= recipe.min_epochs and patience_lost and epoch < recipe.epochs:
+                stopped = True
+                logger.info(
+                    "early stop after epoch %d: no lower validation loss for %d epochs",
+                    epoch,
+                    recipe.patience,
+                )
+                break
+        model.load_state_dict(best_state)
+    return TrainResult(
+        model.eval(),
+        history,
+        best_epoch,
+        len(history),
+        stopped,
+        round(time.perf_counter() - start, 3),
+    )
+
+
+def _train_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    images: np.ndarray,
+    labels: np.ndarray,
+    train_index: np.ndarray,
+    recipe: Recipe,
+    rng: np.random.Generator,
+    device: str,
+    flip_axis: int,
+    on_batch: Callable[[], None] | None,
+) -> tuple[float, float]:
+    """One pass over the shuffled training set; mean loss and accuracy (augmented, train mode)."""
+    model.train()
+    total_loss, correct = 0.0, 0
+    for batch in _batches(rng.permutation(np.asarray(train_index)), recipe.batch_size):
+        x = images[batch]
+        if recipe.augment:
+            x = augment(x, rng, flip_p=recipe.flip_p, shift=recipe.shift, axis=flip_axis)
+        inputs = torch.from_numpy(np.ascontiguousarray(x[:, None])).to(device)
+        targets = torch.from_numpy(labels[batch]).to(device)
+        optimizer.zero_grad(set_to_none=True)
+        logits = model(inputs)
+        loss = F.cross_entropy(logits, targets)
+        loss.backward()
+        optimizer.step()
+        total_loss += float(loss.detach()) * len(batch)
+        correct += int((logits.detach().argmax(dim=1) == targets).sum())
+        if on_batch is not None:
+            on_batch()
+    n = len(train_index)
+    return total_loss / n, correct / n

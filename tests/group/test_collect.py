@@ -1,0 +1,94 @@
+"""Finding participant outputs and reading the labels."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from bids_lrp.group.collect import collect_outputs, find_outputs, parse_name
+from bids_lrp.group.labels import read_labels
+from bids_lrp.inputs import InputError
+from tests.group.conftest import IMAGES, MODEL, SPACE, write_bids, write_image_outputs
+
+
+def test_parse_name():
+    assert parse_name("sub-01_ses-1_space-X_desc-LRPb0_relevance.nii.gz") == (
+        {"sub": "01", "ses": "1", "space": "X", "desc": "LRPb0"},
+        "relevance",
+        ".nii.gz",
+    )
+    for bad in ("sub-01.nii.gz", "README", "sub-01_sub-02_T1w.nii", "sub-01_T1w", "x-1_T1w.nii"):
+        assert parse_name(bad) is None or "sub" not in parse_name(bad)[0]
+
+
+def test_find_outputs_sessions_and_kinds(fake_outputs):
+    found = {image.image: image for image in find_outputs(fake_outputs)}
+    assert sorted(found) == sorted(image.prefix for image in IMAGES)
+    first = found["sub-01_ses-2"]
+    assert (first.participant_id, first.session_id) == ("sub-01", "ses-2")
+    assert set(first.predictions) == {MODEL}
+    assert set(first.maps) == {(SPACE, "LRPb0"), (SPACE, "GuidedBackprop")}  # not space-T1w
+    assert len(first.tables) == 2
+
+
+def test_filters(fake_outputs):
+    assert [i.image for i in find_outputs(fake_outputs, ["01"])] == [
+        "sub-01_ses-1",
+        "sub-01_ses-2",
+    ]
+    assert [i.image for i in find_outputs(fake_outputs, ["01"], ["2"])] == ["sub-01_ses-2"]
+
+
+def test_incomplete_image_is_skipped(tmp_path, fake_outputs):
+    out = tmp_path / "out"
+    shutil.copytree(fake_outputs, out)
+    shutil.rmtree(out / "sub-03")
+    write_image_outputs(out, IMAGES[3], skip=("desc-GuidedBackprop_relevance.nii.gz",))
+    collection = collect_outputs(out)
+    assert "sub-03_ses-1" not in [i.image for i in collection.images]
+    assert "no GuidedBackprop relevance map" in collection.skipped["sub-03_ses-1"]
+    assert collection.methods == ("LRPb0", "GuidedBackprop")
+    assert (collection.space, collection.model) == (SPACE, MODEL)
+
+
+def test_no_outputs_is_66(tmp_path):
+    (tmp_path / "out").mkdir()
+    with pytest.raises(InputError, match="run the participant level first") as err:
+        collect_outputs(tmp_path / "out")
+    assert err.value.code == 66
+    with pytest.raises(InputError) as err:
+        collect_outputs(tmp_path / "missing")
+    assert err.value.code == 66
+
+
+def test_read_labels_maps_values(tmp_path):
+    bids = write_bids(tmp_path / "bids")
+    labels = read_labels(bids, None, ["AD"], ["HC", "CN"])
+    assert labels.column == "diagnosis"
+    assert labels.groups["sub-01"] == "AD" and labels.groups["sub-04"] == "HC"
+    assert "sub-07" not in labels.groups and labels.other_values == {"MCI": 1}
+    assert labels.listed[0] == "sub-01"
+    custom = read_labels(bids, "diagnosis", ["AD", "MCI"], ["CN"])
+    assert custom.groups["sub-07"] == "AD" and "sub-06" not in custom.groups
+
+
+def test_labels_column_missing(tmp_path):
+    bids = write_bids(tmp_path / "bids", column="group")
+    default = read_labels(bids, None, ["AD"], ["HC"])
+    assert default.column is None and "no column 'diagnosis'" in default.note
+    with pytest.raises(InputError, match="no column 'dx'") as err:
+        read_labels(bids, "dx", ["AD"], ["HC"])
+    assert err.value.code == 64
+
+
+def test_labels_without_participants_tsv(tmp_path):
+    bids = write_bids(tmp_path / "bids")
+    (bids / "participants.tsv").unlink()
+    assert read_labels(bids, None, ["AD"], ["HC"]).column is None
+    with pytest.raises(InputError) as err:
+        read_labels(bids, "diagnosis", ["AD"], ["HC"])
+    assert err.value.code == 66
+    with pytest.raises(InputError) as err:
+        read_labels(tmp_path / "nowhere", None, ["AD"], ["HC"])
+    assert err.value.code == 16

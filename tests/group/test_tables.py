@@ -1,0 +1,105 @@
+"""Group tables: area sums merged by hemisphere, means, densities, gains and ranks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bids_lrp.group.tables import (
+    group_masks,
+    group_stats,
+    merge_area_columns,
+    outcomes,
+    rank_descending,
+    relevance_gain,
+)
+from bids_lrp.regions import merge_hemispheres, region_table
+from tests.group.conftest import LABEL_TABLE, SHAPE, atlas_labels
+
+
+def _tables(n: int, seed: int = 0) -> list[pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    return [
+        region_table(rng.normal(size=SHAPE), atlas_labels(), LABEL_TABLE, 1.0) for _ in range(n)
+    ]
+
+
+def test_merge_area_columns_matches_merge_hemispheres():
+    tables = _tables(4)
+    sums = pd.DataFrame([t["relevance_sum"].to_numpy() for t in tables], columns=tables[0]["name"])
+    n_voxels = pd.Series(tables[0]["n_voxels"].to_numpy(), index=tables[0]["name"])
+    merged, merged_voxels = merge_area_columns(sums, n_voxels)
+    assert list(merged.columns) == ["Hippocampus", "Amygdala", "Brain_Stem"]
+    for row, table in zip(merged.to_numpy(), tables, strict=True):
+        reference = merge_hemispheres(table)
+        np.testing.assert_allclose(row, reference["relevance_sum"].to_numpy(), rtol=1e-12)
+        np.testing.assert_array_equal(merged_voxels.to_numpy(), reference["n_voxels"])
+
+
+def test_merge_keeps_nan_within_its_area():
+    sums = pd.DataFrame([[1.0, np.nan, 2.0]], columns=["Left_A", "Right_A", "B"], index=["x"])
+    merged, _ = merge_area_columns(sums, pd.Series([1, 1, 1], index=sums.columns))
+    assert np.isnan(merged.loc["x", "A"]) and merged.loc["x", "B"] == 2.0
+
+
+def test_outcomes_positive_is_ad():
+    labels = ["AD", "AD", "HC", "HC", None, "AD"]
+    predicted = ["AD", "HC", "HC", "AD", "AD", None]
+    assert outcomes(labels, predicted) == ["TP", "FN", "TN", "FP", None, None]
+
+
+def test_group_masks_leave_out_empty_groups():
+    masks = group_masks(["AD", "HC", None], ["TP", "TN", None])
+    assert list(masks) == ["all", "AD", "HC", "TP", "TN"]
+    assert masks["all"].all() and masks["AD"].tolist() == [True, False, False]
+    assert list(group_masks([None, None], [None, None])) == ["all"]
+
+
+def test_rank_descending_ties_and_nan():
+    ranks = rank_descending(pd.Series([3.0, 5.0, 3.0, np.nan, 1.0]))
+    assert ranks.tolist() == [2, 1, 2, pd.NA, 4]
+
+
+def test_relevance_gain_zero_denominator():
+    gain = relevance_gain(pd.Series([2.0, 1.0, 0.0]), pd.Series([1.0, 0.0, 0.0]))
+    assert gain[0] == 2.0 and np.isnan(gain[1]) and np.isnan(gain[2])
+
+
+def test_group_stats_by_hand():
+    sums = pd.DataFrame({"A": [1.0, 3.0, 10.0, 20.0], "B": [4.0, 4.0, 2.0, 2.0]})
+    n_voxels = pd.Series({"A": 10, "B": 2})
+    labels = ["AD", "AD", "HC", "HC"]
+    masks = group_masks(labels, outcomes(labels, ["AD", "HC", "HC", "HC"]))
+    stats = group_stats(sums, n_voxels, masks)
+    assert stats["name"].tolist() == ["A", "B"]
+    assert stats["n_voxels"].tolist() == [10, 2]
+    np.testing.assert_allclose(stats["mean_AD"], [2.0, 4.0])
+    np.testing.assert_allclose(stats["mean_HC"], [15.0, 2.0])
+    np.testing.assert_allclose(stats["density_AD"], [0.2, 2.0])
+    assert stats["rank_density_AD"].tolist() == [2, 1]
+    np.testing.assert_allclose(stats["gain_AD_HC"], [2.0 / 15.0, 2.0])
+    assert stats["rank_gain_AD_HC"].tolist() == [2, 1]
+    # TP = image 0, TN = images 2 and 3; FN = image 1; no FP.
+    np.testing.assert_allclose(stats["gain_TP_TN"], [1.0 / 15.0, 2.0])
+    assert "mean_FP" not in stats and "mean_FN" in stats
+    np.testing.assert_allclose(stats["mean_all"], sums.mean().to_numpy())
+
+
+def test_group_stats_without_labels_has_only_all():
+    sums = pd.DataFrame({"A": [1.0, 3.0], "B": [0.0, 0.0]})
+    masks = group_masks([None, None], [None, None])
+    stats = group_stats(sums, pd.Series({"A": 4, "B": 0}), masks)
+    assert [c for c in stats.columns if "_" in c and c != "n_voxels"] == [
+        "mean_all",
+        "density_all",
+        "rank_density_all",
+    ]
+    assert np.isnan(stats.loc[1, "density_all"])
+    assert stats["rank_density_all"].tolist() == [1, pd.NA]
+
+
+def test_merge_requires_aligned_voxels():
+    sums = pd.DataFrame({"A": [1.0]})
+    with pytest.raises(ValueError, match="indexed like"):
+        merge_area_columns(sums, pd.Series({"B": 1}))

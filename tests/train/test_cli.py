@@ -1,0 +1,122 @@
+"""``bids_lrp-train`` end to end on toy scans: outputs, card, learning, reproducibility."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+import torch
+
+from bids_lrp.cli.train import main
+from bids_lrp.model.checkpoint import (
+    CheckpointError,
+    check_card_compatible,
+    load_checkpoint,
+    read_card,
+    sha256_file,
+)
+from tests.train.helpers import NET_8MM, TEMPLATE, make_toy_dataset
+
+FAST = ["--grid-mm", "8", *NET_8MM, "--threads", "1", "--lr", "3e-3"]
+#: Every card field the issue asks for (input grid, provenance, split, metrics, ...).
+CARD_FIELDS = {
+    "name", "architecture", "architecture_params", "input_shape", "voxel_size", "affine",
+    "template", "registration", "intensity_scaling", "class_names", "training_data",
+    "intended_use", "training_fingerprint", "split", "metrics", "training", "software",
+    "command", "sha256",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory) -> tuple[Path, Path]:
+    """10 participants (5 AD with a bright blob, 5 CN), two sessions each, on an 8 mm grid."""
+    return make_toy_dataset(tmp_path_factory.mktemp("toy"), n_ad=5, n_hc=5, sessions=2)
+
+
+@pytest.fixture(scope="module")
+def trained(toy, tmp_path_factory) -> tuple[Path, int]:
+    out = tmp_path_factory.mktemp("model") / "toy.safetensors"
+    args = [str(toy[1]), "--out", str(out), *FAST, "--epochs", "40", "--min-epochs", "25"]
+    return out, main(args)
+
+
+def test_outputs_and_card(trained, toy):
+    out, code = trained
+    assert code == 0
+    names = sorted(p.name for p in out.parent.iterdir())
+    assert names == [
+        "toy.json", "toy.safetensors", "toy_curves.png", "toy_curves.svg", "toy_history.tsv"
+    ]  # fmt: skip
+    data = json.loads(out.with_suffix(".json").read_text())
+    assert CARD_FIELDS <= set(data)
+    assert data["input_shape"] == [25, 29, 25] and data["voxel_size"] == [8.0, 8.0, 8.0]
+    assert data["affine"][0] == [8.0, 0.0, 0.0, -96.0]
+    assert data["registration"] == "affine" and data["template"] == TEMPLATE
+    assert data["class_names"] == ["HC", "AD"]
+    fp = data["training_fingerprint"]
+    assert fp["n_participants"] == 10 and fp["n_scans"] == 20 and len(fp["sha256"]) == 64
+    assert len(fp["sessions"]) == 20 and fp["participants"][0] == "sub-01"
+    sets = data["split"]["sets"]
+    assert sum(len(v) for v in sets.values()) == 10  # every participant once
+    assert data["split"]["n_scans"] == {k: 2 * len(v) for k, v in sets.items()}  # sessions follow
+    for name in ("train", "validation", "test"):
+        assert {"loss", "balanced_accuracy", "sensitivity", "specificity", "roc_auc"} <= set(
+            data["metrics"][name]
+        )
+    training = data["training"]
+    assert training["optimizer"] == "Adam" and training["batch_size"] == 4
+    assert training["weight_decay"] == 1e-4 and training["shift"] == [-1, 1]
+    assert set(data["software"]) >= {"python", "torch", "numpy", "bids_lrp"}
+    assert data["command"].startswith("bids_lrp-train ") and "--grid-mm 8" in data["command"]
+    history = pd.read_csv(Path(f"{out.with_suffix('')}_history.tsv"), sep="\t")
+    assert len(history) == training["epochs_run"]
+    assert Path(f"{out.with_suffix('')}_curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_participant_level_accepts_the_model(trained):
+    from bids_lrp.workflows.execution import verify_model
+
+    out, _ = trained
+    model, card = load_checkpoint(out)
+    assert check_card_compatible(card, template=TEMPLATE, registration="affine") == []
+    assert check_card_compatible(card, template=TEMPLATE, registration="syn")  # a warning
+    with pytest.raises(CheckpointError, match="expects inputs in template"):
+        check_card_compatible(card, template="MNI152NLin6Asym", registration=None)
+    settings = SimpleNamespace(model=out, template=TEMPLATE, registration=None, target_class="AD")
+    info, checked = verify_model(settings)
+    assert checked == card and info.registration == "affine"
+    assert read_card(out)[1] == sha256_file(out)
+    assert isinstance(model(torch.zeros(1, 1, *card.input_shape)), torch.Tensor)
+
+
+def test_it_learns_a_separable_toy(trained):
+    out, _ = trained
+    metrics = json.loads(out.with_suffix(".json").read_text())["metrics"]
+    assert metrics["test"]["balanced_accuracy"] == 1.0
+    assert metrics["test"]["roc_auc"] == 1.0
+
+
+def test_reproducible_on_cpu(toy, tmp_path):
+    args = [str(toy[1]), *FAST, "--epochs", "3", "--min-epochs", "0", "--name", "same"]
+    digests = []
+    for name, seed in (("a", "1"), ("b", "1"), ("c", "2")):
+        assert main([*args, "--out", str(tmp_path / f"{name}.safetensors"), "--seed", seed]) == 0
+        digests.append(sha256_file(tmp_path / f"{name}.safetensors"))
+    assert digests[0] == digests[1] != digests[2]
+
+
+def test_cross_validation(toy, tmp_path):
+    out = tmp_path / "cv.safetensors"
+    code = main([str(toy[1]), "--out", str(out), *FAST, "--epochs", "2", "--folds", "3"])
+    assert code == 0 and not out.exists()
+    tests = []
+    for k in (1, 2, 3):
+        card, _ = read_card(tmp_path / f"cv_fold-{k}.safetensors")
+        assert card.split["fold"] == k and card.name == f"cv-fold{k}"
+        tests += card.split["sets"]["test"]
+    assert sorted(tests) == [f"sub-{i:02d}" for i in range(1, 11)]
+    summary = pd.read_csv(tmp_path / "cv_cv.tsv", sep="\t")
+    assert list(summary["fold"].astype(str)) == ["1", "2", "3", "mean", "sd"]

@@ -1,0 +1,94 @@
+"""The training loop: metrics, reproducibility, early stopping and the kept checkpoint."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from bids_lrp.model import build_model
+from bids_lrp.model.train import Recipe, binary_metrics, evaluate, train_model
+from tests.train.helpers import grid, toy_image
+
+SHAPE = grid(8.0)[0]
+NET = {"channels": [4, 8, 8], "pools": [2, 2, 2], "hidden": 8}
+
+
+@pytest.fixture(scope="module")
+def toy_arrays() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    labels = np.array([1, 0] * 6)
+    images = np.stack([toy_image(rng, SHAPE, bool(y)) for y in labels])
+    return images, labels
+
+
+def _build() -> torch.nn.Module:
+    return build_model("boehle2019", input_shape=SHAPE, **NET)
+
+
+def _train(toy_arrays, **recipe):
+    images, labels = toy_arrays
+    settings = {"epochs": 4, "min_epochs": 0, "lr": 1e-3, **recipe}
+    return train_model(_build, images, labels, np.arange(8), np.arange(8, 12), Recipe(**settings))
+
+
+def test_binary_metrics_against_hand_counts():
+    labels = np.array([1, 1, 1, 0, 0])
+    p_ad = np.array([0.9, 0.4, 0.8, 0.3, 0.6])
+    logits = np.log(np.stack([1 - p_ad, p_ad], axis=1))
+    m = binary_metrics(labels, logits)
+    assert m["sensitivity"] == pytest.approx(2 / 3) and m["specificity"] == 0.5
+    assert m["balanced_accuracy"] == pytest.approx((2 / 3 + 0.5) / 2)
+    assert m["accuracy"] == pytest.approx(3 / 5)
+    # AUC: pairs (AD, HC) ranked right: 0.9>0.3, 0.9>0.6, 0.4>0.3, 0.8>0.3, 0.8>0.6 -> 5 of 6.
+    assert m["roc_auc"] == pytest.approx(5 / 6)
+    assert m["loss"] == pytest.approx(-np.mean(np.log([0.9, 0.4, 0.8, 0.7, 0.4])))
+    one_class = binary_metrics(np.array([0, 0]), logits[:2])
+    assert one_class["roc_auc"] is None and one_class["sensitivity"] is None
+    assert binary_metrics(np.array([], int), np.zeros((0, 2))) == {"n_scans": 0}
+
+
+def test_same_seed_same_weights_other_seed_other_weights(toy_arrays):
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    a, b = _train(toy_arrays, seed=1), _train(toy_arrays, seed=1)
+    torch.manual_seed(123)
+    assert torch.equal(torch.rand(1), before)  # the caller's random state is left alone
+    c = _train(toy_arrays, seed=2)
+    sa, sb, sc = (r.model.state_dict() for r in (a, b, c))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+    assert [r["val_loss"] for r in a.history] == [r["val_loss"] for r in b.history]
+
+
+def test_early_stopping_and_best_checkpoint(toy_arrays):
+    images, labels = toy_arrays
+    result = _train(toy_arrays, epochs=40, min_epochs=6, patience=3, lr=3e-3)
+    losses = [r["val_loss"] for r in result.history]
+    best_loss_epoch = int(np.argmin(losses)) + 1
+    assert result.stopped_early and result.epochs_run < 40
+    assert result.epochs_run == max(6, best_loss_epoch + 3)
+    # The kept checkpoint has the best validation balanced accuracy, ties: the lowest loss.
+    key = [(-r["val_balanced_accuracy"], r["val_loss"]) for r in result.history]
+    assert result.best_epoch == int(np.argmin([k[0] * 1e6 + k[1] for k in key])) + 1
+    assert [r["epoch"] for r in result.history if r["kept"]][-1] == result.best_epoch
+    again = evaluate(result.model, images[8:], labels[8:])
+    assert again["loss"] == result.history[result.best_epoch - 1]["val_loss"]
+    assert not result.model.training
+
+
+def test_keep_lowest_loss_and_min_epochs(toy_arrays):
+    result = _train(toy_arrays, epochs=7, min_epochs=7, patience=1, select="loss")
+    assert result.epochs_run == 7 and not result.stopped_early
+    losses = [r["val_loss"] for r in result.history]
+    assert result.best_epoch == int(np.argmin(losses)) + 1
+
+
+def test_a_trailing_single_image_joins_the_last_batch(toy_arrays):
+    images, labels = toy_arrays
+    seen = []
+    train_model(
+        _build, images, labels, np.arange(9), np.arange(9, 12), Recipe(epochs=1, min_epochs=0),
+        on_batch=lambda: seen.append(1),
+    )  # fmt: skip
+    assert len(seen) == 2  # 4 + 5, never a batch of one (BatchNorm needs two values)
