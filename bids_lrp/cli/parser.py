@@ -50,7 +50,7 @@ def _probability(text: str) -> float:
 
 
 def default_model() -> Path:
-    """The model shipped with the package (``bids_lrp/data/models``); may not exist yet."""
+    """The demo model shipped with the package (``bids_lrp/data/models``; see ``make model``)."""
     return Path(__file__).resolve().parents[1] / "data" / "models" / "boehle2019.safetensors"
 
 

@@ -84,7 +84,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     model = (args.model or default_model()).expanduser().resolve()
     # Only the participant level runs the network; the group level reads its outputs.
     if args.analysis_level == "participant" and not model.is_file():
-        hint = "" if args.model else " (no model is shipped yet: pass --model)"
+        hint = "" if args.model else " (the shipped demo model is missing: pass --model)"
         raise InputError(f"model weights not found: {model}{hint}")
     ad_labels = tuple(dict.fromkeys(args.ad_labels))
     hc_labels = tuple(dict.fromkeys(args.hc_labels))

@@ -261,6 +261,7 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; others must be able to read a model
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -196,3 +196,10 @@ def test_card_compatibility():
         check_card_compatible(card, template="MNI152NLin6Asym", registration="affine")
     (warning,) = check_card_compatible(card, template="MNI152NLin2009cAsym", registration="syn")
     assert "'affine'-registered" in warning and "'syn' registration" in warning
+
+
+def test_saved_files_are_readable_by_others(tmp_path):
+    path = tmp_path / "m.safetensors"
+    save_checkpoint(build_model("boehle2019", input_shape=(80, 80, 80)), make_card(), path)
+    for file in (path, path.with_suffix(".json")):
+        assert file.stat().st_mode & 0o777 == 0o644, file
