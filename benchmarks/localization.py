@@ -122,7 +122,12 @@ def explain_all(model_path: Path, preproc: Path, target: str) -> tuple[dict, np.
 
 
 def randomization(model_path: Path, x, target: str) -> dict:
-    """Spearman(trained heatmap, heatmap with the top k weight layers re-initialized)."""
+    """Spearman(|trained heatmap|, |heatmap with the top k weight layers re-initialized|).
+
+    As Adebayo et al. (2018): absolute values (a sign flip is no difference in what a heatmap
+    shows), and only over the brain (the input's non-zero voxels: the zero background would tie
+    and inflate the correlation).
+    """
     import copy
 
     import torch
@@ -139,15 +144,18 @@ def randomization(model_path: Path, x, target: str) -> dict:
     work_layers = [m for m in work.modules() if isinstance(m, (torch.nn.Conv3d, torch.nn.Linear))]
     torch.manual_seed(0)
     # net-grid heatmaps of the trained model, for a like-for-like comparison
+    brain = x[0, 0].numpy().ravel() > 0
     trained = {
-        label: attribute(model, x, cls, method, **params).relevance[0, 0].numpy().ravel()
+        label: np.abs(attribute(model, x, cls, method, **params).relevance[0, 0].numpy()).ravel()[
+            brain
+        ]
         for label, method, params in METHODS
     }
     for k in range(1, len(layers) + 1):
         work_layers[-k].reset_parameters()
         for label, method, params in METHODS:
-            rel = attribute(work, x, cls, method, **params).relevance[0, 0].numpy().ravel()
-            rho = spearmanr(trained[label], rel).statistic
+            rel = attribute(work, x, cls, method, **params).relevance[0, 0].numpy()
+            rho = spearmanr(trained[label], np.abs(rel).ravel()[brain]).statistic
             out[label].append(float(0.0 if np.isnan(rho) else rho))
     return out
 
@@ -188,6 +196,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--nprocs", type=int, default=2)
     parser.add_argument("--randomization-scans", type=int, default=3)
+    parser.add_argument("--reuse", action="store_true", help="use the outputs already in --work")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from bids_lrp.cli.parser import default_model
@@ -198,7 +207,9 @@ def main() -> None:
     bids, out = args.work / "bids", args.work / "out"
     if not (bids / "participants.tsv").is_file():
         simulate_cohort(bids, n_subjects=args.n_subjects, seed=args.seed, severity=args.severity)
-    seconds = run_pipeline(bids, out, args.work / "work", model, args.nprocs)
+    seconds = float("nan")
+    if not (args.reuse and out.is_dir()):
+        seconds = run_pipeline(bids, out, args.work / "work", model, args.nprocs)
     participants, masks = truth_tables(bids)
     diagnosis = dict(zip(participants["participant_id"], participants["diagnosis"], strict=True))
     brain = get_template(TPL).brain_mask()
@@ -233,7 +244,7 @@ def main() -> None:
                     "method": label,
                     "inside": pos[planted].sum() / total if total > 0 else np.nan,
                     "inside_3mm": pos[wide].sum() / total if total > 0 else np.nan,
-                    "pointing": bool(wide.flat[int(np.argmax(rel))]),
+                    "pointing": bool(wide.flat[int(np.argmax(rel))]) if total > 0 else False,
                     "positive": total,
                 }
             )
@@ -277,7 +288,11 @@ def main() -> None:
         cn_keys = [k for k in vectors if diagnosis[k.split("_")[0]] != "AD"]
         mean_ad = pd.concat([vectors[k][label] for k in ad_keys], axis=1).mean(axis=1)
         mean_cn = pd.concat([vectors[k][label] for k in cn_keys], axis=1).mean(axis=1)
-        gain = (mean_ad / mean_cn.where(mean_cn.abs() > 1e-12)).dropna()
+        floor = 1e-6 * float(mean_ad.abs().max() or 1.0)
+        gain = (mean_ad / mean_cn.where(mean_cn.abs() > floor)).dropna()
+        ranking = "gain"
+        if len(gain) < len(mean_ad) / 2:  # CN relevance ~0 almost everywhere: gain undefined
+            gain, ranking = (mean_ad - mean_cn), "AD-CN difference"
         order = list(gain.sort_values(ascending=False).index)
         ranks = {n: order.index(n) + 1 for n in planted_names if n in order}
         top3 = order[:3]
@@ -291,6 +306,7 @@ def main() -> None:
             "inside_3mm": float(ad["inside_3mm"].mean()),
             "pointing": float(ad["pointing"].mean()),
             "ranks": ranks,
+            "ranking": ranking,
             "top3": top3,
             "top3_planted": sum(n in planted_names for n in top3),
             "randomization_top": float(np.nanmean(rho[:, 0])),
@@ -303,7 +319,7 @@ def main() -> None:
         rank_text = ", ".join(f"{n} {r}" for n, r in sorted(ranks.items(), key=lambda t: t[1]))
         print(
             f"| {label} | {s['inside']:.1%} | {s['inside_3mm']:.1%} | {s['pointing']:.0%} | "
-            f"{rank_text} (of {len(order)}) | {s['top3_planted']}/3 planted | "
+            f"{rank_text} (of {len(order)}, by {ranking}) | {s['top3_planted']}/3 planted | "
             f"{s['randomization_top']:.2f} / {s['randomization_all']:.2f} | "
             f"{s['ad_cosine']:.2f} | {s['cn_over_ad_positive']:.2f} |"
         )

@@ -21,6 +21,11 @@ EX_OK = 0
 
 logger = logging.getLogger("bids_lrp")
 
+#: MultiProc workers start from a fork server, not from a fork of this process: this process
+#: has used torch (checking the model), and a forked child that runs torch with more than one
+#: thread can deadlock on the inherited OpenMP state (it did: --omp-nthreads 2, full-size model).
+MP_CONTEXT = "forkserver"
+
 
 def _setup_logging(verbosity: int) -> None:
     level = logging.DEBUG if verbosity > 1 else logging.INFO
@@ -44,7 +49,7 @@ def _load_plugin(path: Path | None, nprocs: int, mem_gb: float | None) -> tuple[
     if path is None:
         if nprocs == 1:
             return "Linear", {}
-        args: dict = {"n_procs": nprocs, "raise_insufficient": False}
+        args: dict = {"n_procs": nprocs, "raise_insufficient": False, "mp_context": MP_CONTEXT}
         if mem_gb:
             args["memory_gb"] = mem_gb
         return "MultiProc", args
@@ -63,6 +68,7 @@ def _load_plugin(path: Path | None, nprocs: int, mem_gb: float | None) -> tuple[
         raise InputError(f"'plugin_args' in {path} must be a mapping")
     if data["plugin"] == "MultiProc":
         plugin_args.setdefault("n_procs", nprocs)
+        plugin_args.setdefault("mp_context", MP_CONTEXT)
         if mem_gb:
             plugin_args.setdefault("memory_gb", mem_gb)
     return data["plugin"], plugin_args

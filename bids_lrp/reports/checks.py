@@ -44,6 +44,9 @@ REGISTRATION_MIN = 0.70
 #: Fraction of the start relevance that may be absorbed (biases, stabilizers) before an LRP map
 #: is flagged: region sums then no longer add up to the explained score.
 CONSERVATION_MAX = 0.10
+#: ... and only when that much is also worth noticing: for a scan whose explained score is ~0
+#: (e.g. p(AD) = 1e-5 for a healthy control) nearly all of it may vanish (no positive evidence).
+CONSERVATION_MIN_LOST = 1e-3
 #: Relative change of the relevance total allowed from the network grid to the template grid and
 #: from there to the native grid (both resamplings are meant to preserve it).
 GRID_SUM_TOLERANCE = 0.05
@@ -173,6 +176,10 @@ def conservation_row(
         notices.append(
             Notice("warning", f"{desc}: conservation error not recorded", code="conservation")
         )
+    elif error > CONSERVATION_MAX and error * abs(number(meta.get("StartRelevance")) or 0.0) < (
+        CONSERVATION_MIN_LOST
+    ):
+        status = f"ok (lost {error:.0%} of a score near 0)"
     elif error > CONSERVATION_MAX:
         status = "large"
         notices.append(

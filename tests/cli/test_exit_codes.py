@@ -190,3 +190,18 @@ def test_console_script_exit_codes(tmp_path, tiny_bids, tiny_model):
     proc = run_app(tiny_bids, tmp_path / "out", "participant", "--bogus")
     assert proc.returncode == 64
     assert "Traceback" not in proc.stderr
+
+
+def test_multiproc_workers_come_from_a_fork_server(tmp_path, tiny_bids, tiny_model):
+    from bids_lrp.cli.parser import build_parser
+    from bids_lrp.cli.run import settings_from_args
+
+    args = _args(tiny_bids, tmp_path / "out", tiny_model, "--nprocs", "2")
+    settings = settings_from_args(build_parser().parse_args(args))
+    assert settings.plugin == "MultiProc"
+    assert settings.plugin_args["mp_context"] == "forkserver"
+    plugin = tmp_path / "plugin.yml"
+    plugin.write_text("plugin: MultiProc\nplugin_args: {n_procs: 2}\n")
+    args = _args(tiny_bids, tmp_path / "out", tiny_model, "--use-plugin", str(plugin))
+    settings = settings_from_args(build_parser().parse_args(args))
+    assert settings.plugin_args["mp_context"] == "forkserver"

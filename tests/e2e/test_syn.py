@@ -59,3 +59,34 @@ def test_syn_registration_end_to_end(tmp_path, sim_bids, e2e_model, reference_ru
         # the inverse warp carries the relevance back: total positive relevance is kept
         assert abs(b[b > 0].sum() / a[a > 0].sum() - 1) < 0.05, desc
     assert not (out / "sub-002").exists()
+
+
+def test_full_size_model_with_two_threads_per_node(tmp_path, sim_bids):
+    """Regression: a forked MultiProc worker running torch with 2 threads deadlocked."""
+    import subprocess
+
+    from tests.e2e.helpers import make_model
+
+    model = make_model(tmp_path / "m" / "full.safetensors", grid_mm=1.0, name="full", net={})
+    try:
+        done = run_app(
+            sim_bids,
+            tmp_path / "out",
+            "participant",
+            "-w",
+            tmp_path / "work",
+            "--participant-label",
+            "002",
+            "--model",
+            model,
+            "--nprocs",
+            "2",
+            "--omp-nthreads",
+            "2",
+            "--skip-bids-validation",
+            timeout=900,
+        )
+    except subprocess.TimeoutExpired:
+        raise AssertionError("the participant level hung (MultiProc worker deadlock)") from None
+    assert done.returncode == 0, done.stderr
+    assert list((tmp_path / "out" / "sub-002" / "anat").glob("*_desc-LRPb0_relevance.nii.gz"))

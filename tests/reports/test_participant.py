@@ -163,3 +163,16 @@ def test_unknown_participant_is_an_error(participant_out):
     out, _ = participant_out
     with pytest.raises(FileNotFoundError, match="run the participant level first"):
         write_participant_report(out, "99")
+
+
+def test_conservation_warning_needs_a_score_worth_losing():
+    from bids_lrp.reports.checks import conservation_row
+
+    base = {"MethodKind": "relevance", "RelevanceSum": 0.0, "RelevanceSumTemplateGrid": 0.0}
+    _, notices = conservation_row(
+        "LRPb0", {**base, "ConservationError": 1.0, "StartRelevance": 4e-5}, None
+    )
+    assert not [n for n in notices if n.code == "conservation"]
+    meta = {**base, "ConservationError": 0.3, "StartRelevance": 0.6, "RelevanceSum": 0.42}
+    _, notices = conservation_row("LRPb0", meta, None)
+    assert [n for n in notices if n.code == "conservation"]
