@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from collections.abc import Mapping
@@ -101,6 +102,17 @@ def _configure_nipype(settings: Settings, crash_dir: Path) -> dict[str, Any]:
         }
     )
     nlogging.update_logging(config)
+    # MultiProc workers start from a fork server and read nipype's configuration afresh: give
+    # them the same logging levels through a nipype.cfg (NIPYPE_CONFIG_DIR is inherited).
+    cfg_dir = settings.work_dir / "nipype_config"
+    cfg_dir.mkdir(parents=True, exist_ok=True)
+    (cfg_dir / "nipype.cfg").write_text(
+        "[logging]\n"
+        f"workflow_level = {level}\ninterface_level = {level}\nutils_level = {level}\n"
+        "log_to_file = false\n\n[execution]\ncheck_version = false\n\n"
+        "[monitoring]\nenabled = false\n"
+    )
+    os.environ["NIPYPE_CONFIG_DIR"] = str(cfg_dir)
     return {
         "crashdump_dir": str(crash_dir),
         "crashfile_format": "txt",

@@ -41,6 +41,7 @@ def test_demo_scaled_down(tmp_path):
     )
     done = run_app(bids, out, "participant", "-w", tmp_path / "work", "--nprocs", "2")
     assert done.returncode == 0, done.stderr
+    assert "[Node]" not in done.stderr  # nipype's own log stays quiet without -v (workers too)
     done = run_app(bids, out, "group")
     assert done.returncode == 0, done.stderr
     for sub in ("sub-001", "sub-002"):
