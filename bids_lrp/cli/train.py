@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from bids_lrp import __version__
-from bids_lrp.cli.parser import _Parser, _positive_float, _positive_int, _probability
+from bids_lrp.cli.parser import _Parser, _positive_float, _positive_int, _probability, number_type
 
 __all__ = ["build_parser", "main"]
 
@@ -24,38 +24,14 @@ logger = logging.getLogger("bids_lrp")
 INTENDED_USE = "Research only; not for clinical use."
 
 
-def _fraction(text: str) -> float:
-    value = _probability(text)
-    if value >= 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be below 1")
-    return value
+_fraction = number_type(float, lambda v: 0 <= v < 1, "must lie in [0, 1)")
+_non_negative_int = number_type(int, lambda v: v >= 0, "must not be negative")
+_non_negative_float = number_type(
+    float, lambda v: 0 <= v < float("inf"), "must be a non-negative number"
+)
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a non-negative number")
-    return value
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+_int = number_type(int, lambda v: True, "")
 
 
 def build_parser() -> argparse.ArgumentParser:
