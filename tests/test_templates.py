@@ -80,3 +80,32 @@ def test_region_names_map_to_both_hemispheres():
 def test_unknown_region_lists_valid_names():
     with pytest.raises(ValueError, match=r"Unknown region 'hipocampus'.*hippocampus"):
         resolve_regions(["hipocampus"], get_atlas().table)
+
+
+@pytest.mark.parametrize("name", ["Neuromorphometrics", "HarvardOxford", "AAL"])
+def test_every_registered_atlas_is_a_label_image_on_the_template(name):
+    """Each atlas the CLI offers gives integer labels on the template grid, all in its table."""
+    from bids_lrp.templates import ATLASES
+
+    assert name in ATLASES
+    atlas = get_atlas(name)
+    assert atlas.labels.shape == (193, 229, 193)
+    assert np.issubdtype(atlas.labels.dtype, np.integer)
+    found = set(np.unique(atlas.labels)) - {0}
+    assert found and found <= set(atlas.table["index"])
+    assert 0 not in set(atlas.table["index"])  # 0 is the background, never a region
+
+
+def test_probabilistic_atlas_becomes_maximum_probability_labels():
+    """Harvard-Oxford (one probability volume per region) -> most likely region, >= 25 %."""
+    atlas = get_atlas("HarvardOxford")
+    names = atlas.table.set_index("index")["name"]
+
+    def at(x, y, z):
+        ijk = np.linalg.solve(atlas.affine, [x, y, z, 1.0])[:3].round().astype(int)
+        return names.get(int(atlas.labels[tuple(ijk)]), "background")
+
+    assert at(-26, -22, -14) == "Left_Hippocampus"
+    assert at(26, -22, -14) == "Right_Hippocampus"
+    assert at(0, 0, 100) == "background"  # above the head
+    assert "maximum probability >= 25%" in atlas.source

@@ -47,7 +47,8 @@ def default_model() -> Path:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser for ``bids_lrp bids_dir output_dir {participant,group}``."""
-    from bids_lrp.lrp import METHODS
+    # METHOD_DESC names the registered methods (tests/test_outputs.py) without importing torch:
+    # the group level and --help never need it.
     from bids_lrp.outputs import METHOD_DESC
     from bids_lrp.templates import ATLASES, TEMPLATES
 
@@ -110,8 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--work-dir",
         dest="work_dir",
         type=Path,
-        help="nipype work folder "
-        "(rerun with the same one to resume); default: <output_dir>/../work/bids_lrp",
+        help="nipype work folder (rerun with the same one to resume); default: ./work",
     )
     perf.add_argument(
         "--nprocs",
@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"model weights (.safetensors with its .json card); "
         f"default: {default_model().name} shipped with the package",
     )
-    methods = [m for m in METHODS if m in METHOD_DESC]
+    methods = list(METHOD_DESC)
     mod.add_argument(
         "--methods",
         nargs="+",

@@ -9,6 +9,7 @@ the user give one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import os
 import sys
@@ -42,6 +43,13 @@ def _setup_environment(work_dir: Path | None = None) -> None:
     if "MPLCONFIGDIR" not in os.environ:
         base = work_dir if work_dir is not None else Path.home() / ".cache"
         os.environ["MPLCONFIGDIR"] = str(base / "matplotlib")
+    # nipype's SLURM/SGE plugins name their jobs after $LOGNAME (a KeyError when it is unset,
+    # as in many containers and CI jobs)
+    if "LOGNAME" not in os.environ:
+        try:
+            os.environ["LOGNAME"] = getpass.getuser()
+        except (KeyError, OSError):  # a uid without a passwd entry
+            os.environ["LOGNAME"] = "bids_lrp"
 
 
 def _load_plugin(path: Path | None, nprocs: int, mem_gb: float | None) -> tuple[str, dict]:

@@ -45,7 +45,7 @@ class Grid:
     shape: tuple[int, int, int]
     affine: np.ndarray
 
-    @property
+    @functools.cached_property
     def size(self) -> int:
         """Number of voxels."""
         return int(np.prod(self.shape))

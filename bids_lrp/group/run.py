@@ -20,6 +20,7 @@ from bids_lrp.group.cohort import image_table, read_area_sums
 from bids_lrp.group.collect import Collection, collect_outputs
 from bids_lrp.group.labels import Labels, read_labels
 from bids_lrp.group.products import AtlasTables, write_atlas_tables, write_maps, write_metrics
+from bids_lrp.group.report import GroupReport
 from bids_lrp.group.tables import group_masks
 from bids_lrp.inputs import EX_CANTCREAT, EX_NOINPUT, InputError
 from bids_lrp.outputs import atomic_write_json
@@ -135,20 +136,6 @@ def _settings_summary(settings: Settings, labels: Labels) -> dict[str, Any]:
     }
 
 
-def _report(output_dir: Path) -> None:
-    # --- Group HTML report (bids_lrp.reports.group, written separately) -------------------
-    # It reads the files of <out>/group/; a failure there must never fail the group level.
-    try:
-        from bids_lrp.reports.group import write_group_report
-    except ImportError as err:
-        logger.debug("no group report: %s", err)
-        return
-    try:
-        write_group_report(output_dir)
-    except Exception as err:
-        logger.warning("the group report could not be written: %s", err)
-
-
 def run_group_level(settings: Settings) -> int:
     """Aggregate the participant outputs of ``settings.output_dir``; return the exit code.
 
@@ -206,41 +193,13 @@ def run_group_level(settings: Settings) -> int:
         merge=settings.merge_hemispheres,
         confidence=settings.confidence,
     )
-    written: list[Path] = []
-    for (atlas, method), tables in read.items():
-        files, more = write_atlas_tables(context, atlas, method, tables)
-        written += files
-        notes += [n for n in more if n not in notes]
-    files, more = write_metrics(context)
-    written += files
-    notes += more
-    images = {im.image: im for im in collection.images}
-    maps_skipped: dict[str, str] = {}
-    for method in collection.methods:
-        paths = [images[i].maps[(collection.space, method)] for i in cohort["image"]]
-        files, failed = write_maps(context, method, paths, settings.nprocs)
-        written += files
-        maps_skipped.update(failed)
-    summary = {
-        "GeneratedBy": {"Name": "bids_lrp", "Version": __version__},
-        "ImagesUsed": len(cohort),
-        "Images": cohort["image"].tolist(),
-        "ImagesSkipped": dict(sorted(skipped.items())),
-        "MapsSkipped": dict(sorted(maps_skipped.items())),
-        "Skipped": notes,
-        "GroupSizes": {g: int(m.sum()) for g, m in masks.items()},
-        "Space": collection.space,
-        "Model": collection.model,
-        "Methods": list(collection.methods),
-        "Atlases": list(collection.atlases),
-        "Settings": _settings_summary(settings, labels),
-        "Files": sorted(p.name for p in written),
-    }
-    _remove_stale(folder, written)
-    atomic_write_json(folder / "group_summary.json", summary)
-    logger.info("group tables and maps written in %.1f s", time.monotonic() - start)
-    # >>> Group HTML report: bids_lrp.reports.group.write_group_report(output_dir) <<<
-    _report(settings.output_dir)
+    with GroupReport(settings.output_dir, len(cohort), settings.nprocs) as report:
+        written, maps_skipped = _write_products(
+            context, collection, read, notes, report, settings.nprocs
+        )
+        _finish(settings, context, collection, labels, skipped, notes, written, maps_skipped)
+        logger.info("group tables and maps written in %.1f s", time.monotonic() - start)
+        report.finish()
     logger.info(
         "group level done in %.1f s: %d file(s) in %s%s",
         time.monotonic() - start,
@@ -249,3 +208,63 @@ def run_group_level(settings: Settings) -> int:
         f"; {len(skipped)} image(s) skipped (see group_summary.json)" if skipped else "",
     )
     return 0
+
+
+def _write_products(
+    context: AtlasTables,
+    collection: Collection,
+    read: dict[tuple[str, str], dict],
+    notes: list[str],
+    report: GroupReport,
+    nprocs: int,
+) -> tuple[list[Path], dict[str, str]]:
+    """Tables, metrics and mean maps; each report part is drawn once its files exist."""
+    written: list[Path] = []
+    for (atlas, method), tables in read.items():
+        files, more = write_atlas_tables(context, atlas, method, tables)
+        written += files
+        notes += [n for n in more if n not in notes]
+        report.submit(("pair", atlas, method), files)
+    files, more = write_metrics(context)
+    written += files
+    notes += more
+    images = {im.image: im for im in collection.images}
+    maps_skipped: dict[str, str] = {}
+    for method in collection.methods:
+        paths = [images[i].maps[(collection.space, method)] for i in context.cohort["image"]]
+        files, failed = write_maps(context, method, paths, nprocs)
+        written += files
+        maps_skipped.update(failed)
+        report.submit(("maps", method), files)
+    return written, maps_skipped
+
+
+def _finish(
+    settings: Settings,
+    context: AtlasTables,
+    collection: Collection,
+    labels: Labels,
+    skipped: dict[str, str],
+    notes: list[str],
+    written: list[Path],
+    maps_skipped: dict[str, str],
+) -> None:
+    """``group_summary.json``, and the removal of products an earlier run left behind."""
+    cohort = context.cohort
+    summary = {
+        "GeneratedBy": {"Name": "bids_lrp", "Version": __version__},
+        "ImagesUsed": len(cohort),
+        "Images": cohort["image"].tolist(),
+        "ImagesSkipped": dict(sorted(skipped.items())),
+        "MapsSkipped": dict(sorted(maps_skipped.items())),
+        "Skipped": notes,
+        "GroupSizes": {g: int(m.sum()) for g, m in context.masks.items()},
+        "Space": collection.space,
+        "Model": collection.model,
+        "Methods": list(collection.methods),
+        "Atlases": list(collection.atlases),
+        "Settings": _settings_summary(settings, labels),
+        "Files": sorted(p.name for p in written),
+    }
+    _remove_stale(context.folder, written)
+    atomic_write_json(context.folder / "group_summary.json", summary)

@@ -1,17 +1,16 @@
-"""Brain views for the reports: slice mosaics with overlays or outlines, and glass brains.
+"""Brain views for the reports: slice mosaics with overlays or outlines (glass brains: `glass`).
 
 Slices are drawn with plain matplotlib rather than nilearn's displays: only the shown planes are
 resampled (`scipy.ndimage.map_coordinates` on the background's grid), so a mosaic of a 1 mm
 volume takes a fraction of a second and images on different grids (template outline, native
-relevance) need no full-volume resampling. The glass brain is nilearn's, on a copy pooled to
-about 2 mm (signed max-|r| pooling keeps the maximum-intensity projection) because nilearn's
-projection of a 1 mm volume is several times slower. Views follow the neurological convention
-(left hemisphere on the left), like nilearn.
+relevance) need no full-volume resampling. `pool_to_resolution` makes the coarser copy a glass
+brain projects (signed max-|r| pooling keeps the maximum-intensity projection). Views follow the
+neurological convention (left hemisphere on the left), like nilearn.
 """
 
 from __future__ import annotations
 
-import warnings
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +26,10 @@ from bids_lrp.reports.figures import (
     _RC,
     RELEVANCE_CMAP,
     RELEVANCE_POSITIVE_CMAP,
-    relevance_scale,
     save_figure,
 )
 
-__all__ = ["Outline", "glass_brain", "pool_to_resolution", "slice_mosaic"]
+__all__ = ["Outline", "pool_to_resolution", "slice_mosaic"]
 
 _AXES = {"x": 0, "y": 1, "z": 2}
 _AXIS_NAMES = {"x": "sagittal", "y": "coronal", "z": "axial"}
@@ -313,75 +311,15 @@ def pool_to_resolution(image: nib.Nifti1Image, resolution: float = 2.0) -> nib.N
         return nib.Nifti1Image(data, image.affine)
     shape = [n // f for n, f in zip(data.shape[:3], factors, strict=True)]
     cropped = data[: shape[0] * factors[0], : shape[1] * factors[1], : shape[2] * factors[2]]
-    blocks = cropped.reshape(shape[0], factors[0], shape[1], factors[1], shape[2], factors[2])
-    blocks = blocks.transpose(0, 2, 4, 1, 3, 5).reshape(*shape, -1)
-    pick = np.abs(blocks).argmax(axis=-1)
-    pooled = np.take_along_axis(blocks, pick[..., None], axis=-1)[..., 0]
+    # Largest and smallest value per block from strided views, one per offset in the block:
+    # no reshaped copy (nibabel's arrays are in Fortran order, where a reshape copies).
+    high = low = None
+    for offset in itertools.product(*(range(f) for f in factors)):
+        view = cropped[tuple(slice(o, None, f) for o, f in zip(offset, factors, strict=True))]
+        high = view.copy() if high is None else np.maximum(high, view, out=high)
+        low = view.copy() if low is None else np.minimum(low, view, out=low)
+    pooled = np.where(-low > high, low, high)
     affine = np.asarray(image.affine, dtype=float).copy()
     affine[:3, 3] += affine[:3, :3] @ ((factors - 1) / 2)
     affine[:3, :3] = affine[:3, :3] * factors
     return nib.Nifti1Image(pooled, affine)
-
-
-def glass_brain(
-    image: nib.Nifti1Image | str | Path,
-    path: str | Path,
-    *,
-    vmax: float | None = None,
-    threshold: float | None = None,
-    title: str = "",
-    resolution: float = 2.0,
-) -> Path:
-    """nilearn's glass brain (signed maximum-intensity projections) of a template-space map.
-
-    Parameters
-    ----------
-    image
-        A map in MNI-like world space (the glass brain outline is MNI's).
-    path
-        Output file.
-    vmax, threshold
-        Colour limit and display threshold; by default from `relevance_scale` of the pooled map
-        with settings for a projection (99.9th percentile, weakest 95 % hidden). ``vmax == 0``
-        draws the outline only.
-    title
-        Shown on the figure.
-    resolution
-        The map is first pooled to about this voxel size (mm), for speed.
-    """
-    from nilearn import plotting  # slow import: only when a glass brain is drawn
-
-    img = nib.load(image) if isinstance(image, str | Path) else image
-    pooled = pool_to_resolution(img, resolution)
-    if vmax is None or threshold is None:
-        auto_vmax, auto_threshold = relevance_scale(pooled.dataobj, percentile=99.9, hide=95.0)
-        vmax = auto_vmax if vmax is None else vmax
-        threshold = auto_threshold if threshold is None else threshold
-    with matplotlib.rc_context(_RC):
-        fig = Figure(figsize=(8.0, 2.9))
-        with warnings.catch_warnings():
-            # nilearn warns about empty maps and colour limits we set on purpose.
-            warnings.simplefilter("ignore")
-            if vmax > 0:
-                signed = float(np.asarray(pooled.dataobj).min()) < 0
-                display = plotting.plot_glass_brain(
-                    pooled,
-                    figure=fig,
-                    display_mode="ortho",
-                    colorbar=True,
-                    plot_abs=False,
-                    threshold=threshold,
-                    vmin=-vmax if signed else 0.0,
-                    vmax=vmax,
-                    symmetric_cbar=signed,
-                    title=title or None,
-                    alpha=0.9,
-                    cmap=RELEVANCE_CMAP if signed else RELEVANCE_POSITIVE_CMAP,
-                )
-            else:
-                empty = nib.Nifti1Image(np.zeros(pooled.shape, np.float32), pooled.affine)
-                display = plotting.plot_glass_brain(
-                    empty, figure=fig, display_mode="ortho", colorbar=False, title=title or None
-                )
-        del display  # never registered with pyplot: nothing to close there
-    return save_figure(fig, path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -170,14 +171,16 @@ def resolve_source(source: str, output_dir: Path, bids_dir: Path | None) -> Path
     return None
 
 
-def group_files(group: Path) -> dict[str, dict[tuple[str, ...], Path]]:
-    """The group level's files by kind.
+def group_files(
+    group: Path, paths: Iterable[Path] | None = None
+) -> dict[str, dict[tuple[str, ...], Path]]:
+    """The group level's files by kind: those in ``group``, or only ``paths`` when given.
 
     ``areasums``, ``groupstats`` and ``fingerprints`` are keyed by (atlas, method), ``mean`` maps
     by (method, cohort, space) and ``metrics`` by (model,).
     """
     found: dict[str, dict[tuple[str, ...], Path]] = {}
-    for path in sorted(group.iterdir()):
+    for path in sorted(group.iterdir() if paths is None else map(Path, paths)):
         parsed = parse_name(path.name)
         if parsed is None or not path.is_file():
             continue

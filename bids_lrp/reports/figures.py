@@ -75,12 +75,14 @@ def relevance_scale(
 
     Returns ``(0.0, 0.0)`` for an all-zero map.
     """
-    values = np.abs(np.asarray(data, dtype=np.float64))
-    values = values[np.isfinite(values) & (values > 0)]
-    if values.size == 0:
-        return 0.0, 0.0
+    values = np.asarray(data).ravel()
+    values = values[values != 0]  # in the map's own dtype: no float64 copy of a whole volume
     if values.size > 400_000:  # percentiles of a regular subsample: same colours, 10x faster
         values = values[:: values.size // 200_000]
+    values = np.abs(values.astype(np.float64))
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return 0.0, 0.0
     vmax = float(np.percentile(values, percentile))
     if vmax <= 0:
         vmax = float(values.max())

@@ -21,11 +21,13 @@ from nibabel.filebasedimages import ImageFileError
 from scipy import ndimage
 
 from bids_lrp import __version__
+from bids_lrp.group.niftistream import read_grid, read_volume
 from bids_lrp.outputs import atomic_write_text
-from bids_lrp.reports.brain import glass_brain, pool_to_resolution, slice_mosaic
+from bids_lrp.reports.brain import pool_to_resolution, slice_mosaic
 from bids_lrp.reports.checks import FOOTER
 from bids_lrp.reports.discover import group_files, read_json
 from bids_lrp.reports.figures import bar_chart, relevance_scale, similarity_heatmap, violin_plot
+from bids_lrp.reports.glass import glass_brain
 from bids_lrp.reports.html import (
     Section,
     alert,
@@ -228,32 +230,44 @@ def _peak(data: np.ndarray, affine: np.ndarray) -> dict[str, list[float]]:
     return {"x": [float(xyz[0])], "y": [float(xyz[1])], "z": [float(xyz[2])]}
 
 
-def _method_maps(rep: _Group, method: str, paths: dict[tuple[str, ...], Path]) -> None:
-    """Orthogonal slices and a glass brain per cohort mean map, on one colour scale."""
+def _load_map(path: Path) -> nib.Nifti1Image:
+    """A mean map as float32 in memory (ISA-L inflate when installed: nibabel's zlib is slower)."""
+    grid = read_grid(path)
+    data = read_volume(path, grid, np.empty(grid.size, dtype=np.float32))
+    return nib.Nifti1Image(data.reshape(grid.shape, order="F"), grid.affine)
+
+
+def _method_maps(
+    rep: _Group, method: str, paths: dict[tuple[str, ...], Path], share: tuple[int, int] = (0, 1)
+) -> None:
+    """Orthogonal slices and a glass brain per cohort mean map, on one colour scale.
+
+    ``share = (k, n)``: draw only the k-th of n consecutive slices of the cohorts (the colour
+    scale is still that of all of them), so that n processes can draw one method together.
+    """
     from bids_lrp.templates import get_template
 
     keys = sorted(
         paths, key=lambda k: (COHORT_ORDER.index(k[1]) if k[1] in COHORT_ORDER else 99, k[1])
     )
-    images = {}
-    for key in keys:
-        img = nib.load(paths[key])
-        images[key] = nib.Nifti1Image(np.asarray(img.dataobj, np.float32), img.affine)
+    images = {key: _load_map(paths[key]) for key in keys}
+    pooled = {key: pool_to_resolution(img) for key, img in images.items()}
     scales = [relevance_scale(i.dataobj) for i in images.values()]
     vmax, threshold = max(s[0] for s in scales), max(s[1] for s in scales)
-    projections = [
-        relevance_scale(pool_to_resolution(i).dataobj, percentile=99.9, hide=95)
-        for i in images.values()
-    ]
+    projections = [relevance_scale(i.dataobj, percentile=99.9, hide=95) for i in pooled.values()]
     first = images[keys[0]]
     cuts = _peak(np.asarray(first.dataobj), first.affine)  # the same cut for every cohort
+    k, n = share
     try:
-        background = nib.load(get_template(keys[0][2]).t1w)
+        background = _load_map(get_template(keys[0][2]).t1w)  # once, not per mosaic
     except (ValueError, OSError):
         background = None
-        rep.say("maps", "warning", f"template {keys[0][2]} not found: glass brains only")
-    rep.blocks["maps"].append(f"<h3>{esc(method)}</h3>")
-    for (_, cohort, space), img in images.items():
+        if k == 0:
+            rep.say("maps", "warning", f"template {keys[0][2]} not found: glass brains only")
+    if k == 0:
+        rep.blocks["maps"].append(f"<h3>{esc(method)}</h3>")
+    for _, cohort, space in keys[k * len(keys) // n : (k + 1) * len(keys) // n]:
+        img = images[(method, cohort, space)]
         stem = f"space-{space}_desc-{method}_cohort-{cohort}"
         if background is not None:
             ortho = slice_mosaic(
@@ -270,7 +284,7 @@ def _method_maps(rep: _Group, method: str, paths: dict[tuple[str, ...], Path]) -
                 figure(rep.src(ortho), f"Mean map, {cohort}: orthogonal slices.")
             )
         glass = glass_brain(
-            img,
+            pooled[(method, cohort, space)],
             rep.figures / f"{stem}_glassbrain.png",
             vmax=max(p[0] for p in projections),
             threshold=max(p[1] for p in projections),
@@ -279,13 +293,13 @@ def _method_maps(rep: _Group, method: str, paths: dict[tuple[str, ...], Path]) -
         rep.blocks["maps"].append(figure(rep.src(glass), f"Mean map, {cohort}: glass brain."))
 
 
-def _maps(rep: _Group, means: dict[tuple[str, ...], Path]) -> None:
-    if not means:
-        rep.say("maps", "info", "No mean maps were found.")
+def _maps(
+    rep: _Group, means: dict[tuple[str, ...], Path], share: tuple[int, int] = (0, 1)
+) -> None:
     for method in sorted({k[0] for k in means}):
         paths = {k: p for k, p in means.items() if k[0] == method}
         try:
-            _method_maps(rep, method, paths)
+            _method_maps(rep, method, paths, share)
         except _DAMAGED as err:
             LOGGER.exception("group report: mean maps of %s", method)
             rep.say("maps", "error", f"{method}: mean maps could not be shown ({err})")
@@ -350,13 +364,63 @@ def _pair(rep: _Group, files: dict, atlas: str, method: str) -> None:
     _similarity(rep, name, stem, files.get("fingerprints", {}).get((atlas, method)), sums)
 
 
-def write_group_report(output_dir: str | Path) -> Path:
+#: A part of the report drawn on its own (possibly in another process, while the group level
+#: still streams maps): ``("pair", atlas, method)``, ``("maps", method)``, or the k-th of n
+#: slices of a method's maps ``("maps", method, k, n)``.
+Part = tuple[str, ...]
+Blocks = dict[str, list[str]]
+
+
+def draw_part(output_dir: str | Path, part: Part, paths: list[Path] | None = None) -> Blocks:
+    """Draw one part's figures and return its HTML blocks per section.
+
+    ``paths``: the group files it is drawn from (default: those found in ``<out>/group``).
+    """
+    rep = _Group(Path(output_dir))
+    rep.figures.mkdir(parents=True, exist_ok=True)
+    files = group_files(rep.group, paths)
+    if part[0] == "pair":
+        atlas, method = part[1:]
+        try:
+            _pair(rep, files, atlas, method)
+        except _DAMAGED as err:
+            LOGGER.exception("group report: %s %s", atlas, method)
+            rep.say("density", "error", f"{method}, {atlas}: tables could not be shown ({err})")
+    else:
+        means = {k: p for k, p in files.get("mean", {}).items() if k[0] == part[1]}
+        _maps(rep, means, (part[2], part[3]) if len(part) == 4 else (0, 1))
+    return rep.blocks
+
+
+def _drawn(drawn: dict[Part, Blocks], part: Part) -> list[Blocks] | None:
+    """The blocks of ``part`` if drawn already, whole or in all of its slices."""
+    if part in drawn:
+        return [drawn[part]]
+    slices = sorted((p for p in drawn if len(p) == 4 and p[:2] == part), key=lambda p: p[2])
+    if slices and [p[2] for p in slices] == list(range(slices[0][3])):
+        return [drawn[p] for p in slices]
+    return None
+
+
+def _parts(files: dict[str, dict[tuple[str, ...], Path]]) -> list[Part]:
+    """The parts of the report, in the order they appear."""
+    pairs = sorted(
+        {*files.get("areasums", {}), *files.get("groupstats", {}), *files.get("fingerprints", {})}
+    )
+    methods = sorted({k[0] for k in files.get("mean", {})})
+    return [("pair", *p) for p in pairs] + [("maps", m) for m in methods]
+
+
+def write_group_report(output_dir: str | Path, drawn: dict[Part, Blocks] | None = None) -> Path:
     """Write ``<out>/group/group_report.html`` and its figures under ``<out>/group/figures/``.
 
     Parameters
     ----------
     output_dir
         The derivatives folder (with the ``group`` folder written by the group level).
+    drawn
+        Parts already drawn (`draw_part`), e.g. while the group level was still running; the
+        others are drawn here.
 
     Returns
     -------
@@ -377,19 +441,16 @@ def write_group_report(output_dir: str | Path) -> Path:
     summary = read_json(rep.group / "group_summary.json")
     _summary(rep, summary)
     _metrics(rep, files.get("metrics", {}))
-    pairs = sorted(
-        {*files.get("areasums", {}), *files.get("groupstats", {}), *files.get("fingerprints", {})}
-    )
-    for atlas, method in pairs:
-        try:
-            _pair(rep, files, atlas, method)
-        except _DAMAGED as err:
-            LOGGER.exception("group report: %s %s", atlas, method)
-            rep.say("density", "error", f"{method}, {atlas}: tables could not be shown ({err})")
-    if not pairs:
+    parts = _parts(files)
+    for part in parts:
+        for blocks in _drawn(drawn or {}, part) or [draw_part(output_dir, part)]:
+            for key, items in blocks.items():
+                rep.blocks[key] += items
+    if not any(p[0] == "pair" for p in parts):
         for key in ("density", "gain", "violins", "similarity"):
             rep.say(key, "info", "No area tables were found.")
-    _maps(rep, files.get("mean", {}))
+    if not files.get("mean"):
+        rep.say("maps", "info", "No mean maps were found.")
     rep.blocks["about"].append(
         "<p>Area metrics after Böhle et al. (2019), Front. Aging Neurosci. 11:194: S_a is the "
         "sum of relevance over area a; density = mean S_a / |a|; gain = mean_AD(S_a) / "

@@ -20,7 +20,7 @@ import pandas as pd
 from bids_lrp import __version__
 from bids_lrp.outputs import atomic_write_text
 from bids_lrp.reports import checks
-from bids_lrp.reports.brain import glass_brain, slice_mosaic
+from bids_lrp.reports.brain import slice_mosaic
 from bids_lrp.reports.discover import (
     ImageOutputs,
     bids_root,
@@ -29,6 +29,7 @@ from bids_lrp.reports.discover import (
     resolve_source,
 )
 from bids_lrp.reports.figures import bar_chart, relevance_scale
+from bids_lrp.reports.glass import glass_brain
 from bids_lrp.reports.html import (
     Notice,
     Section,

@@ -236,12 +236,12 @@ def test_report_hook_called_and_failures_contained(
     shutil.copytree(fake_outputs, out)
     calls = []
     fake = types.ModuleType("bids_lrp.reports.group")
-    fake.write_group_report = lambda output_dir: calls.append(Path(output_dir))
+    fake.write_group_report = lambda output_dir, drawn=None: calls.append(Path(output_dir))
     monkeypatch.setitem(sys.modules, "bids_lrp.reports.group", fake)
     assert _run(fake_bids, out) == 0
     assert calls == [out.resolve()]
 
-    def broken(output_dir):
+    def broken(output_dir, drawn=None):
         raise RuntimeError("boom")
 
     fake.write_group_report = broken

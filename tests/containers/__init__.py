@@ -1,0 +1,1 @@
+"""Container image checks (Dockerfile, build context, build scripts)."""
