@@ -38,7 +38,7 @@ class GroupReport:
 
     def __init__(self, output_dir: Path, n_images: int, nprocs: int) -> None:
         self.output_dir = output_dir
-        self.futures: dict[tuple[str, ...], Future] = {}
+        self.futures: dict[tuple[str | int, ...], Future] = {}
         self.pool: ProcessPoolExecutor | None = None
         if n_images < BACKGROUND_FROM or nprocs < 2:
             return

@@ -367,7 +367,7 @@ def _pair(rep: _Group, files: dict, atlas: str, method: str) -> None:
 #: A part of the report drawn on its own (possibly in another process, while the group level
 #: still streams maps): ``("pair", atlas, method)``, ``("maps", method)``, or the k-th of n
 #: slices of a method's maps ``("maps", method, k, n)``.
-Part = tuple[str, ...]
+Part = tuple[str | int, ...]
 Blocks = dict[str, list[str]]
 
 
