@@ -15,6 +15,7 @@ import os
 import sys
 from pathlib import Path
 
+from bids_lrp.cli.signals import Terminated, terminate_on_sigterm
 from bids_lrp.config import Settings
 from bids_lrp.inputs import EX_FAILED, EX_USAGE, InputError
 
@@ -152,17 +153,23 @@ def main(argv: list[str] | None = None) -> int:
         return int(exit_.code or 0)
     _setup_logging(args.verbosity)
     try:
-        settings = settings_from_args(args)
-        if settings.analysis_level == "group":
-            from bids_lrp.group.run import run_group_level
+        with terminate_on_sigterm():
+            settings = settings_from_args(args)
+            if settings.analysis_level == "group":
+                from bids_lrp.group.run import run_group_level
 
-            return run_group_level(settings)
-        from bids_lrp.workflows.execution import run_participant_level
+                return run_group_level(settings)
+            from bids_lrp.workflows.execution import run_participant_level
 
-        return run_participant_level(settings)
+            return run_participant_level(settings)
     except InputError as err:
         sys.stderr.write(f"bids_lrp: error: {err}\n")
         return err.code
+    except Terminated as err:  # workers and their children are stopped already
+        sys.stderr.write(
+            f"bids_lrp: terminated ({err}); rerun with the same work folder to resume\n"
+        )
+        return 128 + err.signum
     except KeyboardInterrupt:
         sys.stderr.write("bids_lrp: interrupted; rerun with the same work folder to resume\n")
         return EX_FAILED
