@@ -21,6 +21,7 @@ from nibabel.filebasedimages import ImageFileError
 from scipy import ndimage
 
 from bids_lrp import __version__
+from bids_lrp.group.cohort import IMAGE_COLUMNS
 from bids_lrp.group.niftistream import read_grid, read_volume
 from bids_lrp.outputs import atomic_write_text
 from bids_lrp.reports.brain import pool_to_resolution, slice_mosaic
@@ -59,16 +60,6 @@ SECTIONS = {
 TOP_AREAS = 25
 VIOLIN_AREAS = 8
 COHORT_ORDER = ("all", "AD", "HC", "TP", "TN", "FP", "FN")
-#: Per-image columns of ``areasums.tsv`` that are not areas.
-IMAGE_COLUMNS = (
-    "image",
-    "participant_id",
-    "session_id",
-    "label",
-    "predicted",
-    "probability_AD",
-    "outcome",
-)
 _UNREADABLE = (OSError, ValueError, KeyError, pd.errors.ParserError)
 #: Errors a damaged or unexpected file can cause while drawing: said in the report, not raised.
 _DAMAGED = (*_UNREADABLE, EOFError, TypeError, IndexError, zlib.error, ImageFileError)

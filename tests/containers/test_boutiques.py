@@ -360,17 +360,19 @@ def test_simulated_command_parses_back_to_the_invocation(tmp_path, invocation):
     _round_trip(invocation, tmp_path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bosh 0.5.33 removes a value-key shared by two inputs when the first one has no "
-    "value; when this passes, bosh is fixed: update participant_level_analysis_dir's "
-    "description and the README",
-)
-def test_group_level_through_the_file_input(tmp_path):
+def test_bosh_drops_an_output_folder_given_only_as_the_file_input(tmp_path):
+    """bosh 0.5.33 removes a value-key shared by two inputs when the first one has no value.
+
+    The README and the descriptor therefore say to give ``output_dir_name`` at both levels.
+    When this test fails, bosh is fixed: update ``participant_level_analysis_dir``'s
+    description and the README, and make this a round trip like the test above.
+    """
     invocation = dict(GROUP)
-    invocation["participant_level_analysis_dir"] = invocation.pop("output_dir_name")
-    _round_trip(invocation, tmp_path)
+    folder = invocation.pop("output_dir_name")
+    invocation["participant_level_analysis_dir"] = folder
+    command = _simulate(invocation, tmp_path)
+    assert folder not in command.partition("; ")[2], command
+    assert "bids_lrp /data/bids group" in command, command
 
 
 # --- a real participant-level run through bosh --------------------------------------------------
