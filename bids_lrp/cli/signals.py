@@ -10,6 +10,7 @@ steps stay in the work folder for a resume) and every process the run started is
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import threading
@@ -100,6 +101,9 @@ def terminate_on_sigterm() -> Iterator[None]:
         yield
     except Terminated:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut this
+        # The pool's futures now fail with BrokenProcessPool on purpose; concurrent.futures
+        # would log a traceback for each of nipype's callbacks.
+        logging.getLogger("concurrent.futures").disabled = True
         mine = [
             p for p in descendants(os.getpid()) if p not in before and not _resource_tracker(p)
         ]
