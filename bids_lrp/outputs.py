@@ -31,6 +31,7 @@ __all__ = [
     "derivative_path",
     "method_desc",
     "model_desc",
+    "remove_stale_temporaries",
     "source_prefix",
     "write_citation",
     "write_dataset_description",
@@ -170,6 +171,20 @@ def _atomic(path: Path, write) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the temporary files of atomic writes that a killed run left under ``folder``.
+
+    Only for folders no other job writes into at the same time (one participant's outputs).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = [p for p in folder.rglob(".*.tmp") if p.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:

@@ -88,3 +88,18 @@ def test_dataset_files_concurrent(tmp_path):
     ignore = (out / ".bidsignore").read_text().splitlines()
     assert "mine/" in ignore and "*_relevance.*" in ignore
     assert sorted(p.name for p in out.iterdir()) == [".bidsignore", "dataset_description.json"]
+
+
+def test_stale_temporaries_of_a_killed_run_are_removed(tmp_path):
+    from bids_lrp.outputs import remove_stale_temporaries
+
+    folder = tmp_path / "sub-01" / "anat"
+    folder.mkdir(parents=True)
+    stale = folder / ".sub-01_T1w.nii.gz.x1y2z3.tmp"
+    stale.write_bytes(b"half")
+    kept = [folder / "sub-01_T1w.nii.gz", folder / ".bidsignore", folder / "notes.tmp"]
+    for path in kept:
+        path.write_bytes(b"done")
+    assert remove_stale_temporaries(tmp_path / "sub-01") == [stale]
+    assert not stale.exists() and all(p.exists() for p in kept)
+    assert remove_stale_temporaries(tmp_path / "missing") == []

@@ -241,7 +241,7 @@ def write_reports(output_dir: Path, subjects: Mapping[str, list], bids_dir: Path
 
 def run_participant_level(settings: Settings) -> int:
     """Check everything, write the dataset files, run the workflow; return the exit code."""
-    from bids_lrp.outputs import write_citation, write_dataset_files
+    from bids_lrp.outputs import remove_stale_temporaries, write_citation, write_dataset_files
 
     check_output_dirs(settings.bids_dir, settings.output_dir, settings.work_dir)
     if not settings.skip_bids_validation:
@@ -273,6 +273,9 @@ def run_participant_level(settings: Settings) -> int:
         methods=list(settings.methods),
         atlases=list(settings.atlases),
     )
+    for subject in subjects:  # a killed run's half-written files (its outputs are redone)
+        for path in remove_stale_temporaries(settings.output_dir / f"sub-{subject}"):
+            logger.info("removed %s, left half-written by an interrupted run", path)
     crash_dir = settings.work_dir / "crash" / settings.run_uuid
     prov = provenance(settings.template, settings.atlases)
     failed = _run_workflows(settings, subjects, model, prov, crash_dir)
