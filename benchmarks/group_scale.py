@@ -4,7 +4,8 @@
 
 Builds a derivatives folder the way the participant level writes it (same names, same TSV
 formats, relevance maps on the real MNI152NLin2009cAsym 1 mm grid, 193 x 229 x 193 float32,
-gzip level 1 as ``nibabel.save``, as sparse as the maps of a real run: LRP non-zero on the 22%
+compressed as the participant level does (``bids_lrp.fastgz``; ``--gzip nibabel``: gzip level 1
+as ``nibabel.save``), as sparse as the maps of a real run: LRP non-zero on the 22%
 of voxels in the brain mask, guided backprop on 47%; the other participant files as empty
 placeholders, so that the folder listing is realistic) plus a raw dataset with
 ``participants.tsv``. The maps are generated for a pool of distinct images (``--pool``) and
@@ -53,14 +54,15 @@ PLACEHOLDERS = (
 )
 
 
-def _pool_item(args: tuple[int, bool, Path]) -> None:
+def _pool_item(args: tuple[int, bool, Path, str]) -> None:
     """One distinct pair of maps (LRP-like and guided-backprop-like) and their region tables."""
     from scipy import ndimage
 
+    from bids_lrp.fastgz import sparse_gzip
     from bids_lrp.regions import region_table
     from bids_lrp.templates import get_atlas, get_template
 
-    k, ad_like, folder = args
+    k, ad_like, folder, encoding = args
     rng = np.random.default_rng(k)
     template = get_template(SPACE)
     mask = template.brain_mask()
@@ -85,7 +87,10 @@ def _pool_item(args: tuple[int, bool, Path]) -> None:
         img = nib.Nifti1Image(data, template.affine())
         img.header.set_data_dtype(np.float32)
         img.header.set_xyzt_units("mm")
-        raw = gzip.compress(img.to_bytes(), compresslevel=1, mtime=0)
+        if encoding == "nibabel":
+            raw = gzip.compress(img.to_bytes(), compresslevel=1, mtime=0)
+        else:  # as the participant level writes them (bids_lrp.fastgz)
+            raw = sparse_gzip(img.to_bytes())
         (folder / f"pool{k:03d}_{method}.nii.gz").write_bytes(raw)
         table = region_table(data, atlas.labels, atlas.table, 1.0)
         table.to_csv(
@@ -102,7 +107,9 @@ def _sidecar(method: str) -> str:
     return json.dumps({"Method": name, "MethodParameters": {}, "TargetClass": "AD"}, indent=2)
 
 
-def generate(root: Path, n: int, pool: int, nprocs: int, seed: int = 0) -> tuple[Path, Path]:
+def generate(
+    root: Path, n: int, pool: int, nprocs: int, encoding: str = "bids_lrp", seed: int = 0
+) -> tuple[Path, Path]:
     """Write ``root/bids`` (participants.tsv) and ``root/out`` (participant outputs)."""
     bids, out, pool_dir = root / "bids", root / "out", root / "pool"
     for folder in (bids, out, pool_dir):
@@ -113,7 +120,7 @@ def generate(root: Path, n: int, pool: int, nprocs: int, seed: int = 0) -> tuple
     (out / "dataset_description.json").write_text(
         json.dumps({"Name": "bids_lrp derivatives", "DatasetType": "derivative"})
     )
-    jobs = [(k, k % 2 == 0, pool_dir) for k in range(pool)]
+    jobs = [(k, k % 2 == 0, pool_dir, encoding) for k in range(pool)]
     with ProcessPoolExecutor(nprocs) as executor:
         list(executor.map(_pool_item, jobs))
     rng = np.random.default_rng(seed)
@@ -201,6 +208,13 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="do not delete the data")
     parser.add_argument("--pybids", action="store_true", help="also time a pybids index")
     parser.add_argument(
+        "--gzip",
+        choices=("bids_lrp", "nibabel"),
+        default="bids_lrp",
+        help="how the maps are compressed: as the participant level writes them "
+        "(bids_lrp.fastgz, default) or as nibabel.save does (gzip level 1)",
+    )
+    parser.add_argument(
         "--without-report", action="store_true", help="time the data part alone (no HTML)"
     )
     args = parser.parse_args()
@@ -211,7 +225,7 @@ def main() -> None:
             print(f"reusing {root}")
         else:
             start = time.perf_counter()
-            bids, out = generate(root, args.participants, args.pool, args.nprocs)
+            bids, out = generate(root, args.participants, args.pool, args.nprocs, args.gzip)
             print(f"generation: {time.perf_counter() - start:.1f} s ({root})")
         shutil.rmtree(out / "group", ignore_errors=True)
         inflate = "ISA-L (isal)" if importlib.util.find_spec("isal") else "zlib"

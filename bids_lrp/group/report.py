@@ -62,8 +62,12 @@ class GroupReport:
         """Draw ``part`` (see `bids_lrp.reports.group.draw_part`) from ``paths`` now, if able."""
         if self.pool is None:
             return
-        from bids_lrp.reports.group import draw_part
-
+        try:
+            from bids_lrp.reports.group import draw_part
+        except ImportError as err:  # no report at all: `finish` says so
+            logger.debug("group report parts not drawn: %s", err)
+            self.__exit__()
+            return
         paths = [Path(p) for p in paths]
         shares = [(*part, k, self.WORKERS) for k in range(self.WORKERS)]
         try:

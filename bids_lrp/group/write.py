@@ -9,7 +9,7 @@ from typing import Any
 import nibabel as nib
 import pandas as pd
 
-from bids_lrp.group.niftistream import gzip_bytes
+from bids_lrp.fastgz import sparse_gzip
 from bids_lrp.outputs import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 __all__ = [
@@ -103,8 +103,8 @@ def write_tsv(path: Path, table: pd.DataFrame, sidecar: Mapping[str, Any]) -> Pa
 
 
 def write_nifti(path: Path, img: nib.Nifti1Image, sidecar: Mapping[str, Any]) -> Path:
-    """Write ``img`` as ``.nii.gz`` (gzip level 1, as nibabel) and its JSON sidecar."""
-    atomic_write_bytes(path, gzip_bytes(img.to_bytes()))
+    """Write ``img`` as ``.nii.gz`` (`sparse_gzip`: fast to read back) and its JSON sidecar."""
+    atomic_write_bytes(path, sparse_gzip(img.to_bytes()))
     name = path.name[: -len(".nii.gz")] if path.name.endswith(".nii.gz") else path.stem
     atomic_write_json(path.with_name(name + ".json"), dict(sidecar))
     return path

@@ -23,6 +23,7 @@ from nipype.interfaces.base import (
     traits,
 )
 
+from bids_lrp.fastgz import save_sparse_nifti
 from bids_lrp.outputs import method_desc
 
 
@@ -66,7 +67,7 @@ def _save_relevance(relevance: np.ndarray, img, net_img, path: Path) -> nib.Nift
         rel_img = relevance_to_grid(rel_img, img.shape[:3], img.affine)
     rel_img.header.set_data_dtype(np.float32)
     rel_img.header.set_xyzt_units("mm")
-    nib.save(rel_img, path)
+    save_sparse_nifti(rel_img, path)  # the group level reads thousands: fast to inflate
     return rel_img
 
 

@@ -20,6 +20,8 @@ from nipype.interfaces.base import (
     traits,
 )
 
+from bids_lrp.fastgz import save_sparse_nifti
+
 
 @functools.lru_cache(maxsize=2)
 def template_images(name: str) -> tuple[nib.Nifti1Image, nib.Nifti1Image, str]:
@@ -32,10 +34,13 @@ def template_images(name: str) -> tuple[nib.Nifti1Image, nib.Nifti1Image, str]:
     return image, mask, tpl.source
 
 
-def _save(img: nib.Nifti1Image, cwd: str, name: str) -> str:
+def _save(img: nib.Nifti1Image, cwd: str, name: str, sparse: bool = False) -> str:
     path = str(Path(cwd) / name)
     img.header.set_xyzt_units("mm")
-    nib.save(img, path)
+    if sparse:  # relevance maps: zero outside the head, fast to inflate
+        save_sparse_nifti(img, path)
+    else:
+        nib.save(img, path)
     return path
 
 
@@ -195,6 +200,6 @@ class RelevanceToNative(SimpleInterface):
         outputs = []
         for path in self.inputs.relevance:
             out = relevance_to_native(nib.load(path), reference, inverse)
-            outputs.append(_save(out, runtime.cwd, "native_" + Path(path).name))
+            outputs.append(_save(out, runtime.cwd, "native_" + Path(path).name, sparse=True))
         self._results["out_file"] = outputs
         return runtime

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from bids_lrp.config import load_settings
+from bids_lrp.fastgz import sparse_gzip
 from bids_lrp.regions import COLUMNS
 from tests.e2e.helpers import outputs_of
 
@@ -76,6 +78,9 @@ def test_maps_tables_and_sidecars(reference_run, sim_bids):
         native = nib.load(anat / f"sub-001_space-T1w_desc-{desc}_relevance.nii.gz")
         assert tpl.shape == preproc.shape and np.allclose(tpl.affine, preproc.affine)
         assert native.shape == raw.shape and np.allclose(native.affine, raw.affine, atol=1e-4)
+        for name in (f"space-{TPL}", "space-T1w"):  # written to be fast to read back
+            encoded = (anat / f"sub-001_{name}_desc-{desc}_relevance.nii.gz").read_bytes()
+            assert encoded == sparse_gzip(gzip.decompress(encoded))
         meta = json.loads((anat / f"sub-001_space-{TPL}_desc-{desc}_relevance.json").read_text())
         assert meta["Model"]["Name"] == "tiny-test" and len(meta["Model"]["SHA256"]) == 64
         assert meta["Template"]["Name"] == TPL and meta["Template"]["Source"]
