@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 from bids_lrp.cli.run import main
@@ -43,3 +44,16 @@ def test_report_drawn_beside_the_group_level_is_the_same(
     html = "group/group_report.html"
     assert (beside / html).read_bytes() == (one_go / html).read_bytes()
     assert _files(beside / "group" / "figures") == _files(one_go / "group" / "figures")
+
+
+def test_without_the_report_module_the_group_level_still_writes_its_data(
+    tmp_path, fake_bids, fake_outputs, monkeypatch
+):
+    """benchmarks/group_scale.py --without-report makes the report module unimportable."""
+    out = tmp_path / "out"
+    shutil.copytree(fake_outputs, out)
+    monkeypatch.setattr(report, "BACKGROUND_FROM", 0)
+    monkeypatch.setitem(sys.modules, "bids_lrp.reports.group", None)
+    assert _run(fake_bids, out) == 0
+    assert (out / "group" / "group_summary.json").is_file()
+    assert not (out / "group" / "group_report.html").exists()
