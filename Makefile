@@ -49,6 +49,7 @@ MODEL_DIR   ?= build/demo-model
 MODEL_OUT   ?= bids_lrp/data/models/boehle2019.safetensors
 MODEL_SIM   ?= --n-subjects 120 --seed 200 --severity 0.3
 MODEL_TRAIN ?= --grid-mm 4 --channels 8 16 32 32 --pools 2 2 2 2 --hidden 32 --lr 1e-3 \
+	--weight-decay 3e-2 \
 	--epochs 300 --patience 40 --min-epochs 60 --seed 1
 
 model: setup

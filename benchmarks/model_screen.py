@@ -1,0 +1,113 @@
+"""Quick screen of candidate demo models: do their explanations point at the planted atrophy?
+
+    .venv/bin/python benchmarks/model_screen.py MODEL.safetensors --work /tmp/loc
+
+A cheap stand-in for ``benchmarks/localization.py`` while choosing how to train the demo model:
+it reuses a finished localization run (``--work``: the simulated cohort and the participant
+level's template-space scans, i.e. the real registration) and only re-runs the network and
+three methods (``boehle2019`` beta 0 and 1, guided backprop) with the candidate model. Predictions
+come from the model on those scans, not from a new pipeline run. Reported: balanced accuracy,
+share of AD positive relevance inside the planted areas (and dilated by 3 mm), the planted areas'
+ranks by gain, the randomization curve (Spearman, top layers first). The chosen model is then
+measured properly with ``benchmarks/localization.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import localization as loc
+
+SCREENED = ("boehle2019 b0", "boehle2019 b1", "guided-backprop")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", type=Path)
+    parser.add_argument("--work", type=Path, required=True, help="a localization.py --work")
+    parser.add_argument("--randomization-scans", type=int, default=3)
+    args = parser.parse_args()
+    import torch
+
+    from bids_lrp.interfaces.explain import _load_model
+    from bids_lrp.templates import get_atlas
+
+    loc.METHODS = tuple(m for m in loc.METHODS if m[0] in SCREENED)
+    bids, out = args.work / "bids", args.work / "out"
+    participants, masks = loc.truth_tables(bids)
+    diagnosis = dict(zip(participants["participant_id"], participants["diagnosis"], strict=True))
+    atlas = get_atlas("Neuromorphometrics", loc.TPL)
+    atrophy = pd.read_csv(bids / "derivatives" / "simulation" / "atrophy.tsv", sep="\t")
+    planted_idx = sorted(
+        {int(i) for v in atrophy["atlas_indices"].drop_duplicates() for i in str(v).split()}
+    )
+    planted_names = loc.planted_area_names(atlas, planted_idx)
+    net, _ = _load_model(str(args.model), "", "cpu")
+    rows, vectors, rand = [], {}, {}
+    for key, mask_file in sorted(masks.items()):
+        sub = key.split("_")[0]
+        anat = next((out / sub).rglob(f"{key}_space-{loc.TPL}_desc-preproc_T1w.nii.gz"))
+        planted = np.asarray(nib.load(mask_file).dataobj) > 0
+        wide = loc.dilate(planted, 3.0)
+        maps, x = loc.explain_all(args.model, anat, "AD")
+        with torch.no_grad():
+            p_ad = float(torch.softmax(net(x), 1)[0, 1])
+        vectors[key] = loc.area_vectors(maps, atlas)
+        for label, rel in maps.items():
+            pos = np.where(rel > 0, rel, 0.0)
+            total = pos.sum()
+            rows.append(
+                {
+                    "group": diagnosis[sub],
+                    "method": label,
+                    "p_ad": p_ad,
+                    "inside": pos[planted].sum() / total if total > 0 else np.nan,
+                    "inside_3mm": pos[wide].sum() / total if total > 0 else np.nan,
+                    "positive": total,
+                }
+            )
+        if diagnosis[sub] == "AD" and len(rand.get(SCREENED[0], [])) < args.randomization_scans:
+            for label, values in loc.randomization(args.model, x, "AD").items():
+                rand.setdefault(label, []).append(values)
+    frame = pd.DataFrame(rows)
+    first = frame[frame["method"] == SCREENED[0]]
+    truth, predicted = first["group"] == "AD", first["p_ad"] >= 0.5
+    sensitivity = (truth & predicted).sum() / truth.sum()
+    specificity = (~truth & ~predicted).sum() / (~truth).sum()
+    print(
+        f"{args.model}: balanced accuracy {(sensitivity + specificity) / 2:.3f}; "
+        f"median p(AD) of CN "
+        f"scans {first.loc[~truth, 'p_ad'].median():.3g}, of AD scans "
+        f"{first.loc[truth, 'p_ad'].median():.3g}"
+    )
+    for label in SCREENED:
+        sub = frame[frame["method"] == label]
+        ad, cn = sub[sub["group"] == "AD"], sub[sub["group"] != "AD"]
+        keys_ad = [k for k in vectors if diagnosis[k.split("_")[0]] == "AD"]
+        keys_cn = [k for k in vectors if diagnosis[k.split("_")[0]] != "AD"]
+        mean_ad = pd.concat([vectors[k][label] for k in keys_ad], axis=1).mean(axis=1)
+        mean_cn = pd.concat([vectors[k][label] for k in keys_cn], axis=1).mean(axis=1)
+        floor = 1e-6 * float(mean_ad.abs().max() or 1.0)
+        gain, by = (mean_ad / mean_cn.where(mean_cn.abs() > floor)).dropna(), "gain"
+        if len(gain) < len(mean_ad) / 2:  # CN relevance ~0: as localization.py
+            gain, by = mean_ad - mean_cn, "AD-CN difference"
+        order = list(gain.sort_values(ascending=False).index)
+        ranks = {n: order.index(n) + 1 for n in planted_names if n in order}
+        curve = np.nanmean(np.array(rand.get(label, [[np.nan]])), axis=0)
+        print(
+            f"  {label}: planted {ad['inside'].mean():.1%}, +3 mm {ad['inside_3mm'].mean():.1%}; "
+            f"ranks by {by} {ranks}, top 3 {order[:3]}; randomization {np.round(curve, 2)}; "
+            f"CN/AD positive relevance {cn['positive'].mean() / ad['positive'].mean():.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
