@@ -171,6 +171,24 @@ def area_vectors(maps: dict, atlas) -> dict[str, pd.Series]:
     return vectors
 
 
+def rank_by_gain(vectors: dict, diagnosis: dict, label: str) -> tuple[list[str], str]:
+    """Areas by relevance gain (mean AD / mean CN area sum), best first, and the ranking used.
+
+    When the CN relevance is ~0 almost everywhere (an over-confident model with relevance
+    starting from p(AD)) the gain is undefined; the AD-CN difference ranks them instead.
+    """
+    groups = {True: [], False: []}
+    for key, vector in vectors.items():
+        groups[diagnosis[key.split("_")[0]] == "AD"].append(vector[label])
+    mean_ad = pd.concat(groups[True], axis=1).mean(axis=1)
+    mean_cn = pd.concat(groups[False], axis=1).mean(axis=1)
+    floor = 1e-6 * float(mean_ad.abs().max() or 1.0)
+    gain, ranking = (mean_ad / mean_cn.where(mean_cn.abs() > floor)).dropna(), "gain"
+    if len(gain) < len(mean_ad) / 2:
+        gain, ranking = (mean_ad - mean_cn), "AD-CN difference"
+    return list(gain.sort_values(ascending=False).index), ranking
+
+
 def planted_area_names(atlas, planted_indices: list[int]) -> list[str]:
     from bids_lrp.regions import merge_hemispheres, region_table
 
@@ -285,15 +303,7 @@ def main() -> None:
         sub = frame[frame["method"] == label]
         ad, cn = sub[sub["group"] == "AD"], sub[sub["group"] != "AD"]
         ad_keys = [k for k in vectors if diagnosis[k.split("_")[0]] == "AD"]
-        cn_keys = [k for k in vectors if diagnosis[k.split("_")[0]] != "AD"]
-        mean_ad = pd.concat([vectors[k][label] for k in ad_keys], axis=1).mean(axis=1)
-        mean_cn = pd.concat([vectors[k][label] for k in cn_keys], axis=1).mean(axis=1)
-        floor = 1e-6 * float(mean_ad.abs().max() or 1.0)
-        gain = (mean_ad / mean_cn.where(mean_cn.abs() > floor)).dropna()
-        ranking = "gain"
-        if len(gain) < len(mean_ad) / 2:  # CN relevance ~0 almost everywhere: gain undefined
-            gain, ranking = (mean_ad - mean_cn), "AD-CN difference"
-        order = list(gain.sort_values(ascending=False).index)
+        order, ranking = rank_by_gain(vectors, diagnosis, label)
         ranks = {n: order.index(n) + 1 for n in planted_names if n in order}
         top3 = order[:3]
         ad_matrix = np.stack([vectors[k][label].to_numpy() for k in ad_keys])

@@ -91,15 +91,7 @@ def main() -> None:
     for label in SCREENED:
         sub = frame[frame["method"] == label]
         ad, cn = sub[sub["group"] == "AD"], sub[sub["group"] != "AD"]
-        keys_ad = [k for k in vectors if diagnosis[k.split("_")[0]] == "AD"]
-        keys_cn = [k for k in vectors if diagnosis[k.split("_")[0]] != "AD"]
-        mean_ad = pd.concat([vectors[k][label] for k in keys_ad], axis=1).mean(axis=1)
-        mean_cn = pd.concat([vectors[k][label] for k in keys_cn], axis=1).mean(axis=1)
-        floor = 1e-6 * float(mean_ad.abs().max() or 1.0)
-        gain, by = (mean_ad / mean_cn.where(mean_cn.abs() > floor)).dropna(), "gain"
-        if len(gain) < len(mean_ad) / 2:  # CN relevance ~0: as localization.py
-            gain, by = mean_ad - mean_cn, "AD-CN difference"
-        order = list(gain.sort_values(ascending=False).index)
+        order, by = loc.rank_by_gain(vectors, diagnosis, label)
         ranks = {n: order.index(n) + 1 for n in planted_names if n in order}
         curve = np.nanmean(np.array(rand.get(label, [[np.nan]])), axis=0)
         print(
