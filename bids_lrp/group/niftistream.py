@@ -3,8 +3,8 @@
 The group level reads thousands of ``.nii.gz`` relevance maps; nibabel would decompress each
 whole file into a new array. Here a map is inflated block by block (blocks of about a megabyte
 that stay in the CPU cache) and handed on as float32 views, with the header checked against the
-expected grid first. ISA-L (the optional ``isal`` package) inflates about twice as fast as zlib
-and is used when installed; maps written by `bids_lrp.fastgz` inflate several times faster
+expected grid first. ISA-L (the ``isal`` package, a dependency; zlib without it) inflates about
+twice as fast as zlib; maps written by `bids_lrp.fastgz` inflate several times faster
 again (benchmarks/RESULTS.md).
 """
 
