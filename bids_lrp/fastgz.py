@@ -6,8 +6,9 @@ reader pays for gzip's choices: zlib and ISA-L inflate a run of zeros coded as d
 matches at about 1 GB/s and decode literals one Huffman code at a time, so reading one map
 cost ~30 ms however fast the disk was (benchmarks/RESULTS.md, "Group level at scale").
 
-`sparse_gzip` writes the same bytes as an ordinary gzip file (RFC 1951/1952; nibabel, FSL,
-AFNI, ANTs and every zlib read it) built from two kinds of deflate blocks:
+`sparse_gzip` writes the same bytes as an ordinary gzip file (RFC 1951/1952: every inflater reads
+it; tested with zlib, ISA-L, nibabel, ANTs/ITK and the gzip command) built from two kinds of
+deflate blocks:
 
 - runs of at least ``min_zero_run`` zero bytes as a fixed-Huffman block: one literal zero, one
   match of distance 1 that makes 258 zeros, then matches of length 258 and distance 258,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gzip
+import subprocess
 import time
 import zlib
 
+import ants
 import nibabel as nib
 import numpy as np
 import pytest
@@ -76,6 +78,8 @@ def test_a_relevance_map_round_trips_through_nibabel_and_the_group_reader(tmp_pa
     assert np.array_equal(out, data.ravel(order="F"))
     # Zero runs inflate to ~100x their size: the reader still hands on at most _OUT at a time.
     assert max(len(block) for block in _blocks(path)) <= _OUT
+    assert np.array_equal(ants.image_read(str(path)).numpy(), data)  # ITK's reader
+    assert subprocess.run(["gzip", "-t", str(path)], check=False).returncode == 0
     # About the size of the non-zero values: a few bytes of overhead per zero run.
     assert len(path.read_bytes()) < 1.05 * np.count_nonzero(data) * 4 + 64 * 1024
 
