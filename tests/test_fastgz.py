@@ -96,11 +96,16 @@ def _inflate_time(encoded: bytes) -> float:
 
 
 def test_inflates_faster_than_gzip_level_1():
-    """The reason the module exists (benchmarks/RESULTS.md measures ~2-3x on 1 mm maps)."""
-    data = np.concatenate([_sparse_map(seed).ravel() for seed in range(8)]).tobytes()
-    level1 = gzip.compress(data, compresslevel=1, mtime=0)
-    sparse = sparse_gzip(data)
-    # Alternated, best of nine each: both see the same machine load.
+    """The reason the module exists, on a map like the participant level's (1 mm grid)."""
+    from bids_lrp.templates import get_template
+
+    mask = get_template("MNI152NLin2009cAsym").brain_mask()
+    data = np.zeros(mask.shape, np.float32)
+    data[mask] = np.random.default_rng(0).gamma(0.5, 2e-7, int(mask.sum()))
+    raw = data.tobytes(order="F")
+    level1 = gzip.compress(raw, compresslevel=1, mtime=0)
+    sparse = sparse_gzip(raw)
+    # Alternated, best of nine each: both see the same machine load. ~0.5 measured.
     times = np.array([(_inflate_time(sparse), _inflate_time(level1)) for _ in range(9)])
     fastest = times.min(axis=0)
-    assert fastest[0] < 0.8 * fastest[1], fastest
+    assert fastest[0] < 0.75 * fastest[1], fastest

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.cluster.conftest import EXAMPLES
-from tests.e2e.test_reliability import _same_outputs
+from tests.e2e.helpers import assert_same_outputs
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +37,7 @@ def test_slurm_plugin_gives_the_local_outputs(cluster_runs):
     run = cluster_runs["plugin"]
     assert run.returncode == 0, run.log
     assert cluster_runs["local"].returncode == 0
-    _same_outputs(run.out, cluster_runs["local"].out)
+    assert_same_outputs(run.out, cluster_runs["local"].out)
     # the steps really ran as SLURM jobs: nipype keeps each job's batch script and its output
     work = run.out.parent / "work_plugin"
     scripts = list(work.rglob("batch/batchscript_*.sh"))
@@ -50,7 +50,7 @@ def test_job_array_gives_the_local_outputs(cluster_runs):
     assert run.returncode == 0, run.log
     assert len(re.findall(r"JobState=COMPLETED", run.log)) == 2, run.log
     assert cluster_runs["local"].returncode == 0
-    _same_outputs(run.out, cluster_runs["local"].out)
+    assert_same_outputs(run.out, cluster_runs["local"].out)
     # one work folder per task, as the script promises
     work = run.out.parent / "work_array"
     assert sorted(p.name for p in work.iterdir()) == ["sub-001", "sub-002"]

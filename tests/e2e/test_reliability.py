@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import shutil
 import signal
@@ -16,7 +15,7 @@ import nibabel as nib
 import numpy as np
 
 from tests.e2e.conftest import common_args
-from tests.e2e.helpers import app_env, outputs_of, run_app
+from tests.e2e.helpers import app_env, assert_same_outputs, outputs_of, run_app
 
 BAD = {
     "bad1": "truncated",
@@ -71,32 +70,6 @@ def _add_bad_images(bids: Path) -> None:
         nib.save(nib.Nifti1Image(out, affine), path)
 
 
-def _same_outputs(out: Path, reference: Path, subjects=("001", "002")) -> None:
-    got, ref = outputs_of(out), outputs_of(reference)
-    mine = {f"sub-{s}" for s in subjects} | {f"sub-{s}.html" for s in subjects}
-    ref = {k: v for k, v in ref.items() if k.split("/")[0] in mine}
-    got_subjects = {k: v for k, v in got.items() if k.startswith("sub-")}
-    assert sorted(got_subjects) == sorted(ref)
-    # One ITK/torch thread per job and a fixed ANTs seed: a rerun gives the same numbers.
-    for name, path in ref.items():
-        mine = got[name]
-        if name.endswith(".nii.gz"):
-            a, b = nib.load(mine), nib.load(path)
-            assert np.array_equal(a.affine, b.affine), name
-            assert np.array_equal(np.asarray(a.dataobj), np.asarray(b.dataobj)), name
-        elif name.endswith(".json"):
-            assert json.loads(mine.read_text()) == json.loads(path.read_text()), name
-        else:  # TSV, transforms
-            assert mine.read_bytes() == path.read_bytes(), name
-    assert got[".bidsignore"].read_bytes() == (reference / ".bidsignore").read_bytes()
-    mine = json.loads((out / "dataset_description.json").read_text())
-    theirs = json.loads((reference / "dataset_description.json").read_text())
-    # the input folder may differ (a copy with bad images added); everything else may not
-    assert mine.pop("SourceDatasets")[0]["URL"].startswith("file://")
-    theirs.pop("SourceDatasets")
-    assert mine == theirs
-
-
 def test_killed_run_resumes_with_same_outputs(tmp_path, sim_bids, e2e_model, reference_run):
     reference, code = reference_run
     assert code == 0
@@ -143,7 +116,7 @@ def test_killed_run_resumes_with_same_outputs(tmp_path, sim_bids, e2e_model, ref
         assert not (out / f"sub-{label}").exists()
     assert not list(out.glob("sub-001/anat/*acq-nan*"))
     assert "6 of 8 image(s) failed" in rerun.stderr
-    _same_outputs(out, reference)
+    assert_same_outputs(out, reference)
     assert not [p for p in out.rglob("*") if p.name.startswith(".") and p.suffix == ".tmp"]
 
 
@@ -179,5 +152,5 @@ def test_concurrent_participant_jobs(tmp_path, sim_bids, e2e_model, reference_ru
     for proc in procs:
         _, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err
-    _same_outputs(out, reference)
+    assert_same_outputs(out, reference)
     assert len(list((out / "logs").glob("config-*.toml"))) == 2
