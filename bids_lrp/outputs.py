@@ -156,10 +156,14 @@ def derivative_path(
     return folder / "anat" / derivative_name(entities, suffix, extension)
 
 
+#: Suffix of the temporary file an atomic write renames into place (``.<name>.<random>.tmp``).
+_TEMPORARY_SUFFIX = ".tmp"
+
+
 def _atomic(path: Path, write) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TEMPORARY_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
@@ -181,7 +185,7 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    stale = [p for p in folder.rglob(".*.tmp") if p.is_file()]
+    stale = [p for p in folder.rglob(f".*{_TEMPORARY_SUFFIX}") if p.is_file()]
     for path in stale:
         path.unlink(missing_ok=True)
     return stale

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -95,8 +97,19 @@ def test_stale_temporaries_of_a_killed_run_are_removed(tmp_path):
 
     folder = tmp_path / "sub-01" / "anat"
     folder.mkdir(parents=True)
-    stale = folder / ".sub-01_T1w.nii.gz.x1y2z3.tmp"
-    stale.write_bytes(b"half")
+    # A process killed in the middle of an atomic write leaves its temporary file behind.
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, sys; from bids_lrp.outputs import _atomic; "
+            "_atomic(sys.argv[1], lambda handle: (handle.write(b'half'), os._exit(9)))",
+            str(folder / "sub-01_desc-x_relevance.nii.gz"),
+        ],
+        check=False,
+    )
+    assert killed.returncode == 9
+    (stale,) = folder.iterdir()
     kept = [folder / "sub-01_T1w.nii.gz", folder / ".bidsignore", folder / "notes.tmp"]
     for path in kept:
         path.write_bytes(b"done")

@@ -42,9 +42,11 @@ class GroupReport:
         self.pool: ProcessPoolExecutor | None = None
         if n_images < BACKGROUND_FROM or nprocs < 2:
             return
-        try:
+        try:  # without the report module (e.g. the benchmark's --without-report) no pool
             from bids_lrp.cli.run import MP_CONTEXT
+            from bids_lrp.reports.group import draw_part
 
+            self._draw_part = draw_part
             context = multiprocessing.get_context(MP_CONTEXT)
             self.pool = ProcessPoolExecutor(max_workers=self.WORKERS, mp_context=context)
         except (ImportError, OSError, ValueError) as err:
@@ -62,17 +64,13 @@ class GroupReport:
         """Draw ``part`` (see `bids_lrp.reports.group.draw_part`) from ``paths`` now, if able."""
         if self.pool is None:
             return
-        try:
-            from bids_lrp.reports.group import draw_part
-        except ImportError as err:  # no report at all: `finish` says so
-            logger.debug("group report parts not drawn: %s", err)
-            self.__exit__()
-            return
         paths = [Path(p) for p in paths]
         shares = [(*part, k, self.WORKERS) for k in range(self.WORKERS)]
         try:
             for piece in shares if part[0] == "maps" else [part]:
-                self.futures[piece] = self.pool.submit(draw_part, self.output_dir, piece, paths)
+                self.futures[piece] = self.pool.submit(
+                    self._draw_part, self.output_dir, piece, paths
+                )
         except RuntimeError as err:  # a broken pool: the rest is drawn in the main process
             logger.debug("group report part %s not submitted: %s", part, err)
 
