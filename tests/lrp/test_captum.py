@@ -1,4 +1,4 @@
-"""Cross-check with an independent implementation: captum's LRP on the full paper network.
+"""Cross-check with an independent implementation: captum's LRP on the paper network.
 
 captum has no rules for 3D layers, so they are set by hand. Where the libraries agree:
 - epsilon: captum applies the epsilon rule to BatchNorm as a layer of its own, we fold it into
@@ -22,7 +22,9 @@ from bids_lrp.lrp import explain
 from bids_lrp.model import build_model
 from tests.lrp.conftest import randomize
 
-SHAPE = (193, 229, 193)
+#: The paper's layers on a smaller input (float64 at full size took 2 minutes; the engine's
+#: full-size run is tests/lrp/test_engine.py::test_paper_network_at_full_size).
+SHAPE = (129, 153, 129)
 
 
 class CaptumView(nn.Module):
@@ -58,11 +60,9 @@ def relative_error(ours: torch.Tensor, theirs: torch.Tensor) -> float:
 
 def test_epsilon_matches_captum():
     """In float64: a tiny epsilon amplifies float32 rounding wherever a denominator is near
-    zero, in either library (they are about 1e-3 apart in float32). A smaller volume keeps
-    the float64 run short; the layers are the paper's, only the dense input size differs."""
-    shape = (129, 153, 129)
-    model = randomize(build_model("boehle2019", input_shape=shape), seed=11).double().eval()
-    x = volume(shape, torch.float64)
+    zero, in either library (they are about 1e-3 apart in float32)."""
+    model = randomize(build_model("boehle2019", input_shape=SHAPE), seed=11).double().eval()
+    x = volume(SHAPE, torch.float64)
     theirs = captum_lrp(model, x, 1, lambda: EpsilonRule(epsilon=1e-9))
     ours = explain(model, x, 1, "epsilon", epsilon=1e-9)
     assert relative_error(ours, theirs) < 1e-5
@@ -73,7 +73,7 @@ def test_epsilon_matches_captum():
 
 
 def test_alpha1_beta0_matches_captum():
-    """Full size, float64 (captum's own float32 result is about 1e-4 off its float64 one)."""
+    """In float64 (captum's own float32 result is about 1e-4 off its float64 one)."""
     model = randomize(build_model("boehle2019", input_shape=SHAPE), seed=12, zero_bias=True)
     model = model.double().eval()
     x = volume(SHAPE, torch.float64)
