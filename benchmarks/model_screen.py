@@ -8,7 +8,10 @@ level's template-space scans, i.e. the real registration) and only re-runs the n
 three methods (``boehle2019`` beta 0 and 1, guided backprop) with the candidate model. Predictions
 come from the model on those scans, not from a new pipeline run. Reported: balanced accuracy,
 share of AD positive relevance inside the planted areas (and dilated by 3 mm), the planted areas'
-ranks by gain, the randomization curve (Spearman, top layers first). The chosen model is then
+ranks by gain, the randomization curve (Spearman, top layers first), and how far from the
+planted areas the rest lies: the share within 0, 3, 6, 12 and 20 mm of them, next to the share of
+the brain that lies there, and the share in the left hemisphere (the atrophy is planted on both
+sides alike). The chosen model is then
 measured properly with ``benchmarks/localization.py``.
 """
 
@@ -21,12 +24,15 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pandas as pd
+from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import localization as loc
 
 SCREENED = ("boehle2019 b0", "boehle2019 b1", "guided-backprop")
+#: Distances (mm) from the planted areas at which the share of relevance is reported.
+PROFILE_MM = (0, 3, 6, 12, 20)
 
 
 def main() -> None:
@@ -57,6 +63,11 @@ def main() -> None:
         anat = next((out / sub).rglob(f"{key}_space-{loc.TPL}_desc-preproc_T1w.nii.gz"))
         planted = np.asarray(nib.load(mask_file).dataobj) > 0
         wide = loc.dilate(planted, 3.0)
+        distance = ndimage.distance_transform_edt(~planted)  # mm: the template grid is 1 mm
+        anat_img = nib.load(anat)
+        brain = np.asarray(anat_img.dataobj) > 0
+        i = np.arange(brain.shape[0])
+        left = (anat_img.affine[0, 0] * i + anat_img.affine[0, 3] < 0)[:, None, None]  # RAS x < 0
         maps, x = loc.explain_all(args.model, anat, "AD")
         with torch.no_grad():
             p_ad = float(torch.softmax(net(x), 1)[0, 1])
@@ -72,6 +83,15 @@ def main() -> None:
                     "inside": pos[planted].sum() / total if total > 0 else np.nan,
                     "inside_3mm": pos[wide].sum() / total if total > 0 else np.nan,
                     "positive": total,
+                    "left": (pos * left).sum() / total if total > 0 else np.nan,
+                    **{
+                        f"within_{r}": pos[distance <= r].sum() / total if total > 0 else np.nan
+                        for r in PROFILE_MM
+                    },
+                    **{
+                        f"brain_{r}": (brain & (distance <= r)).sum() / brain.sum()
+                        for r in PROFILE_MM
+                    },
                 }
             )
         if diagnosis[sub] == "AD" and len(rand.get(SCREENED[0], [])) < args.randomization_scans:
@@ -98,6 +118,14 @@ def main() -> None:
             f"  {label}: planted {ad['inside'].mean():.1%}, +3 mm {ad['inside_3mm'].mean():.1%}; "
             f"ranks by {by} {ranks}, top 3 {order[:3]}; randomization {np.round(curve, 2)}; "
             f"CN/AD positive relevance {cn['positive'].mean() / ad['positive'].mean():.2f}"
+        )
+        profile = ", ".join(
+            f"{r} mm {ad[f'within_{r}'].mean():.0%} ({ad[f'brain_{r}'].mean():.0%})"
+            for r in PROFILE_MM
+        )
+        print(
+            f"    within: {profile} (share of the brain in brackets); "
+            f"left hemisphere {ad['left'].mean():.0%}"
         )
 
 
