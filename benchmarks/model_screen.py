@@ -11,8 +11,8 @@ share of AD positive relevance inside the planted areas (and dilated by 3 mm), t
 ranks by gain, the randomization curve (Spearman, top layers first), and how far from the
 planted areas the rest lies: the share within 0, 3, 6, 12 and 20 mm of them, next to the share of
 the brain that lies there, and the share in the left hemisphere (the atrophy is planted on both
-sides alike). The chosen model is then
-measured properly with ``benchmarks/localization.py``.
+sides alike). The chosen model is then measured properly with
+``benchmarks/localization.py``.
 """
 
 from __future__ import annotations
