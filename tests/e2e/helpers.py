@@ -112,25 +112,25 @@ def outputs_of(out_dir: Path) -> dict[str, Path]:
 def assert_same_outputs(out: Path, reference: Path, subjects=("001", "002")) -> None:
     """The participants' outputs in ``out`` equal those in ``reference``, value for value."""
     got, ref = outputs_of(out), outputs_of(reference)
-    mine = {f"sub-{s}" for s in subjects} | {f"sub-{s}.html" for s in subjects}
-    ref = {k: v for k, v in ref.items() if k.split("/")[0] in mine}
+    tops = {f"sub-{s}" for s in subjects} | {f"sub-{s}.html" for s in subjects}
+    ref = {k: v for k, v in ref.items() if k.split("/")[0] in tops}
     got_subjects = {k: v for k, v in got.items() if k.startswith("sub-")}
     assert sorted(got_subjects) == sorted(ref)
     # One ITK/torch thread per job and a fixed ANTs seed: a rerun gives the same numbers.
     for name, path in ref.items():
-        mine = got[name]
+        made = got[name]
         if name.endswith(".nii.gz"):
-            a, b = nib.load(mine), nib.load(path)
+            a, b = nib.load(made), nib.load(path)
             assert np.array_equal(a.affine, b.affine), name
             assert np.array_equal(np.asarray(a.dataobj), np.asarray(b.dataobj)), name
         elif name.endswith(".json"):
-            assert json.loads(mine.read_text()) == json.loads(path.read_text()), name
+            assert json.loads(made.read_text()) == json.loads(path.read_text()), name
         else:  # TSV, transforms
-            assert mine.read_bytes() == path.read_bytes(), name
+            assert made.read_bytes() == path.read_bytes(), name
     assert got[".bidsignore"].read_bytes() == (reference / ".bidsignore").read_bytes()
-    mine = json.loads((out / "dataset_description.json").read_text())
+    ours = json.loads((out / "dataset_description.json").read_text())
     theirs = json.loads((reference / "dataset_description.json").read_text())
     # the input folder may differ (a copy with bad images added); everything else may not
-    assert mine.pop("SourceDatasets")[0]["URL"].startswith("file://")
+    assert ours.pop("SourceDatasets")[0]["URL"].startswith("file://")
     theirs.pop("SourceDatasets")
-    assert mine == theirs
+    assert ours == theirs

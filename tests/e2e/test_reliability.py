@@ -14,6 +14,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from bids_lrp.outputs import _TEMPORARY_SUFFIX
 from tests.e2e.conftest import common_args
 from tests.e2e.helpers import app_env, assert_same_outputs, outputs_of, run_app
 
@@ -117,7 +118,7 @@ def test_killed_run_resumes_with_same_outputs(tmp_path, sim_bids, e2e_model, ref
     assert not list(out.glob("sub-001/anat/*acq-nan*"))
     assert "6 of 8 image(s) failed" in rerun.stderr
     assert_same_outputs(out, reference)
-    assert not [p for p in out.rglob("*") if p.name.startswith(".") and p.suffix == ".tmp"]
+    assert not list(out.rglob(f".*{_TEMPORARY_SUFFIX}"))  # no half-written file left
 
 
 def test_concurrent_participant_jobs(tmp_path, sim_bids, e2e_model, reference_run):
