@@ -284,7 +284,7 @@ def _index(plan: TrainingPlan, subjects) -> np.ndarray:
 
 def _card(args, plan: TrainingPlan, weights: Path, fold, fingerprint, result, metrics, command):
     """The model card of one trained model (every field of `ModelCard`)."""
-    from bids_lrp.model.checkpoint import ModelCard
+    from bids_lrp.model.card import ModelCard
     from bids_lrp.model.data import CLASS_NAMES
     from bids_lrp.model.outputs import side_files, software_versions
 

@@ -14,21 +14,17 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
 from nibabel.filebasedimages import ImageFileError
-from scipy import ndimage
 
 from bids_lrp import __version__
 from bids_lrp.group.cohort import IMAGE_COLUMNS
-from bids_lrp.group.niftistream import read_grid, read_volume
 from bids_lrp.outputs import atomic_write_text
-from bids_lrp.reports.brain import pool_to_resolution, slice_mosaic
 from bids_lrp.reports.checks import FOOTER
 from bids_lrp.reports.discover import group_files, read_json
-from bids_lrp.reports.figures import bar_chart, relevance_scale, similarity_heatmap, violin_plot
-from bids_lrp.reports.glass import glass_brain
+from bids_lrp.reports.figures import bar_chart, similarity_heatmap, violin_plot
+from bids_lrp.reports.group_maps import method_maps
 from bids_lrp.reports.html import (
     Section,
     alert,
@@ -59,7 +55,6 @@ SECTIONS = {
 }
 TOP_AREAS = 25
 VIOLIN_AREAS = 8
-COHORT_ORDER = ("all", "AD", "HC", "TP", "TN", "FP", "FN")
 _UNREADABLE = (OSError, ValueError, KeyError, pd.errors.ParserError)
 #: Errors a damaged or unexpected file can cause while drawing: said in the report, not raised.
 _DAMAGED = (*_UNREADABLE, EOFError, TypeError, IndexError, zlib.error, ImageFileError)
@@ -213,84 +208,13 @@ def _similarity(
     )
 
 
-def _peak(data: np.ndarray, affine: np.ndarray) -> dict[str, list[float]]:
-    """World coordinates of the strongest 5-voxel neighbourhood (a robust peak) of a map."""
-    smooth = ndimage.uniform_filter(np.abs(data), size=5)
-    ijk = np.unravel_index(int(np.argmax(smooth)), data.shape)
-    xyz = affine[:3, :3] @ np.asarray(ijk, float) + affine[:3, 3]
-    return {"x": [float(xyz[0])], "y": [float(xyz[1])], "z": [float(xyz[2])]}
-
-
-def _load_map(path: Path) -> nib.Nifti1Image:
-    """A mean map as float32 in memory (ISA-L inflate when installed: nibabel's zlib is slower)."""
-    grid = read_grid(path)
-    data = read_volume(path, grid, np.empty(grid.size, dtype=np.float32))
-    return nib.Nifti1Image(data.reshape(grid.shape, order="F"), grid.affine)
-
-
-def _method_maps(
-    rep: _Group, method: str, paths: dict[tuple[str, ...], Path], share: tuple[int, int] = (0, 1)
-) -> None:
-    """Orthogonal slices and a glass brain per cohort mean map, on one colour scale.
-
-    ``share = (k, n)``: draw only the k-th of n consecutive slices of the cohorts (the colour
-    scale is still that of all of them), so that n processes can draw one method together.
-    """
-    from bids_lrp.templates import get_template
-
-    keys = sorted(
-        paths, key=lambda k: (COHORT_ORDER.index(k[1]) if k[1] in COHORT_ORDER else 99, k[1])
-    )
-    images = {key: _load_map(paths[key]) for key in keys}
-    pooled = {key: pool_to_resolution(img) for key, img in images.items()}
-    scales = [relevance_scale(i.dataobj) for i in images.values()]
-    vmax, threshold = max(s[0] for s in scales), max(s[1] for s in scales)
-    projections = [relevance_scale(i.dataobj, percentile=99.9, hide=95) for i in pooled.values()]
-    first = images[keys[0]]
-    cuts = _peak(np.asarray(first.dataobj), first.affine)  # the same cut for every cohort
-    k, n = share
-    try:
-        background = _load_map(get_template(keys[0][2]).t1w)  # once, not per mosaic
-    except (ValueError, OSError):
-        background = None
-        if k == 0:
-            rep.say("maps", "warning", f"template {keys[0][2]} not found: glass brains only")
-    if k == 0:
-        rep.blocks["maps"].append(f"<h3>{esc(method)}</h3>")
-    for _, cohort, space in keys[k * len(keys) // n : (k + 1) * len(keys) // n]:
-        img = images[(method, cohort, space)]
-        stem = f"space-{space}_desc-{method}_cohort-{cohort}"
-        if background is not None:
-            ortho = slice_mosaic(
-                background,
-                rep.figures / f"{stem}_mean.png",
-                overlay=img,
-                vmax=vmax,
-                threshold=threshold,
-                cuts=cuts,
-                one_row=True,
-                title=f"{method}, mean of {cohort}",
-            )
-            rep.blocks["maps"].append(
-                figure(rep.src(ortho), f"Mean map, {cohort}: orthogonal slices.")
-            )
-        glass = glass_brain(
-            pooled[(method, cohort, space)],
-            rep.figures / f"{stem}_glassbrain.png",
-            vmax=max(p[0] for p in projections),
-            threshold=max(p[1] for p in projections),
-            title=f"{method}, {cohort}",
-        )
-        rep.blocks["maps"].append(figure(rep.src(glass), f"Mean map, {cohort}: glass brain."))
-
-
 def _maps(
     rep: _Group, means: dict[tuple[str, ...], Path], share: tuple[int, int] = (0, 1)
 ) -> None:
     for method in sorted({k[0] for k in means}):
         paths = {k: p for k, p in means.items() if k[0] == method}
         try:
-            _method_maps(rep, method, paths, share)
+            method_maps(rep, method, paths, share)
         except _DAMAGED as err:
             LOGGER.exception("group report: mean maps of %s", method)
             rep.say("maps", "error", f"{method}: mean maps could not be shown ({err})")
