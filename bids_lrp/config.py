@@ -25,6 +25,11 @@ DEFAULT_LABEL_COLUMN = "diagnosis"
 DEFAULT_AD_LABELS = ("AD",)
 DEFAULT_HC_LABELS = ("HC", "CN")
 DEFAULT_CONFIDENCE = 0.9
+#: How worker processes start (nipype MultiProc, the group report's drawing pool): from a fork
+#: server, not as forks of this process. The main process has used torch (checking the model),
+#: and a forked child that runs torch with more than one thread can deadlock on the inherited
+#: OpenMP state (it did: --omp-nthreads 2, full-size model).
+MP_CONTEXT = "forkserver"
 
 
 @dataclass(frozen=True)

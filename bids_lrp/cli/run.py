@@ -16,17 +16,12 @@ import sys
 from pathlib import Path
 
 from bids_lrp.cli.signals import Terminated, terminate_on_sigterm
-from bids_lrp.config import Settings
+from bids_lrp.config import MP_CONTEXT, Settings
 from bids_lrp.inputs import EX_FAILED, EX_USAGE, InputError
 
 EX_OK = 0
 
 logger = logging.getLogger("bids_lrp")
-
-#: MultiProc workers start from a fork server, not from a fork of this process: this process
-#: has used torch (checking the model), and a forked child that runs torch with more than one
-#: thread can deadlock on the inherited OpenMP state (it did: --omp-nthreads 2, full-size model).
-MP_CONTEXT = "forkserver"
 
 
 def _setup_logging(verbosity: int) -> None:

@@ -43,7 +43,7 @@ class GroupReport:
         if n_images < BACKGROUND_FROM or nprocs < 2:
             return
         try:  # without the report module (e.g. the benchmark's --without-report) no pool
-            from bids_lrp.cli.run import MP_CONTEXT
+            from bids_lrp.config import MP_CONTEXT
             from bids_lrp.reports.group import draw_part
 
             self._draw_part = draw_part
