@@ -5,8 +5,9 @@ into training, validation and test sets, stratified by class; training batches o
 by a sagittal flip (p = 0.5) and an integer shift along x; Adam (learning rate 1e-4, weight decay
 1e-4) minimises the cross-entropy; training stops when the validation loss has not improved for
 8 epochs (not before epoch 15) and the checkpoint with the best validation balanced accuracy is
-kept (ties: the lower validation loss). Everything is seeded: on the CPU, the same data, recipe,
-seed and thread count give bit-identical weights.
+kept (ties: the lower validation loss). A network that gives every validation scan the same
+output (it no longer responds to its input) gets a warning. Everything is seeded: on the CPU,
+the same data, recipe, seed and thread count give bit-identical weights.
 
 The splits live in `bids_lrp.model.split` (re-exported here). All functions are pure (no
 printing, no files); `bids_lrp.cli.training` wires them.
@@ -51,6 +52,8 @@ logger = logging.getLogger(__name__)
 SELECTIONS = ("balanced_accuracy", "loss")
 #: The positive class (index into the logits) for sensitivity, specificity and ROC AUC.
 POSITIVE = 1
+#: Relative spread of validation outputs below which the network counts as ignoring its input.
+CONSTANT_OUTPUT_TOLERANCE = 1e-6
 
 
 def default_shift(grid_mm: float) -> tuple[int, int]:
@@ -249,6 +252,19 @@ def _deterministic(device: str) -> Iterator[None]:
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved
 
 
+def _constant_output(logits: np.ndarray) -> bool:
+    """Whether every image got the same class-logit difference (a network that ignores input).
+
+    Happens when every unit of a layer is silent (e.g. all hidden ReLUs dead after too large a
+    step): little or no gradient reaches the layers below, so training may never recover.
+    """
+    if len(logits) < 2:
+        return False
+    margin = logits[:, -1] - logits[:, 0]
+    scale = max(1.0, float(np.abs(margin).max()))
+    return float(np.ptp(margin)) <= CONSTANT_OUTPUT_TOLERANCE * scale
+
+
 def _is_better(metrics: dict, best: tuple[float, float] | None, select: str) -> bool:
     loss = metrics["loss"]
     if best is None:
@@ -315,6 +331,7 @@ def train_model(
         history: list[dict] = []
         best_state, best_score, best_epoch = None, None, 0
         best_loss, best_loss_epoch, stopped = math.inf, 0, False
+        warned_silent = False
         for epoch in range(1, recipe.epochs + 1):
             tic = time.perf_counter()
             train_loss, train_correct = _train_epoch(
@@ -329,7 +346,16 @@ def train_model(
                 flip_axis,
                 on_batch,
             )
-            val = evaluate(model, images[val_index], labels[val_index], device=device)
+            val_logits = predict(model, images[val_index], device=device)
+            val = binary_metrics(labels[val_index], val_logits)
+            if not warned_silent and _constant_output(val_logits):
+                warned_silent = True
+                logger.warning(
+                    "epoch %d: the network gives every validation scan the same output: its "
+                    "units have gone silent and it may not learn again (a lower --lr usually "
+                    "avoids this)",
+                    epoch,
+                )
             improved = _is_better(val, best_score, recipe.select)
             if improved:
                 best_state = {

@@ -84,6 +84,33 @@ def test_keep_lowest_loss_and_min_epochs(toy_arrays):
     assert result.best_epoch == int(np.argmin(losses)) + 1
 
 
+def _silenced() -> torch.nn.Module:
+    """The toy network with every hidden unit dead: its output no longer depends on the input."""
+    model = _build()
+    hidden = next(m for m in model.classifier if isinstance(m, torch.nn.Linear))
+    with torch.no_grad():
+        hidden.bias.fill_(-1e3)
+    return model
+
+
+def test_a_network_that_ignores_its_input_gets_one_warning(toy_arrays, caplog):
+    images, labels = toy_arrays
+    recipe = Recipe(epochs=4, min_epochs=0, lr=1e-3)
+    with caplog.at_level("WARNING", logger="bids_lrp.model.train"):
+        result = train_model(_silenced, images, labels, np.arange(8), np.arange(8, 12), recipe)
+    assert result.epochs_run == 4
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1, warnings  # once per run, not once per epoch
+    assert warnings[0].startswith("epoch 1: the network gives every validation scan the same")
+    assert "--lr" in warnings[0]
+
+
+def test_a_learning_network_gets_no_such_warning(toy_arrays, caplog):
+    with caplog.at_level("WARNING", logger="bids_lrp.model.train"):
+        result = _train(toy_arrays, epochs=6)
+    assert result.epochs_run == 6 and not caplog.records
+
+
 def test_a_trailing_single_image_joins_the_last_batch(toy_arrays):
     images, labels = toy_arrays
     seen = []
