@@ -122,7 +122,7 @@ class ModelCard:
         How participants were split (method, seed, fractions or folds, the sets).
     metrics : dict
         Per set (``train``, ``validation``, ``test``): loss, balanced accuracy, sensitivity,
-        specificity, ROC AUC, ... (`bids_lrp.model.train.evaluate`).
+        specificity, ROC AUC, ... (`bids_lrp.model.metrics.evaluate`).
     training : dict
         The recipe (optimizer, learning rate, weight decay, batch size, augmentation, early
         stopping) and what happened (epochs run, best epoch, device, time).
