@@ -47,17 +47,16 @@ demo: setup
 # only; its card says it must not be used on patients.
 MODEL_DIR   ?= build/demo-model
 MODEL_OUT   ?= bids_lrp/data/models/boehle2019.safetensors
-MODEL_SIM   ?= --n-subjects 120 --seed 200 --severity 0.3
+MODEL_SIM   ?= --n-subjects 480 --seed 200 --severity 0.3
 MODEL_TRAIN ?= --grid-mm 4 --channels 8 16 32 32 --pools 2 2 2 2 --hidden 32 --lr 1e-3 \
-	--weight-decay 3e-2 \
-	--epochs 300 --patience 40 --min-epochs 60 --seed 1
+	--weight-decay 3e-2 --warmup 15 --epochs 150 --patience 30 --min-epochs 40 --seed 2 --threads 2
 
 model: setup
 	rm -rf $(MODEL_DIR)
 	$(BIN)/bids_lrp-simulate $(MODEL_DIR)/bids $(MODEL_SIM) --quiet
 	$(BIN)/bids_lrp-train $(MODEL_DIR)/bids/derivatives/simulation --out $(MODEL_OUT) --overwrite \
 		$(MODEL_TRAIN) --name boehle2019-demo-sim4mm \
-		--training-data "SYNTHETIC: 120 simulated participants (bids_lrp-simulate $(MODEL_SIM)); \
+		--training-data "SYNTHETIC: 480 simulated participants (bids_lrp-simulate $(MODEL_SIM)); \
 no real person's data" \
 		--intended-use "Demonstration and software testing only. Trained on synthetic images: \
 NOT FOR CLINICAL USE, must not be used on patients or to inform any diagnosis. Reproduce: make model"

@@ -4,15 +4,19 @@
 
 A cheap stand-in for ``benchmarks/localization.py`` while choosing how to train the demo model:
 it reuses a finished localization run (``--work``: the simulated cohort and the participant
-level's template-space scans, i.e. the real registration) and only re-runs the network and
-three methods (``boehle2019`` beta 0 and 1, guided backprop) with the candidate model. Predictions
-come from the model on those scans, not from a new pipeline run. Reported: balanced accuracy,
-share of AD positive relevance inside the planted areas (and dilated by 3 mm), the planted areas'
-ranks by gain, the randomization curve (Spearman, top layers first), and how far from the
-planted areas the rest lies: the share within 0, 3, 6, 12 and 20 mm of them, next to the share of
-the brain that lies there, and the share in the left hemisphere (the atrophy is planted on both
-sides alike). The chosen model is then measured properly with
-``benchmarks/localization.py``.
+level's template-space scans, i.e. the real registration; with ``--true-pose`` only the cohort is
+needed: its scans aligned by their true pose, ``derivatives/simulation``, which gave the same
+shares as the participant level's scans for the model shipped before 2026-12) and only re-runs
+the network and three methods (``boehle2019`` beta 0 and 1, guided backprop) with the candidate
+model. Predictions come from the model on those scans, not from a new pipeline run. Reported:
+balanced accuracy, share of AD positive relevance inside the planted areas (and dilated by
+3 mm), the planted areas' ranks by gain, the randomization curve (Spearman, top layers first),
+and how far from the planted areas the rest lies: the share within 0, 3, 6, 12 and 20 mm of
+them, next to the share of the brain that lies there, and the share in the left hemisphere (the
+atrophy is planted on both sides alike); and how far weight decay pruned the network (weights
+and channels alive per layer). Screen on one cohort, then measure the chosen model once with
+``benchmarks/localization.py`` on a cohort of another seed: choosing on the cohort that
+reports would flatter the result.
 """
 
 from __future__ import annotations
@@ -35,11 +39,36 @@ SCREENED = ("boehle2019 b0", "boehle2019 b1", "guided-backprop")
 PROFILE_MM = (0, 3, 6, 12, 20)
 
 
+def alive_weights(net) -> str:
+    """Share of each weight layer's weights above 1e-3 of its largest, and its live channels.
+
+    Strong weight decay prunes the network; how far it went (conv layers: weights alive /
+    output channels with any weight alive) is what set the heatmaps' spread in the screens.
+    """
+    import torch
+
+    cells = []
+    for layer in net.modules():
+        if isinstance(layer, (torch.nn.Conv3d, torch.nn.Linear)):
+            w = layer.weight.detach().abs()
+            alive = w > 1e-3 * w.max()
+            cell = f"{alive.float().mean():.2f}"
+            if isinstance(layer, torch.nn.Conv3d):
+                cell += f"/{int(alive.flatten(1).any(1).sum())}"
+            cells.append(cell)
+    return " ".join(cells)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path)
     parser.add_argument("--work", type=Path, required=True, help="a localization.py --work")
     parser.add_argument("--randomization-scans", type=int, default=3)
+    parser.add_argument(
+        "--true-pose",
+        action="store_true",
+        help="the cohort's true-pose scans (derivatives/simulation), not the pipeline's",
+    )
     args = parser.parse_args()
     import torch
 
@@ -57,10 +86,12 @@ def main() -> None:
     )
     planted_names = loc.planted_area_names(atlas, planted_idx)
     net, _ = _load_model(str(args.model), "", "cpu")
+    print(f"{args.model}: weights alive per layer (share / channels): {alive_weights(net)}")
     rows, vectors, rand = [], {}, {}
     for key, mask_file in sorted(masks.items()):
         sub = key.split("_")[0]
-        anat = next((out / sub).rglob(f"{key}_space-{loc.TPL}_desc-preproc_T1w.nii.gz"))
+        scans = bids / "derivatives" / "simulation" if args.true_pose else out
+        anat = next((scans / sub).rglob(f"{key}_space-{loc.TPL}_desc-preproc_T1w.nii.gz"))
         planted = np.asarray(nib.load(mask_file).dataobj) > 0
         wide = loc.dilate(planted, 3.0)
         distance = ndimage.distance_transform_edt(~planted)  # mm: the template grid is 1 mm

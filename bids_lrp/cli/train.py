@@ -95,6 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--lr", type=_positive_float, default=1e-4)
     fit.add_argument("--weight-decay", type=_non_negative_float, default=1e-4)
     fit.add_argument(
+        "--warmup",
+        type=_non_negative_int,
+        default=0,
+        metavar="EPOCHS",
+        help="raise the learning rate (from a tenth) and the weight decay (from 0) linearly "
+        "over the first EPOCHS epochs (not in the paper; lets a large --lr and "
+        "--weight-decay learn at all)",
+    )
+    fit.add_argument(
         "--patience", type=_positive_int, default=8, help="epochs without lower validation loss"
     )
     fit.add_argument("--min-epochs", type=_non_negative_int, default=15, help="never stop before")

@@ -204,6 +204,7 @@ def plan_training(args: argparse.Namespace) -> TrainingPlan:
         batch_size=args.batch_size,
         lr=args.lr,
         weight_decay=args.weight_decay,
+        warmup=args.warmup,
         patience=args.patience,
         min_epochs=args.min_epochs,
         augment=args.augment,

@@ -45,6 +45,7 @@ __all__ = [
     "predict",
     "split_subjects",
     "train_model",
+    "warmup_schedule",
 ]
 
 logger = logging.getLogger(__name__)
@@ -123,12 +124,15 @@ class Recipe:
 
     ``epochs`` is the maximum; ``patience``/``min_epochs`` define early stopping on the
     validation loss; ``select`` picks the kept checkpoint (`SELECTIONS`).
+    ``warmup`` (not in the paper; 0 = off) ramps the learning rate and the weight decay up
+    linearly over the first ``warmup`` epochs (see `warmup_schedule`).
     """
 
     epochs: int = 100
     batch_size: int = 4
     lr: float = 1e-4
     weight_decay: float = 1e-4
+    warmup: int = 0
     patience: int = 8
     min_epochs: int = 15
     augment: bool = True
@@ -156,6 +160,25 @@ class TrainResult:
     seconds: float
 
 
+def warmup_schedule(recipe: Recipe, epoch: int) -> tuple[float, float]:
+    """Learning rate and weight decay for epoch ``epoch`` (1-based).
+
+    Without a warm-up, ``recipe.lr`` and ``recipe.weight_decay``. With one, both rise linearly
+    over the first ``warmup`` epochs: the learning rate from a tenth of ``lr``, the weight decay
+    from 0, both at their full value from epoch ``warmup + 1`` on. A large step size and a
+    strong weight decay from the first step can hold a network at chance for good: every
+    weight that does not yet separate the classes is pulled to zero before it can learn to
+    (seen with 480 simulated participants at lr 1e-3 and weight decay 3e-2: the loss stayed at
+    ln 2 in two of three runs). The warm-up lets the network find the signal first; the full
+    decay then prunes what it does not need.
+    """
+    if recipe.warmup <= 0:
+        return recipe.lr, recipe.weight_decay
+    share = min(1.0, (epoch - 1) / recipe.warmup)
+    start = recipe.lr / 10
+    return start + share * (recipe.lr - start), share * recipe.weight_decay
+
+
 def _batches(order: np.ndarray, size: int) -> list[np.ndarray]:
     """Consecutive batches; a trailing batch of one joins the previous one (BatchNorm needs 2)."""
     batches = [order[i : i + size] for i in range(0, len(order), size)]
@@ -176,6 +199,24 @@ def _deterministic(device: str) -> Iterator[None]:
         yield
     finally:
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved
+
+
+@contextlib.contextmanager
+def _flush_denormals() -> Iterator[None]:
+    """Treat subnormal floats as zero on the CPU for the duration (restored to the default).
+
+    A strong weight decay drives many weights towards zero; once they are subnormal every
+    multiply with them is many times slower on x86 CPUs. Measured: with 12% of the weights
+    subnormal, epochs grew from 6 s to 25 s, and one batch took 1.6x as long. Flushing keeps
+    them at an exact 0 instead (a difference below 1.2e-38). PyTorch has no getter for this
+    mode, so it is put back to its default (off) afterwards.
+    """
+    changed = torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if changed:
+            torch.set_flush_denormal(False)
 
 
 def _constant_output(logits: np.ndarray) -> bool:
@@ -247,7 +288,7 @@ def train_model(
     labels = np.asarray(labels, dtype=np.int64)
     devices = [torch.device(device).index or 0] if str(device).startswith("cuda") else []
     start = time.perf_counter()
-    with torch.random.fork_rng(devices=devices), _deterministic(device):
+    with torch.random.fork_rng(devices=devices), _deterministic(device), _flush_denormals():
         torch.manual_seed(recipe.seed)
         model = build().to(device)
         optimizer = torch.optim.Adam(
@@ -260,6 +301,9 @@ def train_model(
         warned_silent = False
         for epoch in range(1, recipe.epochs + 1):
             tic = time.perf_counter()
+            lr, weight_decay = warmup_schedule(recipe, epoch)
+            for group in optimizer.param_groups:
+                group["lr"], group["weight_decay"] = lr, weight_decay
             train_loss, train_correct = _train_epoch(
                 model,
                 optimizer,
@@ -299,6 +343,8 @@ def train_model(
                 "val_balanced_accuracy": val["balanced_accuracy"],
                 "val_roc_auc": val["roc_auc"],
                 "kept": improved,
+                "lr": lr,
+                "weight_decay": weight_decay,
                 "seconds": round(time.perf_counter() - tic, 3),
             }
             history.append(record)

@@ -7,7 +7,13 @@ import pytest
 import torch
 
 from bids_lrp.model import build_model
-from bids_lrp.model.train import Recipe, binary_metrics, evaluate, train_model
+from bids_lrp.model.train import (
+    Recipe,
+    binary_metrics,
+    evaluate,
+    train_model,
+    warmup_schedule,
+)
 from tests.train.helpers import grid, toy_image
 
 SHAPE = grid(8.0)[0]
@@ -119,3 +125,36 @@ def test_a_trailing_single_image_joins_the_last_batch(toy_arrays):
         on_batch=lambda: seen.append(1),
     )  # fmt: skip
     assert len(seen) == 2  # 4 + 5, never a batch of one (BatchNorm needs two values)
+
+
+def test_warmup_ramps_linearly_then_holds():
+    ramp = Recipe(lr=1e-3, weight_decay=0.04, warmup=4)
+    lrs, decays = np.array([warmup_schedule(ramp, e) for e in range(1, 8)]).T
+    assert np.allclose(lrs, [1e-4, 3.25e-4, 5.5e-4, 7.75e-4, 1e-3, 1e-3, 1e-3], rtol=1e-12)
+    assert np.allclose(decays, [0, 0.01, 0.02, 0.03, 0.04, 0.04, 0.04], rtol=1e-12)
+    assert {warmup_schedule(Recipe(), e) for e in range(1, 8)} == {(1e-4, 1e-4)}
+
+
+def test_the_warmup_is_what_the_optimizer_uses(toy_arrays):
+    # With a warm-up of 2 epochs, epoch 1 runs at a tenth of the learning rate and without
+    # weight decay: the same network as a run without warm-up at those values; epoch 2
+    # differs. The history records what each epoch used.
+    ramp = _train(toy_arrays, epochs=2, lr=2e-3, weight_decay=0.5, warmup=2)
+    start = _train(toy_arrays, epochs=2, lr=2e-4, weight_decay=0.0)
+    first, second = ([r["val_loss"] for r in run.history] for run in (ramp, start))
+    assert first[0] == second[0] and first[1] != second[1]
+    used = [(r["lr"], r["weight_decay"]) for r in ramp.history]
+    assert np.allclose(used, [(2e-4, 0.0), (1.1e-3, 0.25)], rtol=1e-12)
+    assert Recipe(warmup=2).to_json()["warmup"] == 2
+
+
+def test_subnormal_floats_are_flushed_while_training_only(toy_arrays):
+    images, labels = toy_arrays
+    tiny = torch.tensor([1e-39])  # subnormal in float32
+    seen = []
+    train_model(
+        _build, images, labels, np.arange(8), np.arange(8, 12), Recipe(epochs=1, min_epochs=0),
+        on_batch=lambda: seen.append(float((tiny * 1.0)[0])),
+    )  # fmt: skip
+    assert seen and set(seen) == {0.0}
+    assert float((tiny * 1.0)[0]) > 0  # the default is back afterwards
