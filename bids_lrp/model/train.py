@@ -125,7 +125,8 @@ class Recipe:
     ``epochs`` is the maximum; ``patience``/``min_epochs`` define early stopping on the
     validation loss; ``select`` picks the kept checkpoint (`SELECTIONS`).
     ``warmup`` (not in the paper; 0 = off) ramps the learning rate and the weight decay up
-    linearly over the first ``warmup`` epochs (see `warmup_schedule`).
+    linearly over the first ``warmup`` epochs (see `warmup_schedule`); early stopping waits
+    until it is over.
     """
 
     epochs: int = 100
@@ -356,7 +357,8 @@ def train_model(
             if on_epoch is not None:
                 on_epoch(record)
             patience_lost = epoch - best_loss_epoch >= recipe.patience
-            if epoch >= recipe.min_epochs and patience_lost and epoch < recipe.epochs:
+            may_stop = epoch >= max(recipe.min_epochs, recipe.warmup + 1)
+            if may_stop and patience_lost and epoch < recipe.epochs:
                 stopped = True
                 logger.info(
                     "early stop after epoch %d: no lower validation loss for %d epochs",

@@ -148,6 +148,16 @@ def test_the_warmup_is_what_the_optimizer_uses(toy_arrays):
     assert Recipe(warmup=2).to_json()["warmup"] == 2
 
 
+def test_no_early_stop_during_the_warmup(toy_arrays):
+    # A learning rate too small to move the weights (only BatchNorm's running statistics
+    # settle): without warm-up, patience 1 stops within 4 epochs; with a warm-up of 4 epochs,
+    # not before epoch 5.
+    still = {"epochs": 8, "lr": 1e-12, "weight_decay": 0.0, "patience": 1}
+    plain, warm = _train(toy_arrays, **still), _train(toy_arrays, **still, warmup=4)
+    assert plain.stopped_early and plain.epochs_run <= 4
+    assert warm.stopped_early and warm.epochs_run >= 5
+
+
 def test_subnormal_floats_are_flushed_while_training_only(toy_arrays):
     images, labels = toy_arrays
     tiny = torch.tensor([1e-39])  # subnormal in float32
