@@ -72,12 +72,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7001)
     parser.add_argument("--severity", type=float, default=0.3)
     args = parser.parse_args()
-    import torch
+    from scipy.special import softmax
 
-    from bids_lrp.interfaces.explain import _load_model
+    from bids_lrp.model import load_checkpoint
+    from bids_lrp.model.metrics import POSITIVE, predict
     from bids_lrp.normalize import resample_to_grid
 
-    nets = [(path, *_load_model(str(path), "", "cpu")) for path in args.model]
+    nets = [(path, *load_checkpoint(path)) for path in args.model]
     signal, darker, brighter, brain_share = [], [], [], None
     evidence: dict[Path, list[list[float]]] = {path: [] for path in args.model}
     for subject, ad, twin, planted, anatomy in twins(args.n_scans, args.seed, args.severity):
@@ -88,15 +89,20 @@ def main() -> None:
         brighter.append(share_within(np.maximum(diff, 0), distance))
         if brain_share is None:
             brain_share = share_within(anatomy.mask.astype(float), distance)
+        images = [twin, *(np.where(distance <= r, ad, twin) for r in RADII_MM), ad]
+        on_grid: dict[tuple, np.ndarray] = {}  # resampled once per network grid
         for path, net, card in nets:
-            row = []
-            for image in [twin, *(np.where(distance <= r, ad, twin) for r in RADII_MM), ad]:
-                img = nib.Nifti1Image(image.astype(np.float32), anatomy.grid.affine)
-                grid = resample_to_grid(img, card.input_shape, np.asarray(card.affine))
-                x = torch.from_numpy(np.asarray(grid.dataobj, dtype=np.float32))[None, None]
-                with torch.no_grad():
-                    row.append(float(torch.softmax(net(x), 1)[0, 1]))
-            evidence[path].append(row)
+            key = (tuple(card.input_shape), np.asarray(card.affine).tobytes())
+            if key not in on_grid:
+                on_grid[key] = np.stack([
+                    np.asarray(resample_to_grid(
+                        nib.Nifti1Image(image.astype(np.float32), anatomy.grid.affine),
+                        card.input_shape, np.asarray(card.affine),
+                    ).dataobj, dtype=np.float32)
+                    for image in images
+                ])  # fmt: skip
+            p_ad = softmax(predict(net, on_grid[key]), axis=1)[:, POSITIVE]
+            evidence[path].append(p_ad.tolist())
         print(f"sub-{subject} done", file=sys.stderr)
     head = " | ".join(f"{r} mm" for r in RADII_MM)
     print(f"AD scans: {len(signal)} (seed {args.seed}, severity {args.severity})\n")
