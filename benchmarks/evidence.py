@@ -13,7 +13,11 @@ network sees them (`bids_lrp.simulate.preproc.true_pose_preproc`). Reported:
 - each model's evidence: p(AD) of the twin, and of composites that keep the atrophy only within
   r mm of the planted areas (the twin elsewhere). When p(AD) is already that of the AD scan at
   a small r, the model decides from that neighbourhood alone, and relevance outside it is the
-  explanation's spread, not the model looking elsewhere.
+  explanation's spread, not the model looking elsewhere;
+- the signal by atlas area (Neuromorphometrics, hemispheres merged, as the region tables): the
+  areas where ``|AD - twin|`` is densest (mean per voxel) and where most of it lies (sum), the
+  planted areas marked. With a baseline of equal density everywhere, the density ranking is the
+  ranking by relevance gain that an explanation true to the image change would give.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -65,6 +70,39 @@ def share_within(weights: np.ndarray, distance: np.ndarray) -> list[float]:
     return [float(weights[distance <= r].sum() / total) for r in RADII_MM]
 
 
+def signal_by_area(diff: np.ndarray, planted: np.ndarray, atlas) -> pd.DataFrame:
+    """``|diff|`` summed per atlas area (hemispheres merged) and whether the area was planted."""
+    from bids_lrp.regions import merge_hemispheres, region_table
+
+    def per_area(values: np.ndarray) -> pd.Series:
+        table = merge_hemispheres(region_table(values, atlas.labels, atlas.table, 1.0))
+        return table.set_index("name")[["relevance_sum", "n_voxels"]]
+
+    table = per_area(np.abs(diff)).rename(columns={"relevance_sum": "signal"})
+    table["planted"] = per_area(planted.astype(np.float64))["relevance_sum"] > 0
+    return table
+
+
+def print_areas(tables: list[pd.DataFrame], top: int = 6) -> None:
+    """The areas with the densest and the largest signal, averaged over scans."""
+    signal = pd.concat([t["signal"] for t in tables], axis=1).mean(axis=1)
+    voxels, planted = tables[0]["n_voxels"], tables[0]["planted"]
+    frame = pd.DataFrame({
+        "density": signal / voxels.where(voxels > 0),
+        "share": signal / signal.sum(),
+        "planted": planted,
+    }).dropna()  # fmt: skip
+    for key in ("density", "share"):
+        ranked = frame.sort_values(key, ascending=False)
+        cells = ", ".join(
+            f"{name}{' (planted)' if row['planted'] else ''} {row['share']:.0%}"
+            for name, row in ranked.head(top).iterrows()
+        )
+        ranks = {n: ranked.index.get_loc(n) + 1 for n in ranked.index[ranked["planted"]]}
+        print(f"\nby {key} of abs(AD - twin), top {top} (share of the signal): {cells}")
+        print(f"  planted areas' ranks by {key} (of {len(ranked)}): {ranks}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, action="append", default=[])
@@ -79,7 +117,7 @@ def main() -> None:
     from bids_lrp.normalize import resample_to_grid
 
     nets = [(path, *load_checkpoint(path)) for path in args.model]
-    signal, darker, brighter, brain_share = [], [], [], None
+    signal, darker, brighter, brain_share, areas = [], [], [], None, []
     evidence: dict[Path, list[list[float]]] = {path: [] for path in args.model}
     for subject, ad, twin, planted, anatomy in twins(args.n_scans, args.seed, args.severity):
         distance = ndimage.distance_transform_edt(~planted)  # mm: the template grid is 1 mm
@@ -87,6 +125,7 @@ def main() -> None:
         signal.append(share_within(np.abs(diff), distance))
         darker.append(share_within(np.maximum(-diff, 0), distance))
         brighter.append(share_within(np.maximum(diff, 0), distance))
+        areas.append(signal_by_area(diff, planted, anatomy.atlas))
         if brain_share is None:
             brain_share = share_within(anatomy.mask.astype(float), distance)
         images = [twin, *(np.where(distance <= r, ad, twin) for r in RADII_MM), ad]
@@ -111,6 +150,7 @@ def main() -> None:
                        ("brighter in AD", brighter), ("brain volume", [brain_share])):  # fmt: skip
         cells = " | ".join(f"{v:.0%}" for v in np.mean(rows, axis=0))
         print(f"| {name} | {cells} |")
+    print_areas(areas)
     if nets:
         radii = " | ".join(f"within {r} mm" for r in RADII_MM)
         print(f"\n| model: median p(AD) | twin | {radii} | AD scan |\n|---|" + "---|" * 7)

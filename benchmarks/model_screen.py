@@ -14,7 +14,9 @@ balanced accuracy, share of AD positive relevance inside the planted areas (and 
 and how far from the planted areas the rest lies: the share within 0, 3, 6, 12 and 20 mm of
 them, next to the share of the brain that lies there, and the share in the left hemisphere (the
 atrophy is planted on both sides alike); and how far weight decay pruned the network (weights
-and channels alive per layer). Screen on one cohort, then measure the chosen model once with
+and channels alive per layer); and, for CN scans, how many hidden units that vote for AD are
+active (with none, the z+ rule has no path for p(AD) and the map is zero: the gain is
+undefined). Screen on one cohort, then measure the chosen model once with
 ``benchmarks/localization.py`` on a cohort of another seed: choosing on the cohort that
 reports would flatter the result.
 """
@@ -57,6 +59,20 @@ def alive_weights(net) -> str:
                 cell += f"/{int(alive.flatten(1).any(1).sum())}"
             cells.append(cell)
     return " ".join(cells)
+
+
+def ad_units_active(net, x) -> int:
+    """Hidden units (after the first dense layer's ReLU) that are active and vote for AD.
+
+    The alpha1-beta0 rules pass the AD relevance only through these; a CN scan without any gets
+    a zero map.
+    """
+    import torch
+
+    dense = [m for m in net.classifier if isinstance(m, torch.nn.Linear)]
+    with torch.no_grad():
+        hidden = net.classifier[: list(net.classifier).index(dense[-1]) - 1](net.features(x))[0]
+    return int(((hidden > 0) & (dense[-1].weight[1] > 0)).sum())
 
 
 def main() -> None:
@@ -102,6 +118,7 @@ def main() -> None:
         maps, x = loc.explain_all(args.model, anat, "AD")
         with torch.no_grad():
             p_ad = float(torch.softmax(net(x), 1)[0, 1])
+        units = ad_units_active(net, x)
         vectors[key] = loc.area_vectors(maps, atlas)
         for label, rel in maps.items():
             pos = np.where(rel > 0, rel, 0.0)
@@ -111,6 +128,7 @@ def main() -> None:
                     "group": diagnosis[sub],
                     "method": label,
                     "p_ad": p_ad,
+                    "ad_units": units,
                     "inside": pos[planted].sum() / total if total > 0 else np.nan,
                     "inside_3mm": pos[wide].sum() / total if total > 0 else np.nan,
                     "positive": total,
@@ -138,6 +156,12 @@ def main() -> None:
         f"median p(AD) of CN "
         f"scans {first.loc[~truth, 'p_ad'].median():.3g}, of AD scans "
         f"{first.loc[truth, 'p_ad'].median():.3g}"
+    )
+    cn_units = first.loc[~truth, "ad_units"]
+    print(
+        f"  hidden units voting AD that are active: median {cn_units.median():.0f} in CN scans "
+        f"({(cn_units > 0).sum()} of {len(cn_units)} CN scans with any), median "
+        f"{first.loc[truth, 'ad_units'].median():.0f} in AD scans"
     )
     for label in SCREENED:
         sub = frame[frame["method"] == label]

@@ -88,6 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("--pools", type=_positive_int, nargs="+", default=[2, 3, 2, 3])
     net.add_argument("--hidden", type=_positive_int, default=128)
     net.add_argument("--dropout", type=_fraction, default=0.4)
+    net.add_argument(
+        "--init-from",
+        type=Path,
+        metavar="WEIGHTS",
+        help="start from these weights (a bids_lrp-train .safetensors beside its card) "
+        "instead of a random initialization, i.e. fine-tune them; the network options and "
+        "grid must match its card",
+    )
 
     fit = parser.add_argument_group("Training (defaults: Böhle et al. 2019)")
     fit.add_argument("--epochs", type=_positive_int, default=100, help="at most")

@@ -54,6 +54,7 @@ class TrainingPlan:
     registration: str
     flip_axis: int
     card_base: dict
+    init: dict | None = None
 
 
 def _read_json(path: Path) -> dict:
@@ -146,6 +147,59 @@ def _check_network(args: argparse.Namespace, grid) -> dict:
     return params
 
 
+#: Architecture parameters that shape the weights: an --init-from model must have the same.
+_WEIGHT_SHAPING = ("channels", "pools", "hidden")
+
+
+def _init_from(args: argparse.Namespace, grid, params: dict, splits: list) -> dict:
+    """Load and check the --init-from model: its weights (``state``) and provenance (``record``).
+
+    Warns when participants of this run's test sets were in its training or validation set.
+    """
+    from bids_lrp.model.checkpoint import load_checkpoint, sha256_file
+    from bids_lrp.model.data import CLASS_NAMES
+
+    path = args.init_from.expanduser()
+    model, card = load_checkpoint(path)  # CheckpointError: one line (missing, checksum, shape)
+    given = {
+        "architecture": args.architecture,
+        "template": args.template,
+        "class_names": tuple(CLASS_NAMES),
+        "input_shape": tuple(grid.shape),
+    }
+    found = {
+        "architecture": card.architecture,
+        "template": card.template,
+        "class_names": tuple(card.class_names),
+        "input_shape": tuple(card.input_shape),
+    }
+    for key in _WEIGHT_SHAPING:
+        given[key], found[key] = params[key], card.architecture_params.get(key)
+    problems = [
+        f"{key} {found[key]} (here {given[key]})" for key in given if found[key] != given[key]
+    ]
+    if not problems and not np.allclose(np.asarray(card.affine), grid.affine, atol=1e-4):
+        problems.append("another grid affine (use the same --grid-mm and --template)")
+    if problems:
+        raise UsageError(f"--init-from {path}: its card does not match: {'; '.join(problems)}")
+    seen = set()
+    for name in ("train", "validation"):
+        seen |= {
+            str(s).removeprefix("sub-") for s in (card.split or {}).get("sets", {}).get(name, [])
+        }
+    tested = {s for split in splits for s in split.sets()["test"]}
+    if seen & tested:
+        logger.warning(
+            "%d of the test participants here (%s) were in the --init-from model's training or "
+            "validation set; if they are the same people, the test metrics are optimistic",
+            len(seen & tested), ", ".join(f"sub-{s}" for s in sorted(seen & tested)[:3]),
+        )  # fmt: skip
+    return {
+        "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "record": {"file": path.name, "name": card.name, "sha256": sha256_file(path)},
+    }
+
+
 def plan_training(args: argparse.Namespace) -> TrainingPlan:
     """Find, label, split and check everything (raises before anything is loaded or written)."""
     from bids_lrp.model import data
@@ -197,6 +251,7 @@ def plan_training(args: argparse.Namespace) -> TrainingPlan:
         )  # fmt: skip
     grid = data.network_grid(template_grid, args.grid_mm)
     params = _check_network(args, grid)
+    init = _init_from(args, grid, params, splits) if args.init_from is not None else None
     registration = _registration(scans, args.registration)
     device = _device(args.device)
     recipe = Recipe(
@@ -234,6 +289,7 @@ def plan_training(args: argparse.Namespace) -> TrainingPlan:
         registration=registration,
         flip_axis=int(np.argmax(np.abs(grid.affine[0, :3]))),
         card_base=card_base,
+        init=init,
     )
 
 
@@ -307,6 +363,7 @@ def _card(args, plan: TrainingPlan, weights: Path, fold, fingerprint, result, me
         "threads": plan.threads,
         "n_parameters": n_parameters,
         "excluded_label_values": plan.card_base["excluded"],
+        "init_from": None if plan.init is None else plan.init["record"],
         "history": side_files(weights)["history"].name,
         "working_directory": str(Path.cwd()),
     }
@@ -348,6 +405,13 @@ def run_training(args, plan: TrainingPlan, *, command: str) -> None:
             plan.scans, plan.grid, threads=plan.threads, progress=lambda n: bar.update(1)
         )
     fp = fingerprint(plan.scans, column=args.label_column, digests=digests)
+
+    def build() -> torch.nn.Module:
+        model = build_model(args.architecture, input_shape=plan.grid.shape, **plan.params)
+        if plan.init is not None:
+            model.load_state_dict(plan.init["state"])
+        return model
+
     tests = []
     for k, split in enumerate(plan.splits, start=1):
         fold = None if args.folds is None else k
@@ -363,8 +427,7 @@ def run_training(args, plan: TrainingPlan, *, command: str) -> None:
             total=plan.recipe.epochs * n_batches, desc="training", unit="batch", disable=None
         ) as bar:
             result = train_model(
-                lambda: build_model(args.architecture, input_shape=plan.grid.shape, **plan.params),
-                images, plan.labels, sets["train"], sets["validation"], plan.recipe,
+                build, images, plan.labels, sets["train"], sets["validation"], plan.recipe,
                 device=plan.device, flip_axis=plan.flip_axis, on_batch=lambda: bar.update(1),
                 on_epoch=lambda r: bar.set_postfix(
                     loss=f"{r['train_loss']:.3f}", val=f"{r['val_loss']:.3f}"

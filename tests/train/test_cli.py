@@ -69,7 +69,7 @@ def test_outputs_and_card(trained, toy):
     training = data["training"]
     assert training["optimizer"] == "Adam" and training["batch_size"] == 4
     assert training["weight_decay"] == 1e-4 and training["shift"] == [-1, 1]
-    assert training["warmup"] == 0
+    assert training["warmup"] == 0 and training["init_from"] is None
     assert set(data["software"]) >= {"python", "torch", "numpy", "bids_lrp"}
     assert data["command"].startswith("bids_lrp-train ") and "--grid-mm 8" in data["command"]
     history = pd.read_csv(Path(f"{out.with_suffix('')}_history.tsv"), sep="\t")
@@ -121,3 +121,76 @@ def test_cross_validation(toy, tmp_path):
     assert sorted(tests) == [f"sub-{i:02d}" for i in range(1, 11)]
     summary = pd.read_csv(tmp_path / "cv_cv.tsv", sep="\t")
     assert list(summary["fold"].astype(str)) == ["1", "2", "3", "mean", "sd"]
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    """Conv and dense weights and biases (BatchNorm running statistics move without a step)."""
+    from safetensors.torch import load_file
+
+    return {
+        k: v for k, v in load_file(path).items() if "running" not in k and "num_batches" not in k
+    }
+
+
+def test_init_from_starts_from_the_given_weights(trained, toy, tmp_path, capsys):
+    base, _ = trained
+    # one epoch at a learning rate of 1e-9: the weights stay where they started
+    args = [str(toy[1]), *FAST, "--epochs", "1", "--min-epochs", "0", "--lr", "1e-9"]
+    assert (
+        main([*args, "--out", str(tmp_path / "tuned.safetensors"), "--init-from", str(base)]) == 0
+    )
+    assert main([*args, "--out", str(tmp_path / "fresh.safetensors")]) == 0
+    start, tuned = _weights(base), _weights(tmp_path / "tuned.safetensors")
+    fresh = _weights(tmp_path / "fresh.safetensors")
+    assert start.keys() == tuned.keys() == fresh.keys()
+    for key in start:
+        assert torch.allclose(tuned[key], start[key], atol=1e-6), key
+    assert max(float((fresh[k] - start[k]).abs().max()) for k in start) > 1e-2
+    card = json.loads((tmp_path / "tuned.json").read_text())
+    assert card["training"]["init_from"] == {
+        "file": "toy.safetensors", "name": "toy", "sha256": sha256_file(base)
+    }  # fmt: skip
+    assert "--init-from" in card["command"]
+    assert "init-from model's training" not in capsys.readouterr().err  # same split: no overlap
+
+
+def test_init_from_warns_when_its_training_set_overlaps_the_test_set(
+    trained, toy, tmp_path, capsys
+):
+    base, _ = trained
+    out = tmp_path / "other-split.safetensors"
+    args = [str(toy[1]), *FAST, "--epochs", "1", "--seed", "3", "--init-from", str(base)]
+    assert main([*args, "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "were in the --init-from model's training or validation set" in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--hidden", "16"], r"its card does not match: hidden 8 \(here 16\)"),
+        (["--grid-mm", "6"], r"input_shape \(25, 29, 25\) \(here \(33, 39, 33\)\)"),
+        (["--channels", "4", "8", "4"], r"channels \[4, 8, 8\] \(here \[4, 8, 4\]\)"),
+    ],
+)
+def test_init_from_a_model_that_does_not_fit(
+    trained, toy, tmp_path, capsys, monkeypatch, extra, message
+):
+    import re
+
+    import bids_lrp.model.data as data_module
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("images were loaded")
+
+    monkeypatch.setattr(data_module, "load_scans", refuse)
+    base, _ = trained
+    out = tmp_path / "m" / "x.safetensors"
+    code = main([str(toy[1]), "--out", str(out), *FAST, *extra, "--init-from", str(base)])
+    lines = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert code == 64 and len(lines) == 1 and re.search(message, lines[0]), lines
+    assert not out.parent.exists()
+    code = main(
+        [str(toy[1]), "--out", str(out), *FAST, "--init-from", str(tmp_path / "no.safetensors")]
+    )
+    assert code == 64 and "checkpoint weights not found" in capsys.readouterr().err
