@@ -74,7 +74,7 @@ def signal_by_area(diff: np.ndarray, planted: np.ndarray, atlas) -> pd.DataFrame
     """``|diff|`` summed per atlas area (hemispheres merged) and whether the area was planted."""
     from bids_lrp.regions import merge_hemispheres, region_table
 
-    def per_area(values: np.ndarray) -> pd.Series:
+    def per_area(values: np.ndarray) -> pd.DataFrame:
         table = merge_hemispheres(region_table(values, atlas.labels, atlas.table, 1.0))
         return table.set_index("name")[["relevance_sum", "n_voxels"]]
 
