@@ -70,23 +70,18 @@ def share_within(weights: np.ndarray, distance: np.ndarray) -> list[float]:
     return [float(weights[distance <= r].sum() / total) for r in RADII_MM]
 
 
-def signal_by_area(diff: np.ndarray, planted: np.ndarray, atlas) -> pd.DataFrame:
-    """``|diff|`` summed per atlas area (hemispheres merged) and whether the area was planted."""
+def signal_by_area(diff: np.ndarray, atlas) -> pd.DataFrame:
+    """``|diff|`` summed per atlas area (hemispheres merged), with the areas' voxel counts."""
     from bids_lrp.regions import merge_hemispheres, region_table
 
-    def per_area(values: np.ndarray) -> pd.DataFrame:
-        table = merge_hemispheres(region_table(values, atlas.labels, atlas.table, 1.0))
-        return table.set_index("name")[["relevance_sum", "n_voxels"]]
-
-    table = per_area(np.abs(diff)).rename(columns={"relevance_sum": "signal"})
-    table["planted"] = per_area(planted.astype(np.float64))["relevance_sum"] > 0
-    return table
+    table = merge_hemispheres(region_table(np.abs(diff), atlas.labels, atlas.table, 1.0))
+    return table.set_index("name")[["relevance_sum", "n_voxels"]]
 
 
-def print_areas(tables: list[pd.DataFrame], top: int = 6) -> None:
+def print_areas(tables: list[pd.DataFrame], planted: pd.Series, top: int = 6) -> None:
     """The areas with the densest and the largest signal, averaged over scans."""
-    signal = pd.concat([t["signal"] for t in tables], axis=1).mean(axis=1)
-    voxels, planted = tables[0]["n_voxels"], tables[0]["planted"]
+    signal = pd.concat([t["relevance_sum"] for t in tables], axis=1).mean(axis=1)
+    voxels = tables[0]["n_voxels"]
     frame = pd.DataFrame({
         "density": signal / voxels.where(voxels > 0),
         "share": signal / signal.sum(),
@@ -117,17 +112,20 @@ def main() -> None:
     from bids_lrp.normalize import resample_to_grid
 
     nets = [(path, *load_checkpoint(path)) for path in args.model]
-    signal, darker, brighter, brain_share, areas = [], [], [], None, []
+    signal, darker, brighter, areas = [], [], [], []
+    distance = brain_share = planted_areas = None  # the same planted areas in every scan
     evidence: dict[Path, list[list[float]]] = {path: [] for path in args.model}
     for subject, ad, twin, planted, anatomy in twins(args.n_scans, args.seed, args.severity):
-        distance = ndimage.distance_transform_edt(~planted)  # mm: the template grid is 1 mm
+        if distance is None:
+            distance = ndimage.distance_transform_edt(~planted)  # mm: the grid is 1 mm
+            brain_share = share_within(anatomy.mask.astype(float), distance)
+            planted_areas = signal_by_area(planted.astype(np.float64), anatomy.atlas)
+            planted_areas = planted_areas["relevance_sum"] > 0
         diff = ad - twin
         signal.append(share_within(np.abs(diff), distance))
         darker.append(share_within(np.maximum(-diff, 0), distance))
         brighter.append(share_within(np.maximum(diff, 0), distance))
-        areas.append(signal_by_area(diff, planted, anatomy.atlas))
-        if brain_share is None:
-            brain_share = share_within(anatomy.mask.astype(float), distance)
+        areas.append(signal_by_area(diff, anatomy.atlas))
         images = [twin, *(np.where(distance <= r, ad, twin) for r in RADII_MM), ad]
         on_grid: dict[tuple, np.ndarray] = {}  # resampled once per network grid
         for path, net, card in nets:
@@ -150,7 +148,7 @@ def main() -> None:
                        ("brighter in AD", brighter), ("brain volume", [brain_share])):  # fmt: skip
         cells = " | ".join(f"{v:.0%}" for v in np.mean(rows, axis=0))
         print(f"| {name} | {cells} |")
-    print_areas(areas)
+    print_areas(areas, planted_areas)
     if nets:
         radii = " | ".join(f"within {r} mm" for r in RADII_MM)
         print(f"\n| model: median p(AD) | twin | {radii} | AD scan |\n|---|" + "---|" * 7)

@@ -61,18 +61,21 @@ def alive_weights(net) -> str:
     return " ".join(cells)
 
 
-def ad_units_active(net, x) -> int:
-    """Hidden units (after the first dense layer's ReLU) that are active and vote for AD.
+def p_ad_and_ad_units(net, x) -> tuple[float, int]:
+    """p(AD), and the hidden units (after the first dense layer's ReLU) active and voting AD.
 
-    The alpha1-beta0 rules pass the AD relevance only through these; a CN scan without any gets
-    a zero map.
+    The alpha1-beta0 rules pass the AD relevance only through those units; a CN scan without
+    any gets a zero map. One forward pass for both.
     """
     import torch
 
-    dense = [m for m in net.classifier if isinstance(m, torch.nn.Linear)]
+    layers = list(net.classifier)
+    last = max(i for i, m in enumerate(layers) if isinstance(m, torch.nn.Linear))
     with torch.no_grad():
-        hidden = net.classifier[: list(net.classifier).index(dense[-1]) - 1](net.features(x))[0]
-    return int(((hidden > 0) & (dense[-1].weight[1] > 0)).sum())
+        hidden = net.classifier[: last - 1](net.features(x))  # up to the ReLU before the dropout
+        logits = net.classifier[last - 1 :](hidden)
+    units = int(((hidden[0] > 0) & (layers[last].weight[1] > 0)).sum())
+    return float(torch.softmax(logits, 1)[0, 1]), units
 
 
 def main() -> None:
@@ -86,7 +89,6 @@ def main() -> None:
         help="the cohort's true-pose scans (derivatives/simulation), not the pipeline's",
     )
     args = parser.parse_args()
-    import torch
 
     from bids_lrp.interfaces.explain import _load_model
     from bids_lrp.templates import get_atlas
@@ -116,9 +118,7 @@ def main() -> None:
         i = np.arange(brain.shape[0])
         left = (anat_img.affine[0, 0] * i + anat_img.affine[0, 3] < 0)[:, None, None]  # RAS x < 0
         maps, x = loc.explain_all(args.model, anat, "AD")
-        with torch.no_grad():
-            p_ad = float(torch.softmax(net(x), 1)[0, 1])
-        units = ad_units_active(net, x)
+        p_ad, units = p_ad_and_ad_units(net, x)
         vectors[key] = loc.area_vectors(maps, atlas)
         for label, rel in maps.items():
             pos = np.where(rel > 0, rel, 0.0)

@@ -195,7 +195,7 @@ def _init_from(args: argparse.Namespace, grid, params: dict, splits: list) -> di
             len(seen & tested), ", ".join(f"sub-{s}" for s in sorted(seen & tested)[:3]),
         )  # fmt: skip
     return {
-        "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "state": model.state_dict(),  # on the CPU, detached
         "record": {"file": path.name, "name": card.name, "sha256": sha256_file(path)},
     }
 
