@@ -112,6 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--weight-decay learn at all)",
     )
     fit.add_argument(
+        "--label-smoothing",
+        type=_fraction,
+        default=0.0,
+        metavar="S",
+        help="train towards 1 - S/2 for the true class instead of 1 (not in the paper; keeps "
+        "the network from shutting every AD unit off on controls, so their heatmaps are not "
+        "all zero)",
+    )
+    fit.add_argument(
         "--patience", type=_positive_int, default=8, help="epochs without lower validation loss"
     )
     fit.add_argument("--min-epochs", type=_non_negative_int, default=15, help="never stop before")

@@ -260,6 +260,7 @@ def plan_training(args: argparse.Namespace) -> TrainingPlan:
         lr=args.lr,
         weight_decay=args.weight_decay,
         warmup=args.warmup,
+        label_smoothing=args.label_smoothing,
         patience=args.patience,
         min_epochs=args.min_epochs,
         augment=args.augment,

@@ -70,6 +70,7 @@ def test_outputs_and_card(trained, toy):
     assert training["optimizer"] == "Adam" and training["batch_size"] == 4
     assert training["weight_decay"] == 1e-4 and training["shift"] == [-1, 1]
     assert training["warmup"] == 0 and training["init_from"] is None
+    assert training["label_smoothing"] == 0.0
     assert set(data["software"]) >= {"python", "torch", "numpy", "bids_lrp"}
     assert data["command"].startswith("bids_lrp-train ") and "--grid-mm 8" in data["command"]
     history = pd.read_csv(Path(f"{out.with_suffix('')}_history.tsv"), sep="\t")

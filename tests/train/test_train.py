@@ -148,6 +148,17 @@ def test_the_warmup_is_what_the_optimizer_uses(toy_arrays):
     assert Recipe(warmup=2).to_json()["warmup"] == 2
 
 
+def test_label_smoothing_is_the_training_loss(toy_arrays):
+    # Cross-entropy against the smoothed targets (0.75, 0.25 for S = 0.5) can never fall below
+    # their entropy; the plain loss of the same run without smoothing falls well below it.
+    floor = -(0.75 * np.log(0.75) + 0.25 * np.log(0.25))
+    fit = {"epochs": 30, "lr": 1e-2, "weight_decay": 0.0}
+    plain, smooth = _train(toy_arrays, **fit), _train(toy_arrays, **fit, label_smoothing=0.5)
+    assert min(r["train_loss"] for r in plain.history) < floor - 0.1
+    assert min(r["train_loss"] for r in smooth.history) >= floor - 1e-6
+    assert Recipe(label_smoothing=0.5).to_json()["label_smoothing"] == 0.5
+
+
 def test_no_early_stop_during_the_warmup(toy_arrays):
     # A learning rate too small to move the weights (only BatchNorm's running statistics
     # settle): without warm-up, patience 1 stops within 4 epochs; with a warm-up of 4 epochs,
