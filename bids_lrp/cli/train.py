@@ -116,9 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=_fraction,
         default=0.0,
         metavar="S",
-        help="train towards 1 - S/2 for the true class instead of 1 (not in the paper; keeps "
-        "the network from shutting every AD unit off on controls, so their heatmaps are not "
-        "all zero)",
+        help="train towards 1 - S/2 for the true class instead of 1 (not in the paper; the "
+        "network then need not shut every AD unit off on controls, whose alpha1-beta0 heatmaps "
+        "would be all zero; it does not always keep them on: benchmarks/RESULTS.md)",
     )
     fit.add_argument(
         "--patience", type=_positive_int, default=8, help="epochs without lower validation loss"
