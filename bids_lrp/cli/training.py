@@ -216,6 +216,8 @@ def plan_training(args: argparse.Namespace) -> TrainingPlan:
         raise UsageError("--val-fraction must be above 0 (early stopping needs a validation set)")
     if args.shift is not None and args.shift[0] > args.shift[1]:
         raise UsageError(f"--shift MIN MAX needs MIN <= MAX, got {args.shift[0]} {args.shift[1]}")
+    if args.warmup and args.decay_warmup:
+        raise UsageError("--warmup and --decay-warmup are two warm-ups; choose one")
     outputs = _outputs(args.out, args.folds, args.overwrite)
     if args.name is not None and not any(c.isalnum() for c in args.name):
         raise UsageError(f"--name {args.name!r} needs letters or digits")
@@ -260,6 +262,7 @@ def plan_training(args: argparse.Namespace) -> TrainingPlan:
         lr=args.lr,
         weight_decay=args.weight_decay,
         warmup=args.warmup,
+        decay_warmup=args.decay_warmup,
         label_smoothing=args.label_smoothing,
         patience=args.patience,
         min_epochs=args.min_epochs,

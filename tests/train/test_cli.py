@@ -69,7 +69,7 @@ def test_outputs_and_card(trained, toy):
     training = data["training"]
     assert training["optimizer"] == "Adam" and training["batch_size"] == 4
     assert training["weight_decay"] == 1e-4 and training["shift"] == [-1, 1]
-    assert training["warmup"] == 0 and training["init_from"] is None
+    assert training["warmup"] == training["decay_warmup"] == 0 and training["init_from"] is None
     assert training["label_smoothing"] == 0.0
     assert set(data["software"]) >= {"python", "torch", "numpy", "bids_lrp"}
     assert data["command"].startswith("bids_lrp-train ") and "--grid-mm 8" in data["command"]
@@ -195,3 +195,21 @@ def test_init_from_a_model_that_does_not_fit(
         [str(toy[1]), "--out", str(out), *FAST, "--init-from", str(tmp_path / "no.safetensors")]
     )
     assert code == 64 and "checkpoint weights not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (["--warmup", "3", "--label-smoothing", "0.2"], {"warmup": 3, "label_smoothing": 0.2}),
+        (["--decay-warmup", "5", "--lr", "1e-3"], {"decay_warmup": 5, "warmup": 0, "lr": 1e-3}),
+    ],
+)
+def test_training_options_reach_the_recipe(toy, tmp_path, options, expected):
+    from bids_lrp.cli.train import build_parser
+    from bids_lrp.cli.training import plan_training
+
+    out = tmp_path / "m.safetensors"
+    args = build_parser().parse_args([str(toy[1]), "--out", str(out), *FAST, *options])
+    recipe = plan_training(args).recipe
+    assert {name: getattr(recipe, name) for name in expected} == expected
+    assert not out.exists()

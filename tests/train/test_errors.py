@@ -87,6 +87,11 @@ CASES = {
     "fractions": (lambda b, s: None, ["--val-fraction", "0.5", "--test-fraction", "0.5"], "sum"),
     "bad value": (lambda b, s: None, ["--epochs", "0"], "argument --epochs: '0' must be"),
     "negative warm-up": (lambda b, s: None, ["--warmup", "-1"], "argument --warmup: '-1' must"),
+    "two warm-ups": (
+        lambda b, s: None,
+        ["--warmup", "2", "--decay-warmup", "2"],
+        "--warmup and --decay-warmup are two warm-ups",
+    ),
     "smoothing of 1": (
         lambda b, s: None,
         ["--label-smoothing", "1"],

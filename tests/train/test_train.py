@@ -8,6 +8,7 @@ import torch
 
 from bids_lrp.model import build_model
 from bids_lrp.model.train import (
+    DECAY_WARMUP_START,
     Recipe,
     binary_metrics,
     evaluate,
@@ -135,6 +136,16 @@ def test_warmup_ramps_linearly_then_holds():
     assert {warmup_schedule(Recipe(), e) for e in range(1, 8)} == {(1e-4, 1e-4)}
 
 
+def test_decay_warmup_ramps_the_decay_only():
+    ramp = Recipe(lr=1e-3, weight_decay=0.0401, decay_warmup=4)
+    lrs, decays = np.array([warmup_schedule(ramp, e) for e in range(1, 8)]).T
+    assert np.all(lrs == 1e-3)
+    assert np.allclose(decays, [1e-4, 0.0101, 0.0201, 0.0301, 0.0401, 0.0401, 0.0401], rtol=1e-12)
+    assert DECAY_WARMUP_START == 1e-4
+    with pytest.raises(ValueError, match="two warm-ups"):
+        Recipe(warmup=2, decay_warmup=2)
+
+
 def test_the_warmup_is_what_the_optimizer_uses(toy_arrays):
     # With a warm-up of 2 epochs, epoch 1 runs at a tenth of the learning rate and without
     # weight decay: the same network as a run without warm-up at those values; epoch 2
@@ -146,6 +157,10 @@ def test_the_warmup_is_what_the_optimizer_uses(toy_arrays):
     used = [(r["lr"], r["weight_decay"]) for r in ramp.history]
     assert np.allclose(used, [(2e-4, 0.0), (1.1e-3, 0.25)], rtol=1e-12)
     assert Recipe(warmup=2).to_json()["warmup"] == 2
+    decay = _train(toy_arrays, epochs=3, lr=2e-3, weight_decay=0.5, decay_warmup=2)
+    used = [(r["lr"], r["weight_decay"]) for r in decay.history]
+    assert np.allclose(used, [(2e-3, 1e-4), (2e-3, 0.25005), (2e-3, 0.5)], rtol=1e-12)
+    assert Recipe(decay_warmup=2).to_json()["decay_warmup"] == 2
 
 
 def test_label_smoothing_is_the_training_loss(toy_arrays):
@@ -167,6 +182,8 @@ def test_no_early_stop_during_the_warmup(toy_arrays):
     plain, warm = _train(toy_arrays, **still), _train(toy_arrays, **still, warmup=4)
     assert plain.stopped_early and plain.epochs_run <= 4
     assert warm.stopped_early and warm.epochs_run >= 5
+    decay = _train(toy_arrays, **still, decay_warmup=4)
+    assert decay.stopped_early and decay.epochs_run >= 5
 
 
 def test_subnormal_floats_are_flushed_while_training_only(toy_arrays):
