@@ -18,23 +18,29 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import sys
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-SPACE = "MNI152NLin2009cAsym"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import localization as loc
+
+#: Quarter-voxel steps searched for the residual shift, per axis.
 SHIFTS = (-0.5, -0.25, 0.0, 0.25, 0.5)
+#: Shifts (network voxels) applied to the true-pose scan along each axis.
+PROBES = (-0.5, -0.25, 0.25, 0.5)
 
 
 def network_array(path: Path, card) -> np.ndarray:
-    """The scan on the model card's grid, as the participant level feeds it."""
-    from bids_lrp.normalize import resample_to_grid
+    """The scan on the model card's grid, resampled as the participant level does."""
+    from bids_lrp.interfaces.explain import _network_input
 
-    img = resample_to_grid(nib.load(path), card.input_shape, np.asarray(card.affine, float))
-    return np.asarray(img.dataobj, dtype=np.float32)
+    _, net_img = _network_input(str(path), card)
+    return np.asarray(net_img.dataobj, dtype=np.float32)
 
 
 def residual_shift(true: np.ndarray, pipeline: np.ndarray, mask: np.ndarray) -> tuple:
@@ -44,6 +50,16 @@ def residual_shift(true: np.ndarray, pipeline: np.ndarray, mask: np.ndarray) -> 
         for s in itertools.product(SHIFTS, repeat=3)
     }
     return min(errors, key=errors.get)
+
+
+def probes(true: np.ndarray) -> dict[str, np.ndarray]:
+    """The true-pose scan shifted by each of `PROBES` along each axis (linear interpolation)."""
+    out = {}
+    for axis, step in itertools.product(range(3), PROBES):
+        shift = [0.0, 0.0, 0.0]
+        shift[axis] = step
+        out[f"{'xyz'[axis]}{step:+.2f}"] = ndimage.shift(true, shift, order=1, mode="nearest")
+    return out
 
 
 def main() -> None:
@@ -58,31 +74,30 @@ def main() -> None:
     net, card = load_checkpoint(args.model)
     net.eval()
     bids = args.work / "bids"
-    dx = pd.read_csv(bids / "participants.tsv", sep="\t").set_index("participant_id")["diagnosis"]
-
-    def p_ad(x: np.ndarray) -> float:
-        with torch.no_grad():
-            logits = net(torch.from_numpy(np.ascontiguousarray(x))[None, None])
-        return float(torch.softmax(logits, 1)[0, 1])
+    participants, _ = loc.truth_tables(bids)
+    diagnosis = dict(zip(participants["participant_id"], participants["diagnosis"], strict=True))
 
     rows = []
-    for path in sorted((args.work / "out").rglob(f"*_space-{SPACE}_desc-preproc_T1w.nii.gz")):
+    for path in sorted((args.work / "out").rglob(f"*_space-{loc.TPL}_desc-preproc_T1w.nii.gz")):
         sub = path.name.split("_")[0]
-        if dx[sub] != "AD":
+        if diagnosis[sub] != "AD":
             continue
-        name = f"{sub}_space-{SPACE}_desc-preproc_T1w.nii.gz"
+        name = f"{sub}_space-{loc.TPL}_desc-preproc_T1w.nii.gz"
         true = network_array(bids / "derivatives/simulation" / sub / "anat" / name, card)
         pipeline = network_array(path, card)
-        row = {"participant": sub, "pipeline": p_ad(pipeline), "true pose": p_ad(true)}
-        for axis, step in itertools.product(range(3), (-0.5, -0.25, 0.25, 0.5)):
-            shift = [0.0, 0.0, 0.0]
-            shift[axis] = step
-            moved = ndimage.shift(true, shift, order=1, mode="nearest")
-            row[f"{'xyz'[axis]}{step:+.2f}"] = p_ad(moved)
+        inputs = {"pipeline": pipeline, "true pose": true, **probes(true)}
+        batch = torch.from_numpy(np.stack(list(inputs.values()))[:, None])
+        with torch.no_grad():  # one pass for all of them (eval mode: BatchNorm per scan)
+            p_ad = torch.softmax(net(batch), 1)[:, 1].tolist()
         mask = true > 0.1 * true.max()
-        row["intensity ratio"] = float(pipeline[mask].mean() / true[mask].mean())
-        row["residual shift (voxels)"] = residual_shift(true, pipeline, mask)
-        rows.append(row)
+        rows.append(
+            {
+                "participant": sub,
+                **dict(zip(inputs, p_ad, strict=True)),
+                "intensity ratio": float(pipeline[mask].mean() / true[mask].mean()),
+                "residual shift (voxels)": residual_shift(true, pipeline, mask),
+            }
+        )
     table = pd.DataFrame(rows)
     print(f"{args.model}: p(AD) of {len(table)} AD scans")
     print(table.round(3).to_string(index=False))
