@@ -49,7 +49,7 @@ MODEL_DIR   ?= build/demo-model
 MODEL_OUT   ?= bids_lrp/data/models/boehle2019.safetensors
 MODEL_SIM   ?= --n-subjects 480 --seed 200 --severity 0.3
 MODEL_TRAIN ?= --grid-mm 4 --channels 8 16 32 32 --pools 2 2 2 2 --hidden 32 --lr 1e-3 \
-	--weight-decay 3e-2 --warmup 15 --epochs 150 --patience 30 --min-epochs 40 --seed 2 --threads 2
+	--weight-decay 3e-2 --warmup 15 --epochs 150 --patience 30 --min-epochs 40 --seed 2 --threads 1
 
 model: setup
 	rm -rf $(MODEL_DIR)

@@ -1,5 +1,6 @@
-"""How much does a small misalignment change a model's p(AD)? Scans aligned by their true pose
-against the participant level's, and against the true-pose scans shifted by a fraction of a voxel.
+"""How much do a small misalignment and another intensity window change a model's p(AD)?
+Scans aligned by their true pose against the participant level's, the true-pose scans shifted by a
+fraction of a voxel, and each kind of scan given the other's intensities.
 
     .venv/bin/python benchmarks/alignment.py MODEL.safetensors --work /tmp/loc7005
 
@@ -7,7 +8,10 @@ against the participant level's, and against the true-pose scans shifted by a fr
 scans in ``derivatives/simulation``) and the participant level's template-space scans (N4 and ANTs
 affine registration). For every AD scan: p(AD) of the pipeline scan, of the true-pose scan, and of
 the true-pose scan shifted by +-0.25 and +-0.5 voxel of the network grid along each axis (linear
-interpolation); the mean intensity ratio pipeline / true pose inside the brain; and the
+interpolation); p(AD) of the pipeline scan given the true-pose scan's intensities and of the
+true-pose scan given the pipeline's (histogram matching inside the brain: each voxel takes the
+other scan's value of the same rank); the mean intensity ratio pipeline / true pose inside the
+brain and the line ``pipeline ~ contrast * true + floor`` fitted there; and the
 quarter-voxel shift (up to half a voxel per axis) that best maps the true-pose scan onto the
 pipeline's, i.e. the registration's residual misalignment on the network grid. The medians over
 the AD scans are printed last. The network's training augmentation shifts along x only (the
@@ -52,6 +56,17 @@ def residual_shift(true: np.ndarray, pipeline: np.ndarray, mask: np.ndarray) -> 
     return min(errors, key=errors.get)
 
 
+def match_histogram(image: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``image`` with, inside ``mask``, the values of ``reference`` in the same rank order."""
+    out = image.copy()
+    order = np.argsort(image[mask], kind="stable")
+    values = np.sort(reference[mask])
+    matched = np.empty_like(values)
+    matched[order] = values
+    out[mask] = matched
+    return out
+
+
 def probes(true: np.ndarray) -> dict[str, np.ndarray]:
     """The true-pose scan shifted by each of `PROBES` along each axis (linear interpolation)."""
     out = {}
@@ -85,17 +100,27 @@ def main() -> None:
         name = f"{sub}_space-{loc.TPL}_desc-preproc_T1w.nii.gz"
         true = network_array(bids / "derivatives/simulation" / sub / "anat" / name, card)
         pipeline = network_array(path, card)
-        inputs = {"pipeline": pipeline, "true pose": true, **probes(true)}
+        mask = (true > 0) & (pipeline > 0)
+        inputs = {
+            "pipeline": pipeline,
+            "true pose": true,
+            **probes(true),
+            "pipeline, true intensities": match_histogram(pipeline, true, mask),
+            "true pose, pipeline intensities": match_histogram(true, pipeline, mask),
+        }
         batch = torch.from_numpy(np.stack(list(inputs.values()))[:, None])
         with torch.no_grad():  # one pass for all of them (eval mode: BatchNorm per scan)
             p_ad = torch.softmax(net(batch), 1)[:, 1].tolist()
-        mask = true > 0.1 * true.max()
+        contrast, floor = np.polyfit(true[mask], pipeline[mask], 1)
+        bright = true > 0.1 * true.max()  # ratio and shift as in the eighth round
         rows.append(
             {
                 "participant": sub,
                 **dict(zip(inputs, p_ad, strict=True)),
-                "intensity ratio": float(pipeline[mask].mean() / true[mask].mean()),
-                "residual shift (voxels)": residual_shift(true, pipeline, mask),
+                "intensity ratio": float(pipeline[bright].mean() / true[bright].mean()),
+                "contrast": float(contrast),
+                "floor": float(floor),
+                "residual shift (voxels)": residual_shift(true, pipeline, bright),
             }
         )
     table = pd.DataFrame(rows)

@@ -36,6 +36,7 @@ _int = number_type(int, lambda v: True, "")
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser of ``bids_lrp-train``."""
+    from bids_lrp.model.card import INPUT_RESAMPLINGS
     from bids_lrp.model.network import ARCHITECTURES
     from bids_lrp.model.train import SELECTIONS
     from bids_lrp.templates import TEMPLATES
@@ -83,6 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         default=1.0,
         help="network grid voxel size on the template (1: the paper's 193x229x193)",
+    )
+    net.add_argument(
+        "--input-resampling",
+        choices=INPUT_RESAMPLINGS,
+        default="antialiased",
+        help="how scans reach a --grid-mm coarser than theirs: low-passed first (default; "
+        "robust to the sub-millimetre differences between registrations) or sampled (linear, "
+        "as models trained before 2026-12-04); recorded on the card, which the participant "
+        "level follows",
     )
     net.add_argument("--channels", type=_positive_int, nargs="+", default=[8, 16, 32, 64])
     net.add_argument("--pools", type=_positive_int, nargs="+", default=[2, 3, 2, 3])
@@ -145,6 +155,24 @@ def build_parser() -> argparse.ArgumentParser:
         nargs=2,
         metavar=("MIN", "MAX"),
         help="x-shift range in voxels (default: -2 3 at 1 mm, -ceil(2/g) ceil(3/g) at g mm)",
+    )
+    fit.add_argument(
+        "--pose-jitter",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="VOXELS",
+        help="also shift every training scan by up to VOXELS (a fraction of the network grid) "
+        "along y and z, interpolated: the residual misalignment of an affine registration "
+        "(not in the paper; default 0 = off)",
+    )
+    fit.add_argument(
+        "--intensity-jitter",
+        type=_fraction,
+        default=0.0,
+        metavar="S",
+        help="also re-window every training scan's min-max scaling by up to S and multiply it "
+        "by a smooth bias field: what N4 and registration do to the contrast (not in the "
+        "paper; default 0 = off)",
     )
 
     split = parser.add_argument_group("Split (by participant, stratified by class)")

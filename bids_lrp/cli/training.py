@@ -166,12 +166,14 @@ def _init_from(args: argparse.Namespace, grid, params: dict, splits: list) -> di
         "template": args.template,
         "class_names": tuple(CLASS_NAMES),
         "input_shape": tuple(grid.shape),
+        "input_resampling": args.input_resampling,
     }
     found = {
         "architecture": card.architecture,
         "template": card.template,
         "class_names": tuple(card.class_names),
         "input_shape": tuple(card.input_shape),
+        "input_resampling": card.input_resampling,
     }
     for key in _WEIGHT_SHAPING:
         given[key], found[key] = params[key], card.architecture_params.get(key)
@@ -269,6 +271,8 @@ def plan_training(args: argparse.Namespace) -> TrainingPlan:
         augment=args.augment,
         flip_p=args.flip_probability,
         shift=tuple(args.shift) if args.shift else default_shift(args.grid_mm),
+        pose_jitter=args.pose_jitter,
+        intensity_jitter=args.intensity_jitter,
         select=args.select,
         seed=args.seed,
     )
@@ -382,6 +386,7 @@ def _card(args, plan: TrainingPlan, weights: Path, fold, fingerprint, result, me
         registration=plan.registration,
         intensity_scaling="minmax-in-brain-mask",
         class_names=CLASS_NAMES,
+        input_resampling=args.input_resampling,
         training_data=_training_text(args, plan, fingerprint),
         intended_use=args.intended_use,
         training_fingerprint=fingerprint,
@@ -406,7 +411,11 @@ def run_training(args, plan: TrainingPlan, *, command: str) -> None:
     torch.set_num_threads(plan.threads)
     with tqdm(total=len(plan.scans), desc="loading", unit="scan", disable=None) as bar:
         images, digests = load_scans(
-            plan.scans, plan.grid, threads=plan.threads, progress=lambda n: bar.update(1)
+            plan.scans,
+            plan.grid,
+            threads=plan.threads,
+            progress=lambda n: bar.update(1),
+            antialias=args.input_resampling == "antialiased",
         )
     fp = fingerprint(plan.scans, column=args.label_column, digests=digests)
 

@@ -55,7 +55,8 @@ def _network_input(in_file: str, card) -> tuple[nib.Nifti1Image, nib.Nifti1Image
     affine = np.asarray(card.affine, dtype=float)
     if _same_grid(img, card.input_shape, affine):
         return img, img
-    return img, resample_to_grid(img, card.input_shape, affine)
+    antialias = card.input_resampling == "antialiased"
+    return img, resample_to_grid(img, card.input_shape, affine, antialias=antialias)
 
 
 def _save_relevance(relevance: np.ndarray, img, net_img, path: Path) -> nib.Nifti1Image:

@@ -12,10 +12,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
-__all__ = ["REGISTRATIONS", "CheckpointError", "ModelCard", "check_card_compatible"]
+__all__ = [
+    "INPUT_RESAMPLINGS",
+    "REGISTRATIONS",
+    "CheckpointError",
+    "ModelCard",
+    "check_card_compatible",
+]
 
 #: Registration kinds a model may have been trained with (see `bids_lrp.normalize`).
 REGISTRATIONS = ("affine", "syn")
+#: How a template-space scan reaches a coarser network grid
+#: (`bids_lrp.normalize.resample_to_grid`):
+#: ``"linear"`` samples it (cards written before 2026-12-04 say nothing and mean this),
+#: ``"antialiased"`` low-passes it first.
+INPUT_RESAMPLINGS = ("linear", "antialiased")
 #: Keys the card JSON carries besides the `ModelCard` fields.
 _META_KEYS = frozenset({"sha256", "weights", "format"})
 
@@ -73,6 +84,10 @@ _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "registration": (lambda v: v in REGISTRATIONS, f"one of {', '.join(REGISTRATIONS)}"),
     "intensity_scaling": (lambda v: isinstance(v, str) and bool(v), "a non-empty string"),
     "class_names": (_check_names, "at least 2 non-empty strings"),
+    "input_resampling": (
+        lambda v: v in INPUT_RESAMPLINGS,
+        f"one of {', '.join(INPUT_RESAMPLINGS)}",
+    ),
     "training_data": (lambda v: isinstance(v, str), "a string"),
     "intended_use": (lambda v: isinstance(v, str), "a string"),
     "training_fingerprint": (lambda v: isinstance(v, dict), "an object"),
@@ -113,6 +128,9 @@ class ModelCard:
         E.g. ``"minmax-in-brain-mask"`` (Böhle et al. 2019, section 2.1).
     class_names : tuple of str
         Output classes in logit order, e.g. ``("HC", "AD")``.
+    input_resampling : str
+        How scans reach a network grid coarser than the template's (`INPUT_RESAMPLINGS`);
+        ``"linear"`` when the card does not say.
     training_data, intended_use : str
         Free text.
     training_fingerprint : dict
@@ -144,6 +162,7 @@ class ModelCard:
     registration: str
     intensity_scaling: str
     class_names: tuple[str, ...]
+    input_resampling: str = "linear"
     training_data: str = ""
     intended_use: str = ""
     training_fingerprint: dict = field(default_factory=dict)
@@ -199,6 +218,7 @@ class ModelCard:
             registration=data["registration"],
             intensity_scaling=data["intensity_scaling"],
             class_names=tuple(data["class_names"]),
+            input_resampling=data.get("input_resampling", "linear"),
             training_data=data.get("training_data", ""),
             intended_use=data.get("intended_use", ""),
             **{key: dict(data.get(key, {})) for key in _PROVENANCE},

@@ -356,13 +356,13 @@ def fingerprint(
     return out
 
 
-def _load_one(scan: Scan, grid: Grid) -> tuple[np.ndarray, str]:
+def _load_one(scan: Scan, grid: Grid, antialias: bool) -> tuple[np.ndarray, str]:
     from bids_lrp.model.checkpoint import sha256_file
     from bids_lrp.normalize.grids import resample_to_grid
 
     img = nib.load(scan.path)
     if not grid.same_as(img.shape[:3], img.affine):
-        img = resample_to_grid(img, grid.shape, grid.affine)
+        img = resample_to_grid(img, grid.shape, grid.affine, antialias=antialias)
     data = np.asarray(img.dataobj, dtype=np.float32)
     if not np.isfinite(data).all():
         raise TrainingDataError(f"{scan.path.name} has non-finite values")
@@ -381,8 +381,9 @@ def load_scans(
     *,
     threads: int = 1,
     progress: Callable[[int], None] | None = None,
+    antialias: bool = False,
 ) -> tuple[np.ndarray, dict[str, str]]:
-    """Load every scan onto ``grid`` once.
+    """Load every scan onto ``grid`` once (``antialias``: see `resample_to_grid`).
 
     Returns
     -------
@@ -408,7 +409,9 @@ def load_scans(
     )
     digests: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        for index, (data, digest) in enumerate(pool.map(lambda s: _load_one(s, grid), scans)):
+        for index, (data, digest) in enumerate(
+            pool.map(lambda s: _load_one(s, grid, antialias), scans)
+        ):
             images[index] = data
             digests[scans[index].prefix] = digest
             if progress is not None:

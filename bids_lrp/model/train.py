@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bids_lrp.model.augment import intensity_jitter, pose_jitter
 from bids_lrp.model.metrics import binary_metrics, evaluate, predict
 from bids_lrp.model.split import Split, SplitError, kfold_splits, split_subjects
 
@@ -135,7 +136,9 @@ class Recipe:
     `warmup_schedule`; at most one of the two). Early stopping waits until a warm-up is over.
     ``label_smoothing`` (not in the paper; 0 = off) trains towards
     ``1 - label_smoothing / 2`` for the true class instead of 1 (two classes); the validation
-    loss that early stopping watches stays the plain cross-entropy.
+    loss that early stopping watches stays the plain cross-entropy. ``pose_jitter`` (voxels)
+    and ``intensity_jitter`` (not in the paper; 0 = off) add a sub-voxel y/z shift and another
+    min-max window with a smooth bias to every training scan (`bids_lrp.model.augment`).
     """
 
     epochs: int = 100
@@ -150,12 +153,18 @@ class Recipe:
     augment: bool = True
     flip_p: float = 0.5
     shift: tuple[int, int] = (-2, 3)
+    pose_jitter: float = 0.0
+    intensity_jitter: float = 0.0
     select: str = "balanced_accuracy"
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.warmup > 0 and self.decay_warmup > 0:
             raise ValueError("warmup and decay_warmup are two warm-ups; choose one")
+        if self.pose_jitter < 0:
+            raise ValueError(f"pose_jitter must be >= 0, got {self.pose_jitter}")
+        if not 0 <= self.intensity_jitter < 1:
+            raise ValueError(f"intensity_jitter must lie in [0, 1), got {self.intensity_jitter}")
 
     def to_json(self) -> dict:
         """JSON-ready description, naming the optimizer and the loss."""
@@ -421,6 +430,10 @@ def _train_epoch(
         x = images[batch]
         if recipe.augment:
             x = augment(x, rng, flip_p=recipe.flip_p, shift=recipe.shift, axis=flip_axis)
+            if recipe.pose_jitter > 0:  # drawn only when asked: the paper's stream stays
+                x = pose_jitter(x, rng, voxels=recipe.pose_jitter, axis=flip_axis)
+            if recipe.intensity_jitter > 0:
+                x = intensity_jitter(x, rng, strength=recipe.intensity_jitter)
         inputs = torch.from_numpy(np.ascontiguousarray(x[:, None])).to(device)
         targets = torch.from_numpy(labels[batch]).to(device)
         optimizer.zero_grad(set_to_none=True)

@@ -13,7 +13,12 @@ Nothing here imports nipype; the workflows wrap these functions.
 """
 
 from bids_lrp.normalize.bias import n4_bias_correct
-from bids_lrp.normalize.grids import relevance_to_grid, relevance_to_native, resample_to_grid
+from bids_lrp.normalize.grids import (
+    antialias_sigmas,
+    relevance_to_grid,
+    relevance_to_native,
+    resample_to_grid,
+)
 from bids_lrp.normalize.images import InvalidImageError, load_t1w, load_template
 from bids_lrp.normalize.intensity import mask_and_scale, registration_quality
 from bids_lrp.normalize.registration import (
@@ -29,6 +34,7 @@ __all__ = [
     "PROFILES",
     "InvalidImageError",
     "Registration",
+    "antialias_sigmas",
     "apply_transforms",
     "load_t1w",
     "load_template",

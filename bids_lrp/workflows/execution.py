@@ -66,6 +66,7 @@ def verify_model(settings: Settings):
         "InputShape": list(card.input_shape),
         "VoxelSize": list(card.voxel_size),
         "IntensityScaling": card.intensity_scaling,
+        "InputResampling": card.input_resampling,
         "TrainingRegistration": card.registration,
         "TrainingData": card.training_data,
         "IntendedUse": card.intended_use,

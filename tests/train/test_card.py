@@ -59,7 +59,17 @@ def test_cards_without_provenance_still_load():
     assert card.metrics == {} and card.command == ""
 
 
-@pytest.mark.parametrize(("key", "value"), [("metrics", "good"), ("command", ["a"])])
+def test_cards_without_input_resampling_mean_linear():
+    data = _card(input_resampling="antialiased").to_json()
+    assert ModelCard.from_json(data).input_resampling == "antialiased"
+    del data["input_resampling"]  # cards written before the field existed
+    assert ModelCard.from_json(data).input_resampling == "linear"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("metrics", "good"), ("command", ["a"]), ("input_resampling", "cubic")],
+)
 def test_provenance_fields_are_typed(key, value):
     with pytest.raises(ValueError, match=f"model card key '{key}' must be"):
         ModelCard.from_json({**_card().to_json(), key: value})

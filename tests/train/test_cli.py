@@ -26,7 +26,7 @@ CARD_FIELDS = {
     "name", "architecture", "architecture_params", "input_shape", "voxel_size", "affine",
     "template", "registration", "intensity_scaling", "class_names", "training_data",
     "intended_use", "training_fingerprint", "split", "metrics", "training", "software",
-    "command", "sha256",
+    "command", "sha256", "input_resampling",
 }  # fmt: skip
 
 
@@ -55,7 +55,7 @@ def test_outputs_and_card(trained, toy):
     assert data["input_shape"] == [25, 29, 25] and data["voxel_size"] == [8.0, 8.0, 8.0]
     assert data["affine"][0] == [8.0, 0.0, 0.0, -96.0]
     assert data["registration"] == "affine" and data["template"] == TEMPLATE
-    assert data["class_names"] == ["HC", "AD"]
+    assert data["class_names"] == ["HC", "AD"] and data["input_resampling"] == "antialiased"
     fp = data["training_fingerprint"]
     assert fp["n_participants"] == 10 and fp["n_scans"] == 20 and len(fp["sha256"]) == 64
     assert len(fp["sessions"]) == 20 and fp["participants"][0] == "sub-01"
@@ -172,6 +172,7 @@ def test_init_from_warns_when_its_training_set_overlaps_the_test_set(
         (["--hidden", "16"], r"its card does not match: hidden 8 \(here 16\)"),
         (["--grid-mm", "6"], r"input_shape \(25, 29, 25\) \(here \(33, 39, 33\)\)"),
         (["--channels", "4", "8", "4"], r"channels \[4, 8, 8\] \(here \[4, 8, 4\]\)"),
+        (["--input-resampling", "linear"], r"input_resampling antialiased \(here linear\)"),
     ],
 )
 def test_init_from_a_model_that_does_not_fit(
@@ -202,6 +203,11 @@ def test_init_from_a_model_that_does_not_fit(
     [
         (["--warmup", "3", "--label-smoothing", "0.2"], {"warmup": 3, "label_smoothing": 0.2}),
         (["--decay-warmup", "5", "--lr", "1e-3"], {"decay_warmup": 5, "warmup": 0, "lr": 1e-3}),
+        (
+            ["--pose-jitter", "0.5", "--intensity-jitter", "0.2"],
+            {"pose_jitter": 0.5, "intensity_jitter": 0.2},
+        ),
+        ([], {"pose_jitter": 0.0, "intensity_jitter": 0.0}),
     ],
 )
 def test_training_options_reach_the_recipe(toy, tmp_path, options, expected):

@@ -103,7 +103,8 @@ def test_network_grid_on_the_template():
     assert four.same_as(shape, affine) and four.voxel_size == (4.0, 4.0, 4.0)
 
 
-def test_training_inputs_are_the_inference_inputs(tmp_path):
+@pytest.mark.parametrize("resampling", ["linear", "antialiased"])
+def test_training_inputs_are_the_inference_inputs(tmp_path, resampling):
     """The same file on a 4 mm model grid gives the same array here and in the explainer."""
     from bids_lrp.interfaces.explain import _network_input
 
@@ -113,10 +114,15 @@ def test_training_inputs_are_the_inference_inputs(tmp_path):
     path = write_scan(tmp_path / "sub-1" / "anat" / "x_preproc_T1w.nii", data, affine)
     scan = SimpleNamespace(path=path, prefix="sub-1")
     net_shape, net_affine = grid(4.0)
-    card = SimpleNamespace(input_shape=net_shape, affine=net_affine)
-    images, digests = load_scans([scan], Grid(net_shape, net_affine))
+    card = SimpleNamespace(input_shape=net_shape, affine=net_affine, input_resampling=resampling)
+    antialias = resampling == "antialiased"
+    images, digests = load_scans([scan], Grid(net_shape, net_affine), antialias=antialias)
     expected = np.asarray(_network_input(str(path), card)[1].dataobj)
     np.testing.assert_array_equal(images[0], expected)
+    # Sampled, the 4 mm voxels keep the 1 mm noise (variance of uniform noise: 1/12);
+    # low-passed, they average over about 4 mm.
+    inner = images[0][12:34, 12:45, 10:38]
+    assert (inner.var() < 0.02) == antialias
     assert digests == {"sub-1": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 

@@ -196,3 +196,14 @@ def test_subnormal_floats_are_flushed_while_training_only(toy_arrays):
     )  # fmt: skip
     assert seen and set(seen) == {0.0}
     assert float((tiny * 1.0)[0]) > 0  # the default is back afterwards
+
+
+@pytest.mark.parametrize("jitter", [{"pose_jitter": 0.5}, {"intensity_jitter": 0.25}])
+def test_the_loop_applies_the_jitters(toy_arrays, jitter):
+    # Same seed, same data: only the augmentation can make the weights differ.
+    plain, jittered = (
+        _train(toy_arrays, epochs=2, seed=4),
+        _train(toy_arrays, epochs=2, seed=4, **jitter),
+    )
+    sp, sj = plain.model.state_dict(), jittered.model.state_dict()
+    assert not all(torch.equal(sp[k], sj[k]) for k in sp)

@@ -1,0 +1,101 @@
+"""Augmentations beyond the paper's, for networks that must survive a real preprocessing.
+
+A network trained on scans aligned by their true pose (the simulator's ground-truth derivatives)
+sees, at inference, what N4 and an ANTs affine registration make of the raw scan: a residual
+misalignment of up to 1 mm, mostly along y and z, and a different min-max window (a few bright or
+dark voxels set the scaling, so the same anatomy comes out with less contrast and a raised floor,
+``pipeline ~ a * true + b`` with ``a`` 0.70-0.88 and ``b`` 0.05-0.18 on simulated scans), with a
+smooth residual bias of a few percent. A network pruned hard by weight decay can learn the
+atrophy at one exact height and one exact contrast and lose AD scans to either
+(benchmarks/RESULTS.md, eighth and ninth rounds). Both functions here are off by default (the
+paper augments by a flip and an x-shift only, `bids_lrp.model.train.augment`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = ["intensity_jitter", "pose_jitter"]
+
+#: Largest log-slope of the smooth multiplicative field, as a share of the intensity strength.
+FIELD_SHARE = 0.2
+
+
+def pose_jitter(
+    batch: np.ndarray, rng: np.random.Generator, *, voxels: float, axis: int = 0
+) -> np.ndarray:
+    """Shift every image by a uniform sub-voxel amount along the two axes other than ``axis``.
+
+    The paper's x-shift moves whole voxels along the left-right ``axis``; this adds what an
+    affine registration leaves along the others: a translation drawn uniformly from
+    ``[-voxels, voxels]`` per axis, by linear interpolation (edges repeat the border value).
+
+    Parameters
+    ----------
+    batch : numpy.ndarray
+        Images, shape ``(N, X, Y, Z)``.
+    rng : numpy.random.Generator
+        Source of the draws (two per image).
+    voxels : float
+        Largest shift in voxels of the network grid (> 0).
+    axis : int
+        The left-right array axis, not shifted here.
+
+    Returns
+    -------
+    numpy.ndarray
+        A new array like ``batch``.
+    """
+    if voxels <= 0:
+        raise ValueError(f"voxels must be > 0, got {voxels}")
+    others = [a for a in range(3) if a != axis]
+    out = np.empty_like(batch)
+    for i, image in enumerate(batch):
+        offset = [0.0, 0.0, 0.0]
+        for a, step in zip(others, rng.uniform(-voxels, voxels, 2), strict=True):
+            offset[a] = float(step)
+        out[i] = ndimage.shift(image, offset, order=1, mode="nearest")
+    return out
+
+
+def intensity_jitter(
+    batch: np.ndarray, rng: np.random.Generator, *, strength: float
+) -> np.ndarray:
+    """Re-window the min-max scaling and multiply by a smooth field, inside the brain only.
+
+    Every image, whose brain lies in [0, 1] (`bids_lrp.normalize.mask_and_scale`), is mapped
+    inside the brain (voxels above 0) to ``(x - low) / (high - low)`` with ``low`` drawn from
+    ``[-strength, 0]`` and ``high`` from ``[1 - strength / 2, 1 + strength]``: another window of
+    the same anatomy, mostly the flatter one a registered scan gets. It is then multiplied by
+    ``exp(c . u)``, ``u`` the voxel position scaled to [-1, 1] per axis and each ``c`` drawn from
+    ``[-FIELD_SHARE * strength, FIELD_SHARE * strength]``: a bias that N4 left. Voxels outside the
+    brain stay 0.
+
+    Parameters
+    ----------
+    batch : numpy.ndarray
+        Images, shape ``(N, X, Y, Z)``, 0 outside the brain.
+    rng : numpy.random.Generator
+        Source of the draws (five per image).
+    strength : float
+        In (0, 1).
+
+    Returns
+    -------
+    numpy.ndarray
+        A new array like ``batch``.
+    """
+    if not 0 < strength < 1:
+        raise ValueError(f"strength must lie in (0, 1), got {strength}")
+    shape = batch.shape[1:]
+    position = np.meshgrid(*(np.linspace(-1.0, 1.0, n) for n in shape), indexing="ij")
+    out = np.empty_like(batch)
+    for i, image in enumerate(batch):
+        low = rng.uniform(-strength, 0.0)
+        high = rng.uniform(1.0 - strength / 2, 1.0 + strength)
+        slopes = rng.uniform(-FIELD_SHARE * strength, FIELD_SHARE * strength, 3)
+        field = np.exp(sum(c * u for c, u in zip(slopes, position, strict=True)))
+        windowed = (image - low) / (high - low) * field
+        out[i] = np.where(image > 0, windowed, 0.0).astype(batch.dtype)
+    return out
