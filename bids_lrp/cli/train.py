@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="antialiased",
         help="how scans reach a --grid-mm coarser than theirs: low-passed first (default; "
         "robust to the sub-millimetre differences between registrations) or sampled (linear, "
-        "as models trained before 2026-12-04); recorded on the card, which the participant "
+        "as models trained before this option); recorded on the card, which the participant "
         "level follows",
     )
     net.add_argument("--channels", type=_positive_int, nargs="+", default=[8, 16, 32, 64])

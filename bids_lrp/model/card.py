@@ -24,7 +24,7 @@ __all__ = [
 REGISTRATIONS = ("affine", "syn")
 #: How a template-space scan reaches a coarser network grid
 #: (`bids_lrp.normalize.resample_to_grid`):
-#: ``"linear"`` samples it (cards written before 2026-12-04 say nothing and mean this),
+#: ``"linear"`` samples it (cards written before this field existed say nothing and mean this),
 #: ``"antialiased"`` low-passes it first.
 INPUT_RESAMPLINGS = ("linear", "antialiased")
 #: Keys the card JSON carries besides the `ModelCard` fields.
