@@ -3,12 +3,16 @@
 A network trained on scans aligned by their true pose (the simulator's ground-truth derivatives)
 sees, at inference, what N4 and an ANTs affine registration make of the raw scan: a residual
 misalignment of up to 1 mm, mostly along y and z, and a different min-max window (a few bright or
-dark voxels set the scaling, so the same anatomy comes out with less contrast and a raised floor,
-``pipeline ~ a * true + b`` with ``a`` 0.70-0.88 and ``b`` 0.05-0.18 on simulated scans), with a
-smooth residual bias of a few percent. A network pruned hard by weight decay can learn the
-atrophy at one exact height and one exact contrast and lose AD scans to either
-(benchmarks/RESULTS.md, eighth and ninth rounds). Both functions here are off by default (the
-paper augments by a flip and an x-shift only, `bids_lrp.model.train.augment`).
+dark voxels set the scaling, so the same anatomy comes out with less contrast and a raised floor:
+``pipeline ~ contrast * true + floor`` with contrast 0.74-0.94 and floor 0.02-0.15 on the AD
+scans of one simulated cohort, `benchmarks/alignment.py`), with a smooth residual bias of a few
+percent. A network pruned hard by weight decay can learn the atrophy at one exact height and one
+exact contrast and lose AD scans to either (benchmarks/RESULTS.md, eighth and ninth rounds).
+On a coarse network grid most of that sensitivity came from sampling the scans without a
+low-pass, which `bids_lrp-train --input-resampling antialiased` (the default) removes; these
+augmentations did not fix it, and with a strong weight decay the intensity one kept the network
+at chance. Both are off by default (the paper augments by a flip and an x-shift only,
+`bids_lrp.model.train.augment`).
 """
 
 from __future__ import annotations
