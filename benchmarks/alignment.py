@@ -41,9 +41,7 @@ PROBES = (-0.5, -0.25, 0.25, 0.5)
 
 def network_array(path: Path, card) -> np.ndarray:
     """The scan on the model card's grid, resampled as the participant level does."""
-    from bids_lrp.interfaces.explain import _network_input
-
-    _, net_img = _network_input(str(path), card)
+    _, net_img = loc.network_input(path, card)
     return np.asarray(net_img.dataobj, dtype=np.float32)
 
 

@@ -108,8 +108,8 @@ def main() -> None:
     from scipy.special import softmax
 
     from bids_lrp.model import load_checkpoint
+    from bids_lrp.model.data import Grid, network_input
     from bids_lrp.model.metrics import POSITIVE, predict
-    from bids_lrp.normalize import resample_to_grid
 
     nets = [(path, *load_checkpoint(path)) for path in args.model]
     signal, darker, brighter, areas = [], [], [], []
@@ -127,14 +127,15 @@ def main() -> None:
         brighter.append(share_within(np.maximum(diff, 0), distance))
         areas.append(signal_by_area(diff, anatomy.atlas))
         images = [twin, *(np.where(distance <= r, ad, twin) for r in RADII_MM), ad]
-        on_grid: dict[tuple, np.ndarray] = {}  # resampled once per network grid
+        on_grid: dict[tuple, np.ndarray] = {}  # resampled once per network input kind
         for path, net, card in nets:
-            key = (tuple(card.input_shape), np.asarray(card.affine).tobytes())
+            grid = Grid.of_card(card)
+            key = (grid.shape, grid.affine.tobytes(), card.input_resampling)
             if key not in on_grid:
                 on_grid[key] = np.stack([
-                    np.asarray(resample_to_grid(
+                    np.asarray(network_input(
                         nib.Nifti1Image(image.astype(np.float32), anatomy.grid.affine),
-                        card.input_shape, np.asarray(card.affine),
+                        grid, card.input_resampling,
                     ).dataobj, dtype=np.float32)
                     for image in images
                 ])  # fmt: skip

@@ -27,6 +27,7 @@ Also the classification: balanced accuracy of the pipeline's predictions against
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -100,16 +101,32 @@ def dilate(mask: np.ndarray, mm: float, voxel_mm: float = 1.0) -> np.ndarray:
     return ndimage.binary_dilation(mask, structure=ball)
 
 
+@functools.lru_cache(maxsize=2)
+def load_model(model_path: Path):
+    """The model and its card (verified checkpoint, eval mode, CPU), loaded once per file."""
+    from bids_lrp.model import load_checkpoint
+
+    return load_checkpoint(model_path)
+
+
+def network_input(preproc: Path, card) -> tuple[nib.Nifti1Image, nib.Nifti1Image]:
+    """A template-space scan and the network's input made from it, as the participant level."""
+    from bids_lrp.model.data import Grid
+    from bids_lrp.model.data import network_input as to_network
+
+    img = nib.load(preproc)
+    return img, to_network(img, Grid.of_card(card), card.input_resampling)
+
+
 def explain_all(model_path: Path, preproc: Path, target: str) -> tuple[dict, np.ndarray]:
     """Template-grid relevance of every method (same resampling as the participant level)."""
     import torch
 
-    from bids_lrp.interfaces.explain import _load_model, _network_input
     from bids_lrp.lrp import attribute
     from bids_lrp.normalize import relevance_to_grid
 
-    model, card = _load_model(str(model_path), "", "cpu")
-    img, net = _network_input(str(preproc), card)
+    model, card = load_model(Path(model_path))
+    img, net = network_input(preproc, card)
     x = torch.from_numpy(np.asarray(net.dataobj, dtype=np.float32))[None, None]
     cls = card.class_names.index(target)
     maps = {}
@@ -134,10 +151,9 @@ def randomization(model_path: Path, x, target: str) -> dict:
     import torch
     from scipy.stats import spearmanr
 
-    from bids_lrp.interfaces.explain import _load_model
     from bids_lrp.lrp import attribute
 
-    model, card = _load_model(str(model_path), "", "cpu")
+    model, card = load_model(Path(model_path))
     cls = card.class_names.index(target)
     layers = [m for m in model.modules() if isinstance(m, (torch.nn.Conv3d, torch.nn.Linear))]
     out: dict[str, list[float]] = {label: [] for label, _, _ in METHODS}

@@ -90,7 +90,6 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from bids_lrp.interfaces.explain import _load_model
     from bids_lrp.templates import get_atlas
 
     loc.METHODS = tuple(m for m in loc.METHODS if m[0] in SCREENED)
@@ -103,7 +102,7 @@ def main() -> None:
         {int(i) for v in atrophy["atlas_indices"].drop_duplicates() for i in str(v).split()}
     )
     planted_names = loc.planted_area_names(atlas, planted_idx)
-    net, _ = _load_model(str(args.model), "", "cpu")
+    net, _ = loc.load_model(args.model)
     print(f"{args.model}: weights alive per layer (share / channels): {alive_weights(net)}")
     rows, vectors, rand = [], {}, {}
     for key, mask_file in sorted(masks.items()):

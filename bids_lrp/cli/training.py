@@ -415,7 +415,7 @@ def run_training(args, plan: TrainingPlan, *, command: str) -> None:
             plan.grid,
             threads=plan.threads,
             progress=lambda n: bar.update(1),
-            antialias=args.input_resampling == "antialiased",
+            resampling=args.input_resampling,
         )
     fp = fingerprint(plan.scans, column=args.label_column, digests=digests)
 

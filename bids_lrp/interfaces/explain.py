@@ -43,20 +43,12 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def _same_grid(img: nib.Nifti1Image, shape, affine) -> bool:
-    return tuple(img.shape[:3]) == tuple(shape) and np.allclose(img.affine, affine, atol=1e-4)
-
-
 def _network_input(in_file: str, card) -> tuple[nib.Nifti1Image, nib.Nifti1Image]:
     """The template-space image and the same image on the model card's grid."""
-    from bids_lrp.normalize import resample_to_grid
+    from bids_lrp.model.data import Grid, network_input
 
     img = nib.load(in_file)
-    affine = np.asarray(card.affine, dtype=float)
-    if _same_grid(img, card.input_shape, affine):
-        return img, img
-    antialias = card.input_resampling == "antialiased"
-    return img, resample_to_grid(img, card.input_shape, affine, antialias=antialias)
+    return img, network_input(img, Grid.of_card(card), card.input_resampling)
 
 
 def _save_relevance(relevance: np.ndarray, img, net_img, path: Path) -> nib.Nifti1Image:

@@ -4,8 +4,8 @@ Scans are the network inputs the participant level writes (``*_space-<tpl>_desc-
 masked and min-max scaled), found in a ``bids_lrp`` output folder or in the ground truth of
 ``bids_lrp-simulate`` (``derivatives/simulation``, scans aligned by their true pose). Labels come
 from the raw dataset's ``participants.tsv``. Every scan is resampled once onto the network grid
-with `bids_lrp.normalize.resample_to_grid`, the very call the participant level makes when the
-model card's grid is not the template grid, so training and inference see identical inputs.
+by `network_input`, the very function the participant level calls with the model card's grid,
+so training and inference see identical inputs.
 
 Problems a user can fix raise `TrainingDataError` with a one-line message, before any image is
 loaded.
@@ -41,6 +41,7 @@ __all__ = [
     "label_scans",
     "load_scans",
     "network_grid",
+    "network_input",
     "read_labels",
 ]
 
@@ -69,6 +70,11 @@ class Grid:
     def voxel_size(self) -> tuple[float, float, float]:
         """Voxel edge lengths (mm)."""
         return tuple(float(v) for v in np.sqrt((self.affine[:3, :3] ** 2).sum(axis=0)))
+
+    @classmethod
+    def of_card(cls, card) -> Grid:
+        """The network input grid a model card records (`bids_lrp.model.ModelCard`)."""
+        return cls(tuple(int(n) for n in card.input_shape), np.asarray(card.affine, float))
 
     def same_as(self, shape: Sequence[int], affine: np.ndarray) -> bool:
         """Whether ``(shape, affine)`` is this grid (affine to 1e-4 mm, as the explainer)."""
@@ -356,13 +362,44 @@ def fingerprint(
     return out
 
 
-def _load_one(scan: Scan, grid: Grid, antialias: bool) -> tuple[np.ndarray, str]:
-    from bids_lrp.model.checkpoint import sha256_file
+def network_input(img: nib.Nifti1Image, grid: Grid, resampling: str = "linear") -> nib.Nifti1Image:
+    """A template-space scan as the network sees it, on ``grid``.
+
+    The one place where training (`load_scans`) and the participant level (the explainer, with
+    the model card's grid and ``input_resampling``) turn a scan into a network input, so both
+    see identical arrays: ``img`` itself when it lies on ``grid`` already, else
+    `bids_lrp.normalize.resample_to_grid`, low-passed first when ``resampling`` is
+    ``"antialiased"``.
+
+    Parameters
+    ----------
+    img : nibabel.Nifti1Image
+        Template-space scan (brain-masked, scaled to [0, 1]).
+    grid : Grid
+        The network's input grid.
+    resampling : str
+        One of `bids_lrp.model.card.INPUT_RESAMPLINGS`.
+
+    Returns
+    -------
+    nibabel.Nifti1Image
+        ``img``, or a float32 image on ``grid``.
+    """
+    from bids_lrp.model.card import INPUT_RESAMPLINGS
     from bids_lrp.normalize.grids import resample_to_grid
 
-    img = nib.load(scan.path)
-    if not grid.same_as(img.shape[:3], img.affine):
-        img = resample_to_grid(img, grid.shape, grid.affine, antialias=antialias)
+    if resampling not in INPUT_RESAMPLINGS:
+        raise ValueError(f"resampling must be one of {INPUT_RESAMPLINGS}, got {resampling!r}")
+    if grid.same_as(img.shape[:3], img.affine):
+        return img
+    antialias = resampling == "antialiased"
+    return resample_to_grid(img, grid.shape, grid.affine, antialias=antialias)
+
+
+def _load_one(scan: Scan, grid: Grid, resampling: str) -> tuple[np.ndarray, str]:
+    from bids_lrp.model.checkpoint import sha256_file
+
+    img = network_input(nib.load(scan.path), grid, resampling)
     data = np.asarray(img.dataobj, dtype=np.float32)
     if not np.isfinite(data).all():
         raise TrainingDataError(f"{scan.path.name} has non-finite values")
@@ -381,9 +418,9 @@ def load_scans(
     *,
     threads: int = 1,
     progress: Callable[[int], None] | None = None,
-    antialias: bool = False,
+    resampling: str = "linear",
 ) -> tuple[np.ndarray, dict[str, str]]:
-    """Load every scan onto ``grid`` once (``antialias``: see `resample_to_grid`).
+    """Load every scan onto ``grid`` once, as `network_input` with ``resampling`` does.
 
     Returns
     -------
@@ -410,7 +447,7 @@ def load_scans(
     digests: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         for index, (data, digest) in enumerate(
-            pool.map(lambda s: _load_one(s, grid, antialias), scans)
+            pool.map(lambda s: _load_one(s, grid, resampling), scans)
         ):
             images[index] = data
             digests[scans[index].prefix] = digest

@@ -21,6 +21,7 @@ from bids_lrp.model.data import (
     label_scans,
     load_scans,
     network_grid,
+    network_input,
     read_labels,
 )
 from bids_lrp.templates import get_template
@@ -116,7 +117,7 @@ def test_training_inputs_are_the_inference_inputs(tmp_path, resampling):
     net_shape, net_affine = grid(4.0)
     card = SimpleNamespace(input_shape=net_shape, affine=net_affine, input_resampling=resampling)
     antialias = resampling == "antialiased"
-    images, digests = load_scans([scan], Grid(net_shape, net_affine), antialias=antialias)
+    images, digests = load_scans([scan], Grid(net_shape, net_affine), resampling=resampling)
     expected = np.asarray(_network_input(str(path), card)[1].dataobj)
     np.testing.assert_array_equal(images[0], expected)
     # Sampled, the 4 mm voxels keep the 1 mm noise (variance of uniform noise: 1/12);
@@ -124,6 +125,23 @@ def test_training_inputs_are_the_inference_inputs(tmp_path, resampling):
     inner = images[0][12:34, 12:45, 10:38]
     assert (inner.var() < 0.02) == antialias
     assert digests == {"sub-1": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def test_network_input_on_the_grid_is_the_scan_itself():
+    """No resampling at all when the scan lies on the card's grid (the paper's 1 mm case)."""
+    import nibabel as nib
+
+    shape, affine = grid(4.0)
+    img = nib.Nifti1Image(np.random.default_rng(0).random(shape).astype(np.float32), affine)
+    card = SimpleNamespace(input_shape=list(shape), affine=affine.tolist())
+    on_grid = Grid.of_card(card)
+    assert on_grid.same_as(shape, affine) and on_grid.shape == tuple(shape)
+    for resampling in ("linear", "antialiased"):
+        assert network_input(img, on_grid, resampling) is img
+    coarse = Grid(*grid(8.0))
+    assert network_input(img, coarse).shape == coarse.shape
+    with pytest.raises(ValueError, match="resampling must be one of"):
+        network_input(img, coarse, "cubic")
 
 
 def test_errors(toy, tmp_path):

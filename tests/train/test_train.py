@@ -107,9 +107,28 @@ def test_a_network_that_ignores_its_input_gets_one_warning(toy_arrays, caplog):
         result = train_model(_silenced, images, labels, np.arange(8), np.arange(8, 12), recipe)
     assert result.epochs_run == 4
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert len(warnings) == 1, warnings  # once per run, not once per epoch
+    assert len(warnings) == 2, warnings  # once per run, not once per epoch, and the verdict
     assert warnings[0].startswith("epoch 1: the network gives every validation scan the same")
     assert "--lr" in warnings[0]
+    assert warnings[1].startswith("the network did not learn: the kept checkpoint (epoch ")
+    assert "balanced accuracy 0.500" in warnings[1] and "--seed" in warnings[1]
+
+
+def test_a_run_at_chance_gets_a_verdict_only_below_the_chance_level(caplog):
+    from bids_lrp.model.train import CHANCE_LEVEL, _warn_if_at_chance
+
+    def run(bacc, auc):
+        caplog.clear()
+        record = {"epoch": 3, "val_balanced_accuracy": bacc, "val_roc_auc": auc}
+        with caplog.at_level("WARNING", logger="bids_lrp.model.train"):
+            _warn_if_at_chance([{"epoch": 1}, {"epoch": 2}, record], 3)
+        return [r.getMessage() for r in caplog.records]
+
+    assert len(run(0.569, 0.587)) == 1  # a run that never learned (seed 5, tenth round)
+    assert len(run(0.5, None)) == 1  # no ROC AUC when validation has one class
+    assert run(CHANCE_LEVEL + 0.01, 0.5) == []  # separates the classes somewhat
+    assert run(0.55, 0.9) == []  # ranks well, threshold off: not at chance
+    assert run(0.986, 1.0) == []
 
 
 def test_a_learning_network_gets_no_such_warning(toy_arrays, caplog):
