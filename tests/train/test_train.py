@@ -100,7 +100,7 @@ def _silenced() -> torch.nn.Module:
     return model
 
 
-def test_a_network_that_ignores_its_input_gets_one_warning(toy_arrays, caplog):
+def test_a_network_that_ignores_its_input_gets_one_warning_and_a_verdict(toy_arrays, caplog):
     images, labels = toy_arrays
     recipe = Recipe(epochs=4, min_epochs=0, lr=1e-3)
     with caplog.at_level("WARNING", logger="bids_lrp.model.train"):
