@@ -109,24 +109,16 @@ def load_model(model_path: Path):
     return load_checkpoint(model_path)
 
 
-def network_input(preproc: Path, card) -> tuple[nib.Nifti1Image, nib.Nifti1Image]:
-    """A template-space scan and the network's input made from it, as the participant level."""
-    from bids_lrp.model.data import Grid
-    from bids_lrp.model.data import network_input as to_network
-
-    img = nib.load(preproc)
-    return img, to_network(img, Grid.of_card(card), card.input_resampling)
-
-
 def explain_all(model_path: Path, preproc: Path, target: str) -> tuple[dict, np.ndarray]:
     """Template-grid relevance of every method (same resampling as the participant level)."""
     import torch
 
     from bids_lrp.lrp import attribute
+    from bids_lrp.model.data import load_network_input
     from bids_lrp.normalize import relevance_to_grid
 
     model, card = load_model(Path(model_path))
-    img, net = network_input(preproc, card)
+    img, net = load_network_input(preproc, card)
     x = torch.from_numpy(np.asarray(net.dataobj, dtype=np.float32))[None, None]
     cls = card.class_names.index(target)
     maps = {}

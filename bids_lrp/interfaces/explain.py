@@ -43,14 +43,6 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def _network_input(in_file: str, card) -> tuple[nib.Nifti1Image, nib.Nifti1Image]:
-    """The template-space image and the same image on the model card's grid."""
-    from bids_lrp.model.data import Grid, network_input
-
-    img = nib.load(in_file)
-    return img, network_input(img, Grid.of_card(card), card.input_resampling)
-
-
 def _save_relevance(relevance: np.ndarray, img, net_img, path: Path) -> nib.Nifti1Image:
     """Write one relevance map on the template grid (mapped back keeping its sum)."""
     from bids_lrp.normalize import relevance_to_grid
@@ -141,6 +133,7 @@ def explain_images(
     import torch
 
     from bids_lrp.lrp import attribute
+    from bids_lrp.model.data import load_network_input
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -153,7 +146,7 @@ def explain_images(
     out = {"relevance": [], "predictions": [], "metadata": []}
     for start in range(0, len(in_files), batch_size):
         chunk = list(range(start, min(start + batch_size, len(in_files))))
-        images = [_network_input(in_files[i], card) for i in chunk]
+        images = [load_network_input(in_files[i], card) for i in chunk]
         x = torch.from_numpy(
             np.stack([np.asarray(net.dataobj, dtype=np.float32) for _, net in images])
         )[:, None].to(device)

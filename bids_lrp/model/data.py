@@ -39,6 +39,7 @@ __all__ = [
     "find_scans",
     "fingerprint",
     "label_scans",
+    "load_network_input",
     "load_scans",
     "network_grid",
     "network_input",
@@ -394,6 +395,17 @@ def network_input(img: nib.Nifti1Image, grid: Grid, resampling: str = "linear") 
         return img
     antialias = resampling == "antialiased"
     return resample_to_grid(img, grid.shape, grid.affine, antialias=antialias)
+
+
+def load_network_input(path: str | Path, card) -> tuple[nib.Nifti1Image, nib.Nifti1Image]:
+    """A template-space scan file and the network input its model card asks for.
+
+    What the participant level feeds the model: `network_input` on the card's grid with the
+    card's ``input_resampling``. Returns the scan and that input (the same object when the
+    scan already lies on the card's grid).
+    """
+    img = nib.load(path)
+    return img, network_input(img, Grid.of_card(card), card.input_resampling)
 
 
 def _load_one(scan: Scan, grid: Grid, resampling: str) -> tuple[np.ndarray, str]:

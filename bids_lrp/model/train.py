@@ -425,9 +425,7 @@ def _warn_if_at_chance(history: list[dict], best_epoch: int) -> None:
     it does depends on the seed (benchmarks/RESULTS.md, tenth round), so the run ends with
     weights that must not be used and a hint at what to change.
     """
-    kept = next((r for r in history if r["epoch"] == best_epoch), None)
-    if kept is None:
-        return
+    kept = history[best_epoch - 1]  # one record per epoch, from epoch 1
     bacc, auc = kept["val_balanced_accuracy"], kept["val_roc_auc"]
     if bacc <= CHANCE_LEVEL and (auc is None or auc <= CHANCE_LEVEL):
         logger.warning(

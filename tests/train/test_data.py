@@ -19,6 +19,7 @@ from bids_lrp.model.data import (
     find_scans,
     fingerprint,
     label_scans,
+    load_network_input,
     load_scans,
     network_grid,
     network_input,
@@ -107,8 +108,6 @@ def test_network_grid_on_the_template():
 @pytest.mark.parametrize("resampling", ["linear", "antialiased"])
 def test_training_inputs_are_the_inference_inputs(tmp_path, resampling):
     """The same file on a 4 mm model grid gives the same array here and in the explainer."""
-    from bids_lrp.interfaces.explain import _network_input
-
     shape, affine = grid(1.0)
     data = np.zeros(shape, np.float32)
     data[40:150, 40:190, 30:160] = np.random.default_rng(0).random((110, 150, 130))
@@ -118,7 +117,7 @@ def test_training_inputs_are_the_inference_inputs(tmp_path, resampling):
     card = SimpleNamespace(input_shape=net_shape, affine=net_affine, input_resampling=resampling)
     antialias = resampling == "antialiased"
     images, digests = load_scans([scan], Grid(net_shape, net_affine), resampling=resampling)
-    expected = np.asarray(_network_input(str(path), card)[1].dataobj)
+    expected = np.asarray(load_network_input(str(path), card)[1].dataobj)
     np.testing.assert_array_equal(images[0], expected)
     # Sampled, the 4 mm voxels keep the 1 mm noise (variance of uniform noise: 1/12);
     # low-passed, they average over about 4 mm.
