@@ -145,6 +145,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--patience", type=_positive_int, default=8, help="epochs without lower validation loss"
     )
     fit.add_argument("--min-epochs", type=_non_negative_int, default=15, help="never stop before")
+    fit.add_argument(
+        "--monitor-from",
+        type=_positive_int,
+        default=1,
+        metavar="EPOCH",
+        help="first epoch whose checkpoint may be kept and whose validation loss counts for "
+        "early stopping (not in the paper; as Keras' EarlyStopping start_from_epoch: for "
+        "fine-tuning with --init-from and a stronger --weight-decay, which otherwise keeps its "
+        "first epoch)",
+    )
     fit.add_argument("--select", choices=SELECTIONS, default="balanced_accuracy",
                      help="validation criterion of the kept checkpoint")  # fmt: skip
     fit.add_argument("--no-augment", dest="augment", action="store_false")

@@ -220,6 +220,10 @@ def plan_training(args: argparse.Namespace) -> TrainingPlan:
         raise UsageError(f"--shift MIN MAX needs MIN <= MAX, got {args.shift[0]} {args.shift[1]}")
     if args.warmup and args.decay_warmup:
         raise UsageError("--warmup and --decay-warmup are two warm-ups; choose one")
+    if args.monitor_from > args.epochs:
+        raise UsageError(
+            f"--monitor-from {args.monitor_from} is after the last epoch (--epochs {args.epochs})"
+        )
     outputs = _outputs(args.out, args.folds, args.overwrite)
     if args.name is not None and not any(c.isalnum() for c in args.name):
         raise UsageError(f"--name {args.name!r} needs letters or digits")
@@ -274,6 +278,7 @@ def plan_training(args: argparse.Namespace) -> TrainingPlan:
         pose_jitter=args.pose_jitter,
         intensity_jitter=args.intensity_jitter,
         select=args.select,
+        monitor_from=args.monitor_from,
         seed=args.seed,
     )
     threads = args.threads or min(8, len(os.sched_getaffinity(0)))

@@ -139,7 +139,11 @@ class Recipe:
     `warmup_schedule`; at most one of the two). Early stopping waits until a warm-up is over.
     ``label_smoothing`` (not in the paper; 0 = off) trains towards
     ``1 - label_smoothing / 2`` for the true class instead of 1 (two classes); the validation
-    loss that early stopping watches stays the plain cross-entropy. ``pose_jitter`` (voxels)
+    loss that early stopping watches stays the plain cross-entropy. ``monitor_from`` (not in
+    the paper; 1 = from the start) is the first epoch whose checkpoint may be kept and whose
+    validation loss counts for early stopping, as Keras' ``EarlyStopping(start_from_epoch)``:
+    fine-tuning trained weights with a stronger weight decay otherwise keeps its first epoch,
+    before the decay has changed anything. ``pose_jitter`` (voxels)
     and ``intensity_jitter`` (not in the paper; 0 = off) add a sub-voxel y/z shift and another
     min-max window with a smooth bias to every training scan (`bids_lrp.model.augment`).
     """
@@ -159,11 +163,16 @@ class Recipe:
     pose_jitter: float = 0.0
     intensity_jitter: float = 0.0
     select: str = "balanced_accuracy"
+    monitor_from: int = 1
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.warmup > 0 and self.decay_warmup > 0:
             raise ValueError("warmup and decay_warmup are two warm-ups; choose one")
+        if not 1 <= self.monitor_from <= self.epochs:
+            raise ValueError(
+                f"monitor_from must lie in [1, epochs={self.epochs}], got {self.monitor_from}"
+            )
         if self.pose_jitter < 0:
             raise ValueError(f"pose_jitter must be >= 0, got {self.pose_jitter}")
         if not 0 <= self.intensity_jitter < 1:
@@ -367,13 +376,14 @@ def train_model(
                     "avoids this)",
                     epoch,
                 )
-            improved = _is_better(val, best_score, recipe.select)
+            monitored = epoch >= recipe.monitor_from
+            improved = monitored and _is_better(val, best_score, recipe.select)
             if improved:
                 best_state = {
                     k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()
                 }
                 best_score, best_epoch = (val["balanced_accuracy"], val["loss"]), epoch
-            if val["loss"] < best_loss:
+            if monitored and val["loss"] < best_loss:
                 best_loss, best_loss_epoch = val["loss"], epoch
             record = {
                 "epoch": epoch,
@@ -396,7 +406,8 @@ def train_model(
             )  # fmt: skip
             if on_epoch is not None:
                 on_epoch(record)
-            patience_lost = epoch - best_loss_epoch >= recipe.patience
+            since = max(best_loss_epoch, recipe.monitor_from - 1)  # not before monitoring
+            patience_lost = epoch - since >= recipe.patience
             may_stop = epoch >= max(recipe.min_epochs, recipe.warmup + 1, recipe.decay_warmup + 1)
             if may_stop and patience_lost and epoch < recipe.epochs:
                 stopped = True

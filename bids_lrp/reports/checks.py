@@ -47,6 +47,9 @@ CONSERVATION_MAX = 0.10
 #: ... and only when that much is also worth noticing: for a scan whose explained score is ~0
 #: (e.g. p(AD) = 1e-5 for a healthy control) nearly all of it may vanish (no positive evidence).
 CONSERVATION_MIN_LOST = 1e-3
+#: A map whose total is at most this fraction of its start relevance is reported as empty (all
+#: of it absorbed: e.g. a control on which no AD-voting unit is active, under alpha1-beta0).
+EMPTY_MAP = 1e-4
 #: Relative change of the relevance total allowed from the network grid to the template grid and
 #: from there to the native grid (both resamplings are meant to preserve it).
 GRID_SUM_TOLERANCE = 0.05
@@ -160,6 +163,11 @@ def _relative_change(a: float | None, b: float | None) -> float | None:
     return abs(a - b) / max(abs(a), 1e-30)
 
 
+def _empty_map(total: float | None, start: float | None) -> bool:
+    """Whether an LRP map holds (next to) none of its start relevance."""
+    return total is not None and start is not None and abs(total) <= EMPTY_MAP * abs(start)
+
+
 def conservation_row(
     desc: str, meta: Mapping[str, Any], native_sum: float | None
 ) -> tuple[dict[str, Any], list[Notice]]:
@@ -180,6 +188,19 @@ def conservation_row(
         CONSERVATION_MIN_LOST
     ):
         status = f"ok (lost {error:.0%} of a score near 0)"
+    elif error > CONSERVATION_MAX and _empty_map(total, number(meta.get("StartRelevance"))):
+        status = "empty map"
+        target = meta.get("TargetClass", "the explained class")
+        notices.append(
+            Notice(
+                "warning",
+                f"{desc}: the map is empty: none of the explained score "
+                f"({number(meta.get('StartRelevance')):.3g}) reached the input; region sums "
+                f"are 0. Under alpha1-beta0 this happens when no unit of the network's last "
+                f"layers gives positive evidence for {target} (e.g. a clear control)",
+                code="conservation",
+            )
+        )
     elif error > CONSERVATION_MAX:
         status = "large"
         notices.append(

@@ -174,5 +174,27 @@ def test_conservation_warning_needs_a_score_worth_losing():
     )
     assert not [n for n in notices if n.code == "conservation"]
     meta = {**base, "ConservationError": 0.3, "StartRelevance": 0.6, "RelevanceSum": 0.42}
-    _, notices = conservation_row("LRPb0", meta, None)
-    assert [n for n in notices if n.code == "conservation"]
+    row, notices = conservation_row("LRPb0", meta, None)
+    [notice] = [n for n in notices if n.code == "conservation"]
+    assert row["check"] == "large" and "30.0% of the start relevance" in notice.text
+
+
+def test_an_empty_lrp_map_is_named_as_such():
+    """A control's alpha1-beta0 map with none of p(AD) in it says why, not "understated"."""
+    from bids_lrp.reports.checks import conservation_row
+
+    meta = {
+        "MethodKind": "relevance",
+        "TargetClass": "AD",
+        "ConservationError": 1.0,
+        "StartRelevance": 0.0037,
+        "RelevanceSum": 0.0,
+        "RelevanceSumTemplateGrid": 0.0,
+    }
+    row, notices = conservation_row("LRPb0", meta, None)
+    [notice] = [n for n in notices if n.code == "conservation"]
+    assert row["check"] == "empty map"
+    assert "map is empty" in notice.text and "positive evidence for AD" in notice.text
+    # a map that kept a little of its score is not empty
+    row, _ = conservation_row("LRPb0", {**meta, "RelevanceSum": 0.0005}, None)
+    assert row["check"] == "large"

@@ -207,7 +207,8 @@ def test_init_from_a_model_that_does_not_fit(
             ["--pose-jitter", "0.5", "--intensity-jitter", "0.2"],
             {"pose_jitter": 0.5, "intensity_jitter": 0.2},
         ),
-        ([], {"pose_jitter": 0.0, "intensity_jitter": 0.0}),
+        ([], {"pose_jitter": 0.0, "intensity_jitter": 0.0, "monitor_from": 1}),
+        (["--monitor-from", "3"], {"monitor_from": 3}),
     ],
 )
 def test_training_options_reach_the_recipe(toy, tmp_path, options, expected):

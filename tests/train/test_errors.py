@@ -92,6 +92,11 @@ CASES = {
         ["--warmup", "2", "--decay-warmup", "2"],
         "--warmup and --decay-warmup are two warm-ups",
     ),
+    "monitoring after the last epoch": (
+        lambda b, s: None,
+        ["--epochs", "3", "--monitor-from", "4"],
+        "--monitor-from 4 is after the last epoch \\(--epochs 3\\)",
+    ),
     "smoothing of 1": (
         lambda b, s: None,
         ["--label-smoothing", "1"],

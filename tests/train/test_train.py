@@ -205,6 +205,25 @@ def test_no_early_stop_during_the_warmup(toy_arrays):
     assert decay.stopped_early and decay.epochs_run >= 5
 
 
+def test_monitoring_starts_at_monitor_from(toy_arrays):
+    # Checkpoints are kept and patience is counted only from epoch 5 on: the kept epoch is the
+    # best of epochs 5.., never earlier, and early stopping comes patience epochs after the
+    # lowest validation loss of those epochs, whatever the epochs before did.
+    for settings in ({"lr": 3e-3}, {"lr": 1e-12, "weight_decay": 0.0}):
+        result = _train(toy_arrays, epochs=14, patience=2, monitor_from=5, **settings)
+        monitored = result.history[4:]
+        key = [(-r["val_balanced_accuracy"], r["val_loss"]) for r in monitored]
+        assert result.best_epoch == 5 + min(range(len(key)), key=key.__getitem__)
+        assert not any(r["kept"] for r in result.history[:4])
+        lowest = 5 + int(np.argmin([r["val_loss"] for r in monitored]))
+        assert result.epochs_run == min(14, lowest + 2) and result.epochs_run >= 6
+    # without it, the same still run stops 2 epochs after its lowest loss of all epochs
+    plain = _train(toy_arrays, epochs=14, patience=2, lr=1e-12, weight_decay=0.0)
+    assert plain.epochs_run == int(np.argmin([r["val_loss"] for r in plain.history])) + 3
+    with pytest.raises(ValueError, match="monitor_from"):
+        Recipe(epochs=4, monitor_from=5)
+
+
 def test_subnormal_floats_are_flushed_while_training_only(toy_arrays):
     images, labels = toy_arrays
     tiny = torch.tensor([1e-39])  # subnormal in float32
