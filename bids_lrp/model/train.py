@@ -347,7 +347,8 @@ def train_model(
         rng = np.random.default_rng(recipe.seed)
         history: list[dict] = []
         best_state, best_score, best_epoch = None, None, 0
-        best_loss, best_loss_epoch, stopped = math.inf, 0, False
+        # patience counts from the last epoch before monitoring starts (Recipe.monitor_from)
+        best_loss, best_loss_epoch, stopped = math.inf, recipe.monitor_from - 1, False
         warned_silent = False
         for epoch in range(1, recipe.epochs + 1):
             tic = time.perf_counter()
@@ -406,8 +407,7 @@ def train_model(
             )  # fmt: skip
             if on_epoch is not None:
                 on_epoch(record)
-            since = max(best_loss_epoch, recipe.monitor_from - 1)  # not before monitoring
-            patience_lost = epoch - since >= recipe.patience
+            patience_lost = epoch - best_loss_epoch >= recipe.patience
             may_stop = epoch >= max(recipe.min_epochs, recipe.warmup + 1, recipe.decay_warmup + 1)
             if may_stop and patience_lost and epoch < recipe.epochs:
                 stopped = True

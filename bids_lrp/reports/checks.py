@@ -163,11 +163,6 @@ def _relative_change(a: float | None, b: float | None) -> float | None:
     return abs(a - b) / max(abs(a), 1e-30)
 
 
-def _empty_map(total: float | None, start: float | None) -> bool:
-    """Whether an LRP map holds (next to) none of its start relevance."""
-    return total is not None and start is not None and abs(total) <= EMPTY_MAP * abs(start)
-
-
 def conservation_row(
     desc: str, meta: Mapping[str, Any], native_sum: float | None
 ) -> tuple[dict[str, Any], list[Notice]]:
@@ -175,6 +170,7 @@ def conservation_row(
     kind = meta.get("MethodKind", "n/a")
     error = number(meta.get("ConservationError"))
     total = number(meta.get("RelevanceSum"))
+    start = number(meta.get("StartRelevance"))
     on_template = number(meta.get("RelevanceSumTemplateGrid"))
     notices, status = [], "ok"
     if kind != "relevance":
@@ -184,19 +180,21 @@ def conservation_row(
         notices.append(
             Notice("warning", f"{desc}: conservation error not recorded", code="conservation")
         )
-    elif error > CONSERVATION_MAX and error * abs(number(meta.get("StartRelevance")) or 0.0) < (
-        CONSERVATION_MIN_LOST
-    ):
+    elif error > CONSERVATION_MAX and error * abs(start or 0.0) < CONSERVATION_MIN_LOST:
         status = f"ok (lost {error:.0%} of a score near 0)"
-    elif error > CONSERVATION_MAX and _empty_map(total, number(meta.get("StartRelevance"))):
+    elif (
+        error > CONSERVATION_MAX
+        and None not in (total, start)
+        and abs(total) <= EMPTY_MAP * abs(start)
+    ):
         status = "empty map"
         target = meta.get("TargetClass", "the explained class")
         notices.append(
             Notice(
                 "warning",
                 f"{desc}: the map is empty: none of the explained score "
-                f"({number(meta.get('StartRelevance')):.3g}) reached the input; region sums "
-                f"are 0. Under alpha1-beta0 this happens when no unit of the network's last "
+                f"({start:.3g}) reached the input; region sums "
+                "are 0. Under alpha1-beta0 this happens when no unit of the network's last "
                 f"layers gives positive evidence for {target} (e.g. a clear control)",
                 code="conservation",
             )
@@ -229,7 +227,7 @@ def conservation_row(
         "method": meta.get("Method", "n/a"),
         "kind": kind,
         "target": meta.get("TargetClass", "n/a"),
-        "start relevance": number(meta.get("StartRelevance")),
+        "start relevance": start,
         "sum (network grid)": total,
         "sum (template grid)": on_template,
         "sum (native grid)": native_sum,
