@@ -31,7 +31,13 @@ from bids_lrp.group.maps import mean_image, stream_sums
 from bids_lrp.group.metrics import metrics_rows
 from bids_lrp.group.niftistream import read_grid
 from bids_lrp.group.readers import RegionSums
-from bids_lrp.group.tables import GROUPS, group_stats, merge_area_columns
+from bids_lrp.group.tables import (
+    GAINS,
+    GROUPS,
+    group_stats,
+    images_with_relevance,
+    merge_area_columns,
+)
 from bids_lrp.group.write import (
     METRICS_COLUMNS,
     areasums_columns,
@@ -149,21 +155,36 @@ def write_atlas_tables(
         )
     ]
     stats = group_stats(sums, n_voxels, ctx.masks)
+    with_relevance = images_with_relevance(sums, ctx.masks)
     files.append(
         write_tsv(
             ctx.folder / f"{stem}_groupstats.tsv",
             stats,
-            {**meta, **_described(groupstats_columns(stats.columns))},
+            {
+                **meta,
+                "ImagesWithRelevance": {
+                    "Counts": with_relevance,
+                    "Definition": "images of the group whose map holds any relevance (sum of "
+                    "|S_a| over the areas above 1e-6 of the largest image's); the group's mean, "
+                    "and a gain with the group as denominator, rest on these",
+                },
+                **_described(groupstats_columns(stats.columns)),
+            },
         )
     )
     fingerprints = _fingerprints(ctx, sums, stem, meta)
     files += fingerprints
     notes = []
     if ctx.labels.column is not None:
-        for num, den in (("AD", "HC"), ("TP", "TN")):
+        for num, den in GAINS:
             if num not in ctx.masks or den not in ctx.masks:
                 missing = den if num in ctx.masks else num
                 notes.append(f"no {missing} images: gain_{num}_{den} skipped")
+            elif with_relevance[den] == 0:
+                notes.append(
+                    f"{method}, {atlas}: gain_{num}_{den} undefined (n/a): none of the "
+                    f"{int(ctx.masks[den].sum())} {den} maps holds any relevance"
+                )
     if not fingerprints:
         notes.append("fewer than 2 AD images: fingerprints skipped")
     return files, notes

@@ -22,11 +22,13 @@ import pandas as pd
 from bids_lrp.regions import COLUMNS, merge_hemispheres
 
 __all__ = [
+    "GAINS",
     "GROUPS",
     "LABEL_GROUPS",
     "OUTCOMES",
     "group_masks",
     "group_stats",
+    "images_with_relevance",
     "merge_area_columns",
     "outcomes",
     "rank_descending",
@@ -40,6 +42,9 @@ OUTCOMES = ("TP", "TN", "FP", "FN")
 GROUPS = ("all", *LABEL_GROUPS, *OUTCOMES)
 #: Gains: (numerator group, denominator group).
 GAINS = (("AD", "HC"), ("TP", "TN"))
+#: An image's map is empty when its absolute area sums add up to at most this share of the
+#: largest image's: under alpha1-beta0 a clear control's map is exactly 0.
+EMPTY_MAP_SHARE = 1e-6
 
 _OUTCOME = {("AD", "AD"): "TP", ("AD", "HC"): "FN", ("HC", "HC"): "TN", ("HC", "AD"): "FP"}
 
@@ -101,6 +106,27 @@ def group_masks(
     for group in OUTCOMES:
         masks[group] = found == group
     return {g: m for g, m in masks.items() if g == "all" or m.any()}
+
+
+def images_with_relevance(sums: pd.DataFrame, masks: Mapping[str, np.ndarray]) -> dict[str, int]:
+    """Per group, how many images have a map that holds any relevance.
+
+    A group's mean area sum, and with it a gain's denominator, rests on these: when only a few
+    controls have a non-empty map, the gain ``mean_AD / mean_HC`` divides by the mean of a few
+    maps. A map is empty when ``sum_a |S_a|`` is at most `EMPTY_MAP_SHARE` of the largest
+    image's (NaN sums count as 0).
+
+    Parameters
+    ----------
+    sums : pandas.DataFrame
+        One row per image, one column per area (``S_a``).
+    masks : mapping
+        Group -> boolean membership per row of ``sums`` (`group_masks`).
+    """
+    totals = np.nan_to_num(sums.abs().to_numpy(dtype=np.float64), nan=0.0).sum(axis=1)
+    largest = float(totals.max()) if totals.size else 0.0
+    live = totals > EMPTY_MAP_SHARE * largest
+    return {g: int(np.count_nonzero(live & np.asarray(m, dtype=bool))) for g, m in masks.items()}
 
 
 def rank_descending(values: pd.Series) -> pd.Series:

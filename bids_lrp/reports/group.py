@@ -20,6 +20,7 @@ from nibabel.filebasedimages import ImageFileError
 
 from bids_lrp import __version__
 from bids_lrp.group.cohort import IMAGE_COLUMNS
+from bids_lrp.group.tables import GAINS, group_masks, images_with_relevance
 from bids_lrp.outputs import atomic_write_text
 from bids_lrp.reports.checks import FOOTER
 from bids_lrp.reports.discover import group_files, read_json
@@ -119,10 +120,39 @@ def _density(rep: _Group, name: str, stem: str, stats: pd.DataFrame) -> None:
     rep.blocks["density"].append(f"<h3>{esc(name)}</h3>{figure(rep.src(path), caption)}")
 
 
-def _gain(rep: _Group, name: str, stem: str, stats: pd.DataFrame) -> None:
-    made = False
-    for column, groups in (("gain_AD_HC", "AD / HC"), ("gain_TP_TN", "TP / TN")):
+def _with_relevance(sums: pd.DataFrame | None) -> dict[str, tuple[int, int]]:
+    """Per group: (images whose map holds any relevance, images), from the area-sums table."""
+    if sums is None or "label" not in sums or "outcome" not in sums:
+        return {}
+    masks = group_masks(
+        [v if isinstance(v, str) else None for v in sums["label"]],
+        [v if isinstance(v, str) else None for v in sums["outcome"]],
+    )
+    areas = [c for c in sums.columns if c not in IMAGE_COLUMNS]
+    values = sums[areas].apply(pd.to_numeric, errors="coerce")
+    live = images_with_relevance(values, masks)
+    return {g: (live[g], int(m.sum())) for g, m in masks.items()}
+
+
+def _gain(
+    rep: _Group, name: str, stem: str, stats: pd.DataFrame, sums: pd.DataFrame | None
+) -> None:
+    made, said = False, False
+    counts = _with_relevance(sums)
+    for num, den in GAINS:
+        column, groups = f"gain_{num}_{den}", f"{num} / {den}"
+        live, total = counts.get(den, (None, 0))
         if not np.isfinite(_numeric(stats, column)).any():
+            if total and live == 0:
+                rep.say(
+                    "gain",
+                    "warning",
+                    f"{name}: no relevance gain {groups}: none of the {total} {den} maps holds "
+                    f"any relevance, so mean_{den}(S_a) is 0 in every area. Under LRP "
+                    "alpha1-beta0 and guided backpropagation a map is empty when no unit of the "
+                    "network's last layers gives evidence for AD, as for a clear control.",
+                )
+                said = True
             continue
         top = _ranked(stats, column)
         path = bar_chart(
@@ -134,10 +164,22 @@ def _gain(rep: _Group, name: str, stem: str, stats: pd.DataFrame) -> None:
             reference=1.0,
         )
         caption = f"Relevance gain {groups}: ratio of the mean area relevance of the two groups."
+        if total:
+            caption += (
+                f" {live} of {total} {den} maps hold any relevance; the {den} mean rests on them."
+            )
         heading = "" if made else f"<h3>{esc(name)}</h3>"
         rep.blocks["gain"].append(heading + figure(rep.src(path), caption))
         made = True
-    if not made:
+        if total and 2 * live < total:
+            rep.say(
+                "gain",
+                "warning",
+                f"{name}: only {live} of {total} {den} maps hold any relevance (the others are "
+                f"empty), so gain {groups} divides by the mean of {live} map(s): its ranking "
+                f"can change with a few {den} images. See the per-image area relevance.",
+            )
+    if not made and not said:
         rep.say("gain", "info", f"{name}: no relevance gain (it needs labelled AD and HC images).")
 
 
@@ -272,7 +314,7 @@ def _pair(rep: _Group, files: dict, atlas: str, method: str) -> None:
         rep.say("gain", "info", f"{name}: no group statistics table.")
     else:
         _density(rep, name, stem, stats)
-        _gain(rep, name, stem, stats)
+        _gain(rep, name, stem, stats, sums)
         side = files["groupstats"][(atlas, method)].with_suffix(".json")
         rep.blocks["density"].append(json_details(read_json(side), "Group sizes and columns"))
     _violins(rep, name, stem, stats, sums)

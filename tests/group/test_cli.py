@@ -111,6 +111,34 @@ def test_group_stats_and_sidecar(finished):
     assert sidecar["MergedHemispheres"] is True and sidecar["LabelColumn"] == "diagnosis"
     assert (sidecar["Method"], sidecar["MethodLabel"]) == ("boehle2019", "LRPb0")
     assert "Description" in sidecar["gain_AD_HC"]
+    assert sidecar["ImagesWithRelevance"]["Counts"] == sizes  # every fake map holds relevance
+
+
+def test_controls_with_empty_maps_leave_the_gain_undefined_and_say_so(
+    tmp_path, fake_bids, monkeypatch
+):
+    """As the demo model's LRP b0 maps of clear controls: exactly 0 (p(AD) reaches no voxel)."""
+    import tests.group.conftest as fake
+
+    def silent_controls(image, method):
+        data = relevance(image, method)
+        return data if image.diagnosis == "AD" or method != "LRPb0" else data * 0
+
+    monkeypatch.setattr(fake, "relevance", silent_controls)
+    out = fake.write_outputs(tmp_path / "out")
+    assert _run(fake_bids, out) == 0
+    group = out / "group"
+    stem = "atlas-Neuromorphometrics_desc-LRPb0_groupstats"
+    stats = _read(group / f"{stem}.tsv")
+    assert stats["gain_AD_HC"].isna().all() and stats["rank_gain_AD_HC"].isna().all()
+    counts = json.loads((group / f"{stem}.json").read_text())["ImagesWithRelevance"]["Counts"]
+    assert (counts["AD"], counts["HC"], counts["TN"], counts["FP"]) == (4, 0, 0, 0)
+    skipped = json.loads((group / "group_summary.json").read_text())["Skipped"]
+    assert (
+        "LRPb0, Neuromorphometrics: gain_AD_HC undefined (n/a): none of the 3 HC maps "
+        "holds any relevance" in skipped
+    )
+    assert not any("GuidedBackprop" in s for s in skipped)  # its control maps are not empty
 
 
 def test_metrics(finished):

@@ -9,6 +9,7 @@ import pytest
 from bids_lrp.group.tables import (
     group_masks,
     group_stats,
+    images_with_relevance,
     merge_area_columns,
     outcomes,
     rank_descending,
@@ -103,3 +104,18 @@ def test_merge_requires_aligned_voxels():
     sums = pd.DataFrame({"A": [1.0]})
     with pytest.raises(ValueError, match="indexed like"):
         merge_area_columns(sums, pd.Series({"B": 1}))
+
+
+def test_images_with_relevance_counts_maps_that_are_not_empty():
+    sums = pd.DataFrame(
+        {
+            "A": [1.0, -2.0, 0.0, 1e-9, 0.3, np.nan],
+            "B": [0.5, 1.0, 0.0, 0.0, np.nan, np.nan],
+        }
+    )
+    labels = ["AD", "AD", "HC", "HC", "HC", "HC"]
+    masks = group_masks(labels, [None] * 6)
+    # 0 and 1e-9 (below 1e-6 of the largest total, 3.0) are empty; NaN sums count as 0.
+    assert images_with_relevance(sums, masks) == {"all": 3, "AD": 2, "HC": 1}
+    assert images_with_relevance(sums * 0, masks) == {"all": 0, "AD": 0, "HC": 0}
+    assert images_with_relevance(sums.iloc[:0], {"all": np.zeros(0, bool)}) == {"all": 0}

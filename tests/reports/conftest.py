@@ -233,8 +233,14 @@ AREAS = [
 GROUPS = ("all", "AD", "HC", "TP", "TN", "FP", "FN")
 
 
-def make_group(out: Path, *, labelled: bool = True, method: str = "LRPb0") -> Path:
-    """Group-level outputs for 8 images (4 AD, 4 HC when labelled)."""
+def make_group(
+    out: Path, *, labelled: bool = True, method: str = "LRPb0", live_controls: int = 4
+) -> Path:
+    """Group-level outputs for 8 images (4 AD, 4 HC when labelled).
+
+    ``live_controls``: how many of the HC maps hold relevance (the others are all 0, as LRP b0
+    maps of clear controls).
+    """
     group = out / "group"
     group.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(7)
@@ -250,6 +256,8 @@ def make_group(out: Path, *, labelled: bool = True, method: str = "LRPb0") -> Pa
             for lab in labels
         ]
     ) * rng.uniform(0.7, 1.3, (n, len(AREAS)))
+    if labelled:
+        values[4 + live_controls :] = 0.0
     images = [f"sub-{i:02d}" for i in range(1, n + 1)]
     sums = pd.DataFrame(
         {
@@ -275,12 +283,14 @@ def make_group(out: Path, *, labelled: bool = True, method: str = "LRPb0") -> Pa
         stats[f"rank_density_{g}"] = stats[f"density_{g}"].rank(ascending=False).astype(int)
     if labelled:
         for a, b in (("AD", "HC"), ("TP", "TN")):
-            stats[f"gain_{a}_{b}"] = stats[f"mean_{a}"] / stats[f"mean_{b}"]
-            stats[f"rank_gain_{a}_{b}"] = stats[f"gain_{a}_{b}"].rank(ascending=False).astype(int)
+            denominator = stats[f"mean_{b}"].where(stats[f"mean_{b}"] != 0)
+            stats[f"gain_{a}_{b}"] = stats[f"mean_{a}"] / denominator
+            stats[f"rank_gain_{a}_{b}"] = stats[f"gain_{a}_{b}"].rank(ascending=False)
     stats.to_csv(group / f"{stem}_groupstats.tsv", sep="\t", index=False)
     sizes = {g: int(sum(1 for x in labels + outcome if x == g)) for g in groups if g != "all"}
     write_json(group / f"{stem}_groupstats.json", {"GroupSizes": {"all": n, **sizes}})
-    unit = values / np.linalg.norm(values, axis=1, keepdims=True)
+    norms = np.linalg.norm(values, axis=1, keepdims=True)
+    unit = values / np.where(norms > 0, norms, 1.0)  # an empty map: a zero vector
     fingerprints = pd.DataFrame(unit @ unit.T, columns=images)
     fingerprints.insert(0, "image", images)
     fingerprints.to_csv(group / f"{stem}_fingerprints.tsv", sep="\t", index=False)

@@ -9,6 +9,7 @@ import pytest
 from bids_lrp.reports import write_group_report
 from bids_lrp.reports.group import SECTIONS, TOP_AREAS, _ranked
 from tests.reports.browser import scan_html
+from tests.reports.conftest import make_group
 
 
 def test_labelled_group_report(session_group_reports):
@@ -29,6 +30,29 @@ def test_labelled_group_report(session_group_reports):
     assert "balanced_accuracy" in text and "Confusion matrix (overall)" in text
     assert "no predictions file" in text  # the skipped image and its reason
     assert "needs labelled" not in text and "No classification metrics" not in text
+
+
+def test_gain_says_how_many_control_maps_it_rests_on(session_group_reports):
+    text = session_group_reports["labelled"].read_text(encoding="utf-8")
+    assert "4 of 4 HC maps hold any relevance; the HC mean rests on them." in text
+    assert "maps hold any relevance (the others are empty)" not in text
+
+
+@pytest.mark.parametrize("live", [0, 1])
+def test_gain_on_few_or_no_live_control_maps_is_flagged(tmp_path, live):
+    """LRP b0 maps of clear controls are 0: the gain rests on the others, or is undefined."""
+    text = write_group_report(make_group(tmp_path, live_controls=live)).read_text("utf-8")
+    page = scan_html(text)
+    names = [src.rsplit("/", 1)[-1] for src in page.images]
+    stem = "atlas-Neuromorphometrics_desc-LRPb0"
+    assert "it needs labelled AD and HC images" not in text
+    if live == 0:
+        assert "no relevance gain AD / HC: none of the 4 HC maps holds any relevance" in text
+        assert f"{stem}_gainADHC.svg" not in names
+    else:
+        assert "only 1 of 4 HC maps hold any relevance (the others are empty)" in text
+        assert "gain AD / HC divides by the mean of 1 map(s)" in text
+        assert f"{stem}_gainADHC.svg" in names
 
 
 def test_unlabelled_group_report_says_what_is_missing(session_group_reports):
