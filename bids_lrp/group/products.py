@@ -32,6 +32,7 @@ from bids_lrp.group.metrics import metrics_rows
 from bids_lrp.group.niftistream import read_grid
 from bids_lrp.group.readers import RegionSums
 from bids_lrp.group.tables import (
+    EMPTY_MAP_SHARE,
     GAINS,
     GROUPS,
     group_stats,
@@ -165,8 +166,8 @@ def write_atlas_tables(
                 "ImagesWithRelevance": {
                     "Counts": with_relevance,
                     "Definition": "images of the group whose map holds any relevance (sum of "
-                    "|S_a| over the areas above 1e-6 of the largest image's); the group's mean, "
-                    "and a gain with the group as denominator, rest on these",
+                    f"|S_a| over the areas above {EMPTY_MAP_SHARE:g} of the largest image's); the "
+                    "group's mean, and a gain with the group as denominator, rest on these",
                 },
                 **_described(groupstats_columns(stats.columns)),
             },

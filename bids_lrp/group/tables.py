@@ -22,6 +22,7 @@ import pandas as pd
 from bids_lrp.regions import COLUMNS, merge_hemispheres
 
 __all__ = [
+    "EMPTY_MAP_SHARE",
     "GAINS",
     "GROUPS",
     "LABEL_GROUPS",
