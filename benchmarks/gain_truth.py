@@ -31,7 +31,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
 from scipy import ndimage
@@ -88,18 +87,18 @@ def change_density(n_twins: int, seed: int, severity: float, smooth_mm: float, a
 
 
 def gain_frame(vectors: dict, diagnosis: dict, label: str) -> tuple[pd.DataFrame, int, int]:
-    """Gain and the two groups' relevance shares per area; non-zero control maps, controls."""
-    groups: dict[bool, list[pd.Series]] = {True: [], False: []}
-    for key, vector in vectors.items():
-        groups[diagnosis[key.split("_")[0]] == "AD"].append(vector[label])
-    ad = pd.concat(groups[True], axis=1).mean(axis=1)
-    cn = pd.concat(groups[False], axis=1).mean(axis=1)
-    live = sum(float(v.abs().sum()) > 1e-6 * float(ad.abs().sum()) for v in groups[False])
-    floor = 1e-6 * float(ad.abs().max() or 1.0)
+    """Gain (as ``localization.py``) and the two groups' relevance shares per area; how many
+    control maps hold any relevance (`bids_lrp.group.tables.images_with_relevance`), of how many.
+    """
+    from bids_lrp.group.tables import images_with_relevance
+
+    ad, cn = loc.group_means(vectors, diagnosis, label)
+    controls = [v[label] for k, v in vectors.items() if diagnosis[k.split("_")[0]] != "AD"]
+    live = images_with_relevance(pd.DataFrame(controls), {"CN": np.ones(len(controls), bool)})
     frame = pd.DataFrame(
-        {"gain": ad / cn.where(cn.abs() > floor), "ad": ad / ad.sum(), "cn": cn / cn.sum()}
+        {"gain": loc.gain_by_area(ad, cn), "ad": ad / ad.sum(), "cn": cn / cn.sum()}
     )
-    return frame.dropna(subset=["gain"]), live, len(groups[False])
+    return frame.dropna(subset=["gain"]), live["CN"], len(controls)
 
 
 def report(label: str, frame: pd.DataFrame, live: int, n_cn: int) -> None:
@@ -154,7 +153,6 @@ def main() -> None:
     for key in sorted(masks):
         sub = key.split("_")[0]
         anat = next((scans / sub).rglob(f"{key}_space-{loc.TPL}_desc-preproc_T1w.nii.gz"))
-        nib.load(anat)  # fail here, not inside the explanation, on a broken file
         maps, _ = loc.explain_all(model, anat, "AD")
         vectors[key] = loc.area_vectors(maps, atlas)
     print(

@@ -180,19 +180,28 @@ def area_vectors(maps: dict, atlas) -> dict[str, pd.Series]:
     return vectors
 
 
+def group_means(vectors: dict, diagnosis: dict, label: str) -> tuple[pd.Series, pd.Series]:
+    """Mean area sums of the AD and of the CN scans, for one method."""
+    groups: dict[bool, list[pd.Series]] = {True: [], False: []}
+    for key, vector in vectors.items():
+        groups[diagnosis[key.split("_")[0]] == "AD"].append(vector[label])
+    return tuple(pd.concat(groups[ad], axis=1).mean(axis=1) for ad in (True, False))
+
+
+def gain_by_area(mean_ad: pd.Series, mean_cn: pd.Series) -> pd.Series:
+    """Relevance gain mean AD / mean CN; NaN where the CN mean is ~0 (1e-6 of the AD maximum)."""
+    floor = 1e-6 * float(mean_ad.abs().max() or 1.0)
+    return mean_ad / mean_cn.where(mean_cn.abs() > floor)
+
+
 def rank_by_gain(vectors: dict, diagnosis: dict, label: str) -> tuple[list[str], str]:
     """Areas by relevance gain (mean AD / mean CN area sum), best first, and the ranking used.
 
     When the CN relevance is ~0 almost everywhere (an over-confident model with relevance
     starting from p(AD)) the gain is undefined; the AD-CN difference ranks them instead.
     """
-    groups = {True: [], False: []}
-    for key, vector in vectors.items():
-        groups[diagnosis[key.split("_")[0]] == "AD"].append(vector[label])
-    mean_ad = pd.concat(groups[True], axis=1).mean(axis=1)
-    mean_cn = pd.concat(groups[False], axis=1).mean(axis=1)
-    floor = 1e-6 * float(mean_ad.abs().max() or 1.0)
-    gain, ranking = (mean_ad / mean_cn.where(mean_cn.abs() > floor)).dropna(), "gain"
+    mean_ad, mean_cn = group_means(vectors, diagnosis, label)
+    gain, ranking = gain_by_area(mean_ad, mean_cn).dropna(), "gain"
     if len(gain) < len(mean_ad) / 2:
         gain, ranking = (mean_ad - mean_cn), "AD-CN difference"
     return list(gain.sort_values(ascending=False).index), ranking

@@ -20,7 +20,7 @@ from nibabel.filebasedimages import ImageFileError
 
 from bids_lrp import __version__
 from bids_lrp.group.cohort import IMAGE_COLUMNS
-from bids_lrp.group.tables import GAINS, group_masks, images_with_relevance
+from bids_lrp.group.tables import GAINS
 from bids_lrp.outputs import atomic_write_text
 from bids_lrp.reports.checks import FOOTER
 from bids_lrp.reports.discover import group_files, read_json
@@ -120,25 +120,28 @@ def _density(rep: _Group, name: str, stem: str, stats: pd.DataFrame) -> None:
     rep.blocks["density"].append(f"<h3>{esc(name)}</h3>{figure(rep.src(path), caption)}")
 
 
-def _with_relevance(sums: pd.DataFrame | None) -> dict[str, tuple[int, int]]:
-    """Per group: (images whose map holds any relevance, images), from the area-sums table."""
-    if sums is None or "label" not in sums or "outcome" not in sums:
+def _with_relevance(sidecar: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    """Per group: (images whose map holds any relevance, images), as the group level counted.
+
+    Empty for group tables written before the count existed (no ``ImagesWithRelevance``).
+    """
+    counts = sidecar.get("ImagesWithRelevance", {})
+    sizes = sidecar.get("GroupSizes", {})
+    if not isinstance(counts, dict) or not isinstance(sizes, dict):
         return {}
-    masks = group_masks(
-        [v if isinstance(v, str) else None for v in sums["label"]],
-        [v if isinstance(v, str) else None for v in sums["outcome"]],
-    )
-    areas = [c for c in sums.columns if c not in IMAGE_COLUMNS]
-    values = sums[areas].apply(pd.to_numeric, errors="coerce")
-    live = images_with_relevance(values, masks)
-    return {g: (live[g], int(m.sum())) for g, m in masks.items()}
+    counts = counts.get("Counts", {})
+    if not isinstance(counts, dict):
+        return {}
+    return {
+        g: (int(counts[g]), int(sizes[g]))
+        for g in counts
+        if isinstance(counts[g], int) and isinstance(sizes.get(g), int)
+    }
 
 
-def _gain(
-    rep: _Group, name: str, stem: str, stats: pd.DataFrame, sums: pd.DataFrame | None
-) -> None:
+def _gain(rep: _Group, name: str, stem: str, stats: pd.DataFrame, sidecar: dict) -> None:
     made, said = False, False
-    counts = _with_relevance(sums)
+    counts = _with_relevance(sidecar)
     for num, den in GAINS:
         column, groups = f"gain_{num}_{den}", f"{num} / {den}"
         live, total = counts.get(den, (None, 0))
@@ -313,10 +316,10 @@ def _pair(rep: _Group, files: dict, atlas: str, method: str) -> None:
         rep.say("density", "info", f"{name}: no group statistics table.")
         rep.say("gain", "info", f"{name}: no group statistics table.")
     else:
+        sidecar = read_json(files["groupstats"][(atlas, method)].with_suffix(".json"))
         _density(rep, name, stem, stats)
-        _gain(rep, name, stem, stats, sums)
-        side = files["groupstats"][(atlas, method)].with_suffix(".json")
-        rep.blocks["density"].append(json_details(read_json(side), "Group sizes and columns"))
+        _gain(rep, name, stem, stats, sidecar)
+        rep.blocks["density"].append(json_details(sidecar, "Group sizes and columns"))
     _violins(rep, name, stem, stats, sums)
     _similarity(rep, name, stem, files.get("fingerprints", {}).get((atlas, method)), sums)
 

@@ -288,7 +288,19 @@ def make_group(
             stats[f"rank_gain_{a}_{b}"] = stats[f"gain_{a}_{b}"].rank(ascending=False)
     stats.to_csv(group / f"{stem}_groupstats.tsv", sep="\t", index=False)
     sizes = {g: int(sum(1 for x in labels + outcome if x == g)) for g in groups if g != "all"}
-    write_json(group / f"{stem}_groupstats.json", {"GroupSizes": {"all": n, **sizes}})
+    live = np.abs(values).sum(axis=1) > 0
+    counts = {
+        g: int(sum(live[i] for i, x in enumerate(labels) if g in (x, outcome[i])))
+        for g in groups
+        if g != "all"
+    }
+    write_json(
+        group / f"{stem}_groupstats.json",
+        {
+            "GroupSizes": {"all": n, **sizes},
+            "ImagesWithRelevance": {"Counts": {"all": int(live.sum()), **counts}},
+        },
+    )
     norms = np.linalg.norm(values, axis=1, keepdims=True)
     unit = values / np.where(norms > 0, norms, 1.0)  # an empty map: a zero vector
     fingerprints = pd.DataFrame(unit @ unit.T, columns=images)

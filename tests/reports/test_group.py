@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from bids_lrp.reports import write_group_report
-from bids_lrp.reports.group import SECTIONS, TOP_AREAS, _ranked
+from bids_lrp.reports.group import SECTIONS, TOP_AREAS, _ranked, _with_relevance
 from tests.reports.browser import scan_html
 from tests.reports.conftest import make_group
 
@@ -53,6 +53,13 @@ def test_gain_on_few_or_no_live_control_maps_is_flagged(tmp_path, live):
         assert "only 1 of 4 HC maps hold any relevance (the others are empty)" in text
         assert "gain AD / HC divides by the mean of 1 map(s)" in text
         assert f"{stem}_gainADHC.svg" in names
+
+
+def test_control_counts_come_from_the_sidecar_and_older_sidecars_have_none():
+    sidecar = {"GroupSizes": {"all": 8, "HC": 4}, "ImagesWithRelevance": {"Counts": {"HC": 1}}}
+    assert _with_relevance(sidecar) == {"HC": (1, 4)}
+    assert _with_relevance({"GroupSizes": {"all": 8, "HC": 4}}) == {}  # before the count
+    assert _with_relevance({"ImagesWithRelevance": "?", "GroupSizes": {"HC": 4}}) == {}
 
 
 def test_unlabelled_group_report_says_what_is_missing(session_group_reports):
