@@ -68,7 +68,7 @@ def register_zbox_first() -> tuple[str, str, dict]:
             policy,
         )
     )
-    return ("b0, z^B first layer", name, {"beta": 0.0})
+    return ("b0, z^B first layer", name, {"beta": 0.0}, "AD")
 
 
 def change_density(n_twins: int, seed: int, severity: float, smooth_mm: float, atlas):
@@ -144,7 +144,7 @@ def main() -> None:
     model = args.model or default_model()
     atlas = get_atlas("Neuromorphometrics", loc.TPL)
     dense, smooth = change_density(args.n_twins, args.seed, args.severity, args.smooth_mm, atlas)
-    loc.METHODS = (("b0", "boehle2019", {"beta": 0.0}), register_zbox_first())
+    loc.METHODS = (("b0", "boehle2019", {"beta": 0.0}, "AD"), register_zbox_first())
     bids = args.work / "bids"
     participants, masks = loc.truth_tables(bids)
     diagnosis = dict(zip(participants["participant_id"], participants["diagnosis"], strict=True))
@@ -153,14 +153,14 @@ def main() -> None:
     for key in sorted(masks):
         sub = key.split("_")[0]
         anat = next((scans / sub).rglob(f"{key}_space-{loc.TPL}_desc-preproc_T1w.nii.gz"))
-        maps, _ = loc.explain_all(model, anat, "AD")
+        maps, _ = loc.explain_all(model, anat)
         vectors[key] = loc.area_vectors(maps, atlas)
     print(
         f"model {model}; scans: {'true pose' if args.true_pose else 'participant level'} "
         f"({args.work}); true change: {args.n_twins} AD scans and their twins, seed {args.seed}, "
         f"severity {args.severity}"
     )
-    for label, _, _ in loc.METHODS:
+    for label, *_ in loc.METHODS:
         frame, live, n_cn = gain_frame(vectors, diagnosis, label)
         frame["change"], frame["change_smooth"] = dense, smooth
         report(label, frame, live, n_cn)

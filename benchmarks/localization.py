@@ -41,17 +41,32 @@ import pandas as pd
 
 os.environ.setdefault("NIPYPE_NO_ET", "1")
 TPL = "MNI152NLin2009cAsym"
-#: (label, registry method, parameters): the rows of the report.
+#: (label, registry method, parameters, explained class): the rows of the report. The
+#: participant level's (and the paper's) targets: AD, and each scan's predicted class for guided
+#: backprop; "guided-backprop AD" is the row earlier rounds called guided-backprop.
 METHODS = (
-    ("boehle2019 b0", "boehle2019", {"beta": 0.0}),
-    ("boehle2019 b1", "boehle2019", {"beta": 1.0}),
-    ("alpha-beta", "alpha-beta", {}),
-    ("epsilon", "epsilon", {}),
-    ("composite", "composite", {}),
-    ("guided-backprop", "guided-backprop", {}),
-    ("gradient", "gradient", {}),
-    ("gradient-x-input", "gradient-x-input", {}),
+    ("boehle2019 b0", "boehle2019", {"beta": 0.0}, "AD"),
+    ("boehle2019 b1", "boehle2019", {"beta": 1.0}, "AD"),
+    ("alpha-beta", "alpha-beta", {}, "AD"),
+    ("epsilon", "epsilon", {}, "AD"),
+    ("composite", "composite", {}, "AD"),
+    ("guided-backprop", "guided-backprop", {}, "predicted"),
+    ("guided-backprop AD", "guided-backprop", {}, "AD"),
+    ("gradient", "gradient", {}, "AD"),
+    ("gradient-x-input", "gradient-x-input", {}, "AD"),
 )
+
+
+def _targets(model, x, card) -> dict[str, object]:
+    """Explained class per row: a class index, or the trained model's prediction for x."""
+    import torch
+
+    with torch.no_grad():
+        predicted = model(x).argmax(1)
+    return {
+        label: predicted if target == "predicted" else card.class_names.index(target)
+        for label, _, _, target in METHODS
+    }
 
 
 def run_pipeline(bids: Path, out: Path, work: Path, model: Path, nprocs: int) -> float:
@@ -109,7 +124,7 @@ def load_model(model_path: Path):
     return load_checkpoint(model_path)
 
 
-def explain_all(model_path: Path, preproc: Path, target: str) -> tuple[dict, np.ndarray]:
+def explain_all(model_path: Path, preproc: Path) -> tuple[dict, np.ndarray]:
     """Template-grid relevance of every method (same resampling as the participant level)."""
     import torch
 
@@ -120,10 +135,10 @@ def explain_all(model_path: Path, preproc: Path, target: str) -> tuple[dict, np.
     model, card = load_model(Path(model_path))
     img, net = load_network_input(preproc, card)
     x = torch.from_numpy(np.asarray(net.dataobj, dtype=np.float32))[None, None]
-    cls = card.class_names.index(target)
+    targets = _targets(model, x, card)
     maps = {}
-    for label, method, params in METHODS:
-        rel = attribute(model, x, cls, method, **params).relevance[0, 0].numpy()
+    for label, method, params, _ in METHODS:
+        rel = attribute(model, x, targets[label], method, **params).relevance[0, 0].numpy()
         rel_img = nib.Nifti1Image(rel.astype(np.float32), net.affine)
         if net is not img:
             rel_img = relevance_to_grid(rel_img, img.shape[:3], img.affine)
@@ -131,7 +146,7 @@ def explain_all(model_path: Path, preproc: Path, target: str) -> tuple[dict, np.
     return maps, x
 
 
-def randomization(model_path: Path, x, target: str) -> dict:
+def randomization(model_path: Path, x) -> dict:
     """Spearman(|trained heatmap|, |heatmap with the top k weight layers re-initialized|).
 
     As Adebayo et al. (2018): absolute values (a sign flip is no difference in what a heatmap
@@ -146,24 +161,24 @@ def randomization(model_path: Path, x, target: str) -> dict:
     from bids_lrp.lrp import attribute
 
     model, card = load_model(Path(model_path))
-    cls = card.class_names.index(target)
+    targets = _targets(model, x, card)  # the trained model's classes, for every step
     layers = [m for m in model.modules() if isinstance(m, (torch.nn.Conv3d, torch.nn.Linear))]
-    out: dict[str, list[float]] = {label: [] for label, _, _ in METHODS}
+    out: dict[str, list[float]] = {label: [] for label, *_ in METHODS}
     work = copy.deepcopy(model)
     work_layers = [m for m in work.modules() if isinstance(m, (torch.nn.Conv3d, torch.nn.Linear))]
     torch.manual_seed(0)
     # net-grid heatmaps of the trained model, for a like-for-like comparison
     brain = x[0, 0].numpy().ravel() > 0
     trained = {
-        label: np.abs(attribute(model, x, cls, method, **params).relevance[0, 0].numpy()).ravel()[
-            brain
-        ]
-        for label, method, params in METHODS
+        label: np.abs(
+            attribute(model, x, targets[label], method, **params).relevance[0, 0].numpy()
+        ).ravel()[brain]
+        for label, method, params, _ in METHODS
     }
     for k in range(1, len(layers) + 1):
         work_layers[-k].reset_parameters()
-        for label, method, params in METHODS:
-            rel = attribute(work, x, cls, method, **params).relevance[0, 0].numpy()
+        for label, method, params, _ in METHODS:
+            rel = attribute(work, x, targets[label], method, **params).relevance[0, 0].numpy()
             rho = spearmanr(trained[label], np.abs(rel).ravel()[brain]).statistic
             out[label].append(float(0.0 if np.isnan(rho) else rho))
     return out
@@ -268,7 +283,7 @@ def main() -> None:
         predicted.append(pred["predicted_class"].iloc[0] == "AD")
         planted = np.asarray(nib.load(mask_file).dataobj) > 0
         wide = dilate(planted, 3.0)
-        maps, x = explain_all(model, anat, "AD")
+        maps, x = explain_all(model, anat)
         vectors[key] = area_vectors(maps, atlas)
         for label, rel in maps.items():
             pos = np.where(rel > 0, rel, 0.0)
@@ -285,7 +300,7 @@ def main() -> None:
                 }
             )
         if diagnosis[sub] == "AD" and n_rand < args.randomization_scans:
-            for label, values in randomization(model, x, "AD").items():
+            for label, values in randomization(model, x).items():
                 rand.setdefault(label, []).append(values)
             n_rand += 1
     frame = pd.DataFrame(rows)
@@ -317,7 +332,7 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|")
     summary = {}
-    for label, _, _ in METHODS:
+    for label, *_ in METHODS:
         sub = frame[frame["method"] == label]
         ad, cn = sub[sub["group"] == "AD"], sub[sub["group"] != "AD"]
         ad_keys = [k for k in vectors if diagnosis[k.split("_")[0]] == "AD"]

@@ -116,7 +116,7 @@ def main() -> None:
         brain = np.asarray(anat_img.dataobj) > 0
         i = np.arange(brain.shape[0])
         left = (anat_img.affine[0, 0] * i + anat_img.affine[0, 3] < 0)[:, None, None]  # RAS x < 0
-        maps, x = loc.explain_all(args.model, anat, "AD")
+        maps, x = loc.explain_all(args.model, anat)
         p_ad, units = p_ad_and_ad_units(net, x)
         vectors[key] = loc.area_vectors(maps, atlas)
         for label, rel in maps.items():
@@ -143,7 +143,7 @@ def main() -> None:
                 }
             )
         if diagnosis[sub] == "AD" and len(rand.get(SCREENED[0], [])) < args.randomization_scans:
-            for label, values in loc.randomization(args.model, x, "AD").items():
+            for label, values in loc.randomization(args.model, x).items():
                 rand.setdefault(label, []).append(values)
     frame = pd.DataFrame(rows)
     first = frame[frame["method"] == SCREENED[0]]

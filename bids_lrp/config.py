@@ -25,6 +25,12 @@ DEFAULT_LABEL_COLUMN = "diagnosis"
 DEFAULT_AD_LABELS = ("AD",)
 DEFAULT_HC_LABELS = ("HC", "CN")
 DEFAULT_CONFIDENCE = 0.9
+#: A ``--target-class`` value that explains each image's predicted class.
+PREDICTED = "predicted"
+#: Böhle et al. (2019) explained the AD class with LRP for every scan (controls too) and each
+#: scan's predicted class with guided backpropagation, their comparison method.
+DEFAULT_TARGET_CLASS = "AD"
+DEFAULT_GUIDED_BACKPROP_TARGET = PREDICTED
 #: How worker processes start (nipype MultiProc, the group report's drawing pool): from a fork
 #: server, not as forks of this process. The main process has used torch (checking the model),
 #: and a forked child that runs torch with more than one thread can deadlock on the inherited
@@ -57,7 +63,8 @@ class Settings:
     plugin_args: Mapping[str, Any] = field(default_factory=dict)
     device: str = "auto"
     methods: tuple[str, ...] = DEFAULT_METHODS
-    target_class: str = "AD"
+    target_class: str = DEFAULT_TARGET_CLASS
+    guided_backprop_target: str = DEFAULT_GUIDED_BACKPROP_TARGET
     atlases: tuple[str, ...] = DEFAULT_ATLASES
     template: str = DEFAULT_TEMPLATE
     registration: str | None = None
@@ -71,6 +78,15 @@ class Settings:
     hc_labels: tuple[str, ...] = DEFAULT_HC_LABELS
     merge_hemispheres: bool = True
     confidence: float = DEFAULT_CONFIDENCE
+
+    @property
+    def method_targets(self) -> dict[str, str]:
+        """Methods that explain another class than ``target_class``: method -> class."""
+        return {m: self.guided_backprop_target for m in self.methods if m == "guided-backprop"}
+
+    def target_of(self, method: str) -> str:
+        """The class ``method`` explains (a class name, or `PREDICTED`)."""
+        return self.method_targets.get(method, self.target_class)
 
     @staticmethod
     def new_run_uuid() -> str:

@@ -92,8 +92,8 @@ classification*, Frontiers in Aging Neuroscience 11:194, doi:10.3389/fnagi.2019.
 Each T1w image was corrected for intensity non-uniformity (N4, Tustison et al. 2010) and registered
 to the {template} template ({registration} registration, ANTsPy; Avants et al. 2008); the template
 brain mask was applied and intensities were min-max scaled within the mask. A 3D convolutional
-network classified each image and its decision for the class "{target}" was explained with:
-{methods}. Relevance was summarized per region of the {atlases} atlas(es).
+network classified each image and its score for a class was explained with: {methods}.
+Relevance was summarized per region of the {atlases} atlas(es).
 """
 
 
@@ -288,17 +288,23 @@ def write_citation(
     *,
     template: str,
     registration: str,
-    target: str,
-    methods: list[str],
+    targets: Mapping[str, str],
     atlases: list[str],
 ) -> Path:
-    """Write ``logs/CITATION.md`` describing what was done, for a methods section."""
+    """Write ``logs/CITATION.md`` describing what was done, for a methods section.
+
+    ``targets``: each method (in order) -> the class it explained, or ``"predicted"``.
+    """
     text = CITATION.format(
         version=__version__,
         template=template,
         registration="SyN" if registration == "syn" else "affine",
-        target=target,
-        methods=", ".join(f"{m} ({method_desc(m)})" for m in methods),
+        methods=", ".join(
+            f"{m} ({method_desc(m)}; "
+            + ("each image's predicted class" if t == "predicted" else f'class "{t}"')
+            + ")"
+            for m, t in targets.items()
+        ),
         atlases=", ".join(atlases),
     )
     return atomic_write_text(Path(output_dir) / "logs" / "CITATION.md", text)

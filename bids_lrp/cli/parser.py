@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the parser for ``bids_lrp bids_dir output_dir {participant,group}``."""
     # METHOD_DESC names the registered methods (tests/test_outputs.py) without importing torch:
     # the group level and --help never need it.
+    from bids_lrp.config import DEFAULT_GUIDED_BACKPROP_TARGET, DEFAULT_TARGET_CLASS, PREDICTED
     from bids_lrp.outputs import METHOD_DESC
     from bids_lrp.templates import ATLASES, TEMPLATES
 
@@ -175,8 +176,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mod.add_argument(
         "--target-class",
-        default="AD",
-        help="the class whose score is explained (a class name of the model card)",
+        default=DEFAULT_TARGET_CLASS,
+        help="the class whose score every method but guided-backprop explains: a class name "
+        f"of the model card, or '{PREDICTED}' (each image's predicted class); "
+        "Böhle et al. 2019 explained AD for every scan",
+    )
+    mod.add_argument(
+        "--guided-backprop-target",
+        default=DEFAULT_GUIDED_BACKPROP_TARGET,
+        help=f"the class guided-backprop explains: a class name or '{PREDICTED}' (default; "
+        "Böhle et al. 2019 explained each scan's predicted class with it)",
     )
     mod.add_argument(
         "--atlas",

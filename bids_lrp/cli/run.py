@@ -121,6 +121,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         device=args.device,
         methods=tuple(dict.fromkeys(args.methods)),
         target_class=args.target_class,
+        guided_backprop_target=args.guided_backprop_target,
         atlases=tuple(dict.fromkeys(args.atlas)),
         template=args.template,
         registration=args.registration,

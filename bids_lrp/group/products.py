@@ -227,8 +227,12 @@ def _method_meta(path: Path) -> dict[str, Any]:
         meta = json.loads(path.with_name(name + ".json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    keep = ("MethodParameters", "TargetClass", "Template")
-    return {k: meta[k] for k in keep if isinstance(meta, dict) and k in meta}
+    if not isinstance(meta, dict):
+        return {}
+    keep = ["MethodParameters", "TargetSelection", "Template"]
+    if meta.get("TargetSelection") != "predicted class":  # else it differs from map to map
+        keep.append("TargetClass")
+    return {k: meta[k] for k in keep if k in meta}
 
 
 def _cells_of(group: str, cells: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:

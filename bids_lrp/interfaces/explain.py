@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from nipype.interfaces.base import (
     traits,
 )
 
+from bids_lrp.config import PREDICTED
 from bids_lrp.fastgz import save_sparse_nifti
 from bids_lrp.outputs import method_desc
 
@@ -56,12 +58,13 @@ def _save_relevance(relevance: np.ndarray, img, net_img, path: Path) -> nib.Nift
     return rel_img
 
 
-def _metadata(result, b: int, method: str, target_class: str, card, rel_img, resampled: bool):
+def _metadata(result, b: int, method: str, target: str, card, rel_img, resampled: bool):
     return {
         "Method": method,
         "MethodParameters": result.params,
         "MethodKind": result.kind,
-        "TargetClass": target_class,
+        "TargetClass": card.class_names[int(result.target[b])],
+        "TargetSelection": "predicted class" if target == PREDICTED else "given class",
         "StartRelevance": float(result.start[b]),
         "RelevanceSum": float(result.relevance_sum[b]),
         "RelevanceSumTemplateGrid": float(np.asarray(rel_img.dataobj).sum(dtype=float)),
@@ -92,6 +95,17 @@ def _write_predictions(path: Path, card, target_class: str, probabilities, logit
     return str(path)
 
 
+def _target_index(target: str, card) -> int | str:
+    """A class name -> its index; ``--target-class predicted`` -> the engine's token for it."""
+    if target == PREDICTED:
+        from bids_lrp import lrp
+
+        return lrp.PREDICTED
+    if target not in card.class_names:
+        raise ValueError(f"class {target!r} is not one of the model's {card.class_names}")
+    return card.class_names.index(target)
+
+
 def explain_images(
     in_files: list[str],
     model_path: str,
@@ -99,6 +113,7 @@ def explain_images(
     methods: list[str],
     target_class: str,
     *,
+    method_targets: Mapping[str, str] | None = None,
     device: str = "cpu",
     threads: int = 1,
     batch_size: int = 2,
@@ -115,7 +130,11 @@ def explain_images(
     methods : list of str
         Registered explanation methods (`bids_lrp.lrp.METHODS`).
     target_class : str
-        A class name of the model card (Böhle et al. 2019 explain "AD" for every scan).
+        The class explained: a class name of the model card or ``"predicted"`` (each image's
+        predicted class). Böhle et al. (2019) explained "AD" for every scan with LRP.
+    method_targets : mapping, optional
+        Method -> another class for that method (the paper explained guided backpropagation
+        for the predicted class).
     device, threads : str, int
         Torch device and CPU threads.
     batch_size : int
@@ -140,9 +159,9 @@ def explain_images(
     torch.set_num_threads(max(1, int(threads)))
     device = resolve_device(device)
     model, card = _load_model(str(model_path), model_sha256, device)
-    if target_class not in card.class_names:
-        raise ValueError(f"class {target_class!r} is not one of the model's {card.class_names}")
-    target = card.class_names.index(target_class)
+    targets = {m: (method_targets or {}).get(m, target_class) for m in methods}
+    indices = {m: _target_index(t, card) for m, t in targets.items()}
+    general = _target_index(target_class, card)
     out = {"relevance": [], "predictions": [], "metadata": []}
     for start in range(0, len(in_files), batch_size):
         chunk = list(range(start, min(start + batch_size, len(in_files))))
@@ -157,21 +176,27 @@ def explain_images(
         metadata = [[] for _ in chunk]
         result = None
         for method in methods:
-            result = attribute(model, x, target, method)
+            result = attribute(model, x, indices[method], method)
+            selection = targets[method]
             relevance = result.relevance[:, 0].detach().cpu().numpy()
             for b, (img, net_img) in enumerate(images):
                 path = folders[b] / f"relevance_{method_desc(method)}.nii.gz"
                 rel_img = _save_relevance(relevance[b], img, net_img, path)
                 files[b].append(str(path))
                 metadata[b].append(
-                    _metadata(result, b, method, target_class, card, rel_img, net_img is not img)
+                    _metadata(result, b, method, selection, card, rel_img, net_img is not img)
                 )
         for b in range(len(chunk)):
             probabilities = result.probabilities[b].cpu().numpy().astype(float)
             logits = result.logits[b].cpu().numpy().astype(float)
+            explained = general if isinstance(general, int) else int(np.argmax(logits))
             out["predictions"].append(
                 _write_predictions(
-                    folders[b] / "predictions.tsv", card, target_class, probabilities, logits
+                    folders[b] / "predictions.tsv",
+                    card,
+                    card.class_names[explained],
+                    probabilities,
+                    logits,
                 )
             )
         out["relevance"] += files
@@ -190,7 +215,10 @@ class _ExplainInputSpec(BaseInterfaceInputSpec):
     model_path = File(exists=True, mandatory=True)
     model_sha256 = traits.Str("", usedefault=True)
     methods = traits.List(traits.Str, mandatory=True)
-    target_class = traits.Str(mandatory=True)
+    target_class = traits.Str(mandatory=True, desc="a class name or 'predicted'")
+    method_targets = traits.Dict(
+        traits.Str, traits.Str, usedefault=True, desc="method -> its own target class"
+    )
     device = traits.Str("cpu", usedefault=True)
     threads = traits.Int(1, usedefault=True)
     batch_size = traits.Range(low=1, value=2, usedefault=True)
@@ -217,6 +245,7 @@ class ExplainImages(SimpleInterface):
                 i.model_sha256,
                 list(i.methods),
                 i.target_class,
+                method_targets=dict(i.method_targets),
                 device=i.device,
                 threads=i.threads,
                 batch_size=i.batch_size,

@@ -57,8 +57,12 @@ class Explanation:
         return self.absorbed.abs() / self.start.abs().clamp_min(torch.finfo(self.start.dtype).tiny)
 
 
+#: ``target`` value that explains each image's predicted class (the argmax of its logits).
+PREDICTED = "predicted"
+
+
 def explain(
-    model: nn.Module, x: Tensor, target: int | Tensor, method: str = "boehle2019", **params
+    model: nn.Module, x: Tensor, target: int | Tensor | str, method: str = "boehle2019", **params
 ) -> Tensor:
     """Explain ``model``'s score for class ``target`` on the batch ``x``.
 
@@ -70,7 +74,8 @@ def explain(
     x
         Float input (N, C, *spatial), finite, on the model's device and dtype.
     target
-        Class index, or a LongTensor (N,) of indices.
+        Class index, a LongTensor (N,) of indices, or ``"predicted"``: each image's predicted
+        class (Böhle et al. 2019 explained guided backpropagation this way).
     method
         A registered method (``list_methods()``); ``**params`` are its parameters.
 
@@ -83,7 +88,7 @@ def explain(
 
 
 def attribute(
-    model: nn.Module, x: Tensor, target: int | Tensor, method: str = "boehle2019", **params
+    model: nn.Module, x: Tensor, target: int | Tensor | str, method: str = "boehle2019", **params
 ) -> Explanation:
     """Like :func:`explain`, but also return the prediction and the conservation check."""
     spec = get_method(method)
@@ -92,7 +97,9 @@ def attribute(
     policy = spec.make_policy(**resolved)
     steps = build_steps(layers, policy, method)
     n_classes = _check_input(layers, x)
-    target = _as_target(target, x.shape[0], n_classes, x.device)
+    predicted = isinstance(target, str) and target == PREDICTED
+    if not predicted:
+        target = _as_target(target, x.shape[0], n_classes, x.device)
     with torch.inference_mode(False), torch.enable_grad():
         inputs = (x.clone() if x.is_inference() else x.detach()).requires_grad_(True)
         h = inputs
@@ -102,6 +109,8 @@ def attribute(
         if logits.dim() != 2 or logits.shape[1] != n_classes:
             raise ValueError(f"the model must output (N, classes) logits, got {tuple(h.shape)}")
         probabilities = torch.softmax(logits.detach(), dim=1)
+        if predicted:
+            target = logits.detach().argmax(1)
         onehot = torch.zeros_like(logits).scatter_(1, target[:, None], 1.0)
         if spec.kind == "relevance":
             score = probabilities if resolved["start"] == "probability" else logits.detach()
@@ -181,7 +190,9 @@ def _check_first_layer(name: str, module: nn.Module, x: Tensor) -> None:
         )
 
 
-def _as_target(target: int | Tensor, n: int, n_classes: int, device) -> Tensor:
+def _as_target(target: int | Tensor | str, n: int, n_classes: int, device) -> Tensor:
+    if isinstance(target, str):
+        raise ValueError(f"target must be a class index or {PREDICTED!r}, got {target!r}")
     if isinstance(target, bool):
         raise TypeError("target must be an int or an integer tensor, not a bool")
     if isinstance(target, int):

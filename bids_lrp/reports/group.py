@@ -152,8 +152,9 @@ def _gain(rep: _Group, name: str, stem: str, stats: pd.DataFrame, sidecar: dict)
                     "warning",
                     f"{name}: no relevance gain {groups}: none of the {total} {den} maps holds "
                     f"any relevance, so mean_{den}(S_a) is 0 in every area. Under LRP "
-                    "alpha1-beta0 and guided backpropagation a map is empty when no unit of the "
-                    "network's last layers gives evidence for AD, as for a clear control.",
+                    "alpha1-beta0 (and guided backpropagation) a map is empty when no unit of "
+                    "the network's last layers gives evidence for the explained class: for AD, "
+                    "a clear control.",
                 )
                 said = True
             continue

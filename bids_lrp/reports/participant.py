@@ -192,6 +192,8 @@ def _method_title(meta: dict[str, Any], desc: str) -> str:
     params = meta.get("MethodParameters") or {}
     text = ", ".join(f"{k}={v}" for k, v in params.items()) if isinstance(params, dict) else ""
     target = meta.get("TargetClass")
+    if target and meta.get("TargetSelection") == "predicted class":
+        target += " (the predicted class)"
     return (
         f"{desc}: {meta.get('Method', desc)}"
         + (f" ({text})" if text else "")

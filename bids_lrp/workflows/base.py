@@ -113,6 +113,7 @@ def init_single_subject_wf(
         model_sha256=model.sha256,
         methods=settings.methods,
         target_class=settings.target_class,
+        method_targets=settings.method_targets,
         n_images=len(images),
         device=settings.device,
         omp_nthreads=settings.omp_nthreads,

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bids_lrp.config import Settings
+from bids_lrp.config import PREDICTED, Settings
 from bids_lrp.inputs import (
     EX_FAILED,
     EX_USAGE,
@@ -50,11 +50,15 @@ def verify_model(settings: Settings):
             f"model {card.name!r} expects intensity scaling {card.intensity_scaling!r}; this "
             f"app produces {', '.join(SUPPORTED_SCALINGS)}"
         )
-    if settings.target_class not in card.class_names:
-        raise InputError(
-            f"--target-class {settings.target_class!r} is not a class of model {card.name!r} "
-            f"({', '.join(card.class_names)})"
-        )
+    for flag, value in (
+        ("--target-class", settings.target_class),
+        ("--guided-backprop-target", settings.guided_backprop_target),
+    ):
+        if value != PREDICTED and value not in card.class_names:
+            raise InputError(
+                f"{flag} {value!r} is not a class of model {card.name!r} "
+                f"({', '.join(card.class_names)}) nor {PREDICTED!r}"
+            )
     for warning in warnings:
         logger.warning("warning: %s", warning)
     sha = recorded or sha256_file(settings.model)
@@ -270,8 +274,7 @@ def run_participant_level(settings: Settings) -> int:
         settings.output_dir,
         template=settings.template,
         registration=registration,
-        target=settings.target_class,
-        methods=list(settings.methods),
+        targets={m: settings.target_of(m) for m in settings.methods},
         atlases=list(settings.atlases),
     )
     for subject in subjects:  # a killed run's half-written files (its outputs are redone)

@@ -130,7 +130,8 @@ def init_outputs_wf(
         {"desc": model_desc(model_meta["Name"])},
         {
             "Columns": "probability_<class> (softmax), logit_<class>, predicted_class "
-            "(argmax), target_class (the explained class)"
+            "(argmax), target_class (the class --target-class explained for this image; each "
+            "relevance map's sidecar names the class that map explains: TargetClass)"
         },
     )
     ds_tables = sink(

@@ -169,7 +169,10 @@ def test_model_problems_64(tmp_path, tiny_bids, tiny_model, capsys):
     assert "expects inputs in template 'MNI152NLin6Asym'" in _one_line_error(capsys)
     argv = _args(tiny_bids, tmp_path / "out", tiny_model, "--target-class", "MCI")
     assert main(argv) == 64
-    assert "not a class" in _one_line_error(capsys)
+    assert "--target-class 'MCI' is not a class" in _one_line_error(capsys)
+    argv = _args(tiny_bids, tmp_path / "out", tiny_model, "--guided-backprop-target", "Predicted")
+    assert main(argv) == 64
+    assert "--guided-backprop-target 'Predicted' is not a class" in _one_line_error(capsys)
     tampered = tmp_path / "t" / "tiny.safetensors"
     shutil.copytree(tiny_model.parent, tampered.parent)
     with open(tampered, "r+b") as handle:

@@ -14,14 +14,11 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.slurm import ClusterError, LocalSlurm, missing_prerequisites
-from tests.e2e.helpers import app_env, make_dataset, make_model
+from tests.e2e.helpers import app_env, common_args
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "slurm"
 BIDS_LRP = Path(sys.executable).parent / "bids_lrp"
-#: The same options for every run: one thread per process (bit-for-bit registration), and the
-#: cheapest outputs (one method, no native-space maps) to keep the three runs fast.
-RUN_OPTIONS = ["--omp-nthreads", "1", "--methods", "boehle2019", "--no-native-space"]
 TIMEOUT_S = 600
 
 
@@ -63,23 +60,24 @@ def _array_result(slurm: LocalSlurm, job: str) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="session")
-def cluster_runs(slurm, tmp_path_factory) -> dict[str, Run]:
-    """Two simulated participants run locally, through nipype's SLURM plugin and as a job array.
+def cluster_runs(slurm, tmp_path_factory, request, sim_bids, e2e_model) -> dict[str, Run]:
+    """The two simulated participants of `reference_run` run locally (that run itself), through
+    nipype's SLURM plugin and as a job array, with the reference run's options.
 
-    The three runs go at once: the SLURM runs spend much of their time waiting (job start-up,
-    polling), which the other runs fill.
+    The runs go at once: the SLURM runs spend much of their time waiting (job start-up,
+    polling), which the local run fills; unless an earlier test made it, the local run is made
+    here, after the SLURM runs have started.
     """
     root = tmp_path_factory.mktemp("cluster")
-    bids = make_dataset(root / "bids", n_subjects=2, seed=3)
-    model = make_model(root / "tiny.safetensors")
     env = app_env() | slurm.env
-    common = ["--model", str(model), *RUN_OPTIONS]
+    common = common_args(e2e_model)
 
     def participant(name: str, *extra: str) -> subprocess.Popen:
-        cmd = [BIDS_LRP, bids, root / f"out_{name}", "participant", "-w", root / f"work_{name}"]
+        out, work = root / f"out_{name}", root / f"work_{name}"
+        cmd = [BIDS_LRP, sim_bids, out, "participant", "-w", work]
         with open(root / f"{name}.log", "w") as log:
             return subprocess.Popen(
-                [*map(str, cmd), "--nprocs", "2", *extra, *common],
+                [*map(str, cmd), *common, *extra],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -87,10 +85,7 @@ def cluster_runs(slurm, tmp_path_factory) -> dict[str, Run]:
             )
 
     start = time.monotonic()
-    procs = {
-        "local": participant("local"),
-        "plugin": participant("plugin", "--use-plugin", str(EXAMPLES / "slurm_plugin.yml")),
-    }
+    procs = {"plugin": participant("plugin", "--use-plugin", str(EXAMPLES / "slurm_plugin.yml"))}
     try:
         array_env = env | {"BIDS_LRP": str(BIDS_LRP), "WORK_DIR": str(root / "work_array")}
         job = slurm.run(
@@ -100,12 +95,16 @@ def cluster_runs(slurm, tmp_path_factory) -> dict[str, Run]:
             "--cpus-per-task=1",
             f"--output={root}/array_%a.log",
             str(EXAMPLES / "bids_lrp_array.sbatch"),
-            str(bids),
+            str(sim_bids),
             str(root / "out_array"),
-            *common,
+            "--model",  # the script sets --nprocs and --omp-nthreads from --cpus-per-task
+            str(e2e_model),
             env=array_env,
         ).stdout.strip()
-        runs = _wait_for_runs(slurm, procs, job, root, start)
+        local, code = request.getfixturevalue("reference_run")
+        seconds = time.monotonic() - start
+        runs = {"local": Run(local, code, "(the in-process reference run)", seconds)}
+        runs |= _wait_for_runs(slurm, procs, job, root, start)
     finally:
         for proc in procs.values():
             if proc.poll() is None:
@@ -121,7 +120,7 @@ def _wait_for_runs(
 ) -> dict[str, Run]:
     """Poll the processes and the array once a second (`sbatch --wait` backs off to 32 s)."""
     runs: dict[str, Run] = {}
-    while len(runs) < 3 and time.monotonic() - start < TIMEOUT_S:
+    while len(runs) < len(procs) + 1 and time.monotonic() - start < TIMEOUT_S:
         time.sleep(1)
         elapsed = time.monotonic() - start
         for name, proc in procs.items():

@@ -2,7 +2,8 @@
 
 The cluster (tests/cluster/slurm.py) is one node on this machine; the runs are in
 ``cluster_runs`` (conftest.py): the same two simulated participants and options, run locally
-(MultiProc), with ``--use-plugin examples/slurm/slurm_plugin.yml`` and with
+(MultiProc: ``reference_run`` of tests/conftest.py, which the end-to-end tests share), with
+``--use-plugin examples/slurm/slurm_plugin.yml`` and with
 ``sbatch --array=0-1 examples/slurm/bids_lrp_array.sbatch``.
 """
 

@@ -176,7 +176,8 @@ def test_simulate_builds_the_expected_command(tmp_path):
         f"mkdir -p {tmp_path}/out; bids_lrp {tmp_path}/bids {tmp_path}/out participant "
         f"--participant-label 001 --skip-bids-validation --work-dir {tmp_path}/work "
         f"--nprocs 2 --omp-nthreads 1 --device auto --model {tmp_path}/tiny.safetensors "
-        "--methods boehle2019 --target-class AD --atlas Neuromorphometrics "
+        "--methods boehle2019 --target-class AD --guided-backprop-target predicted "
+        "--atlas Neuromorphometrics "
         "--template MNI152NLin2009cAsym --no-native-space --ad-labels AD --hc-labels HC CN "
         "--confidence 0.9"
     )

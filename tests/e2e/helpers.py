@@ -80,6 +80,11 @@ def make_dataset(
     return root
 
 
+def common_args(model: Path) -> list[str]:
+    """The options of the reference run (`reference_run`, tests/conftest.py)."""
+    return ["--model", str(model), "--nprocs", "2", "--omp-nthreads", "1"]
+
+
 def app_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("NIPYPE_NO_ET", "1")

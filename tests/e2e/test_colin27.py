@@ -11,7 +11,7 @@ import nibabel as nib
 import numpy as np
 
 from bids_lrp.cli.run import main
-from tests.e2e.conftest import common_args
+from tests.e2e.helpers import common_args
 
 
 def _colin27() -> Path:

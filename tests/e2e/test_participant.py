@@ -53,7 +53,9 @@ def test_run_succeeds_with_every_output(reference_run):
     assert desc["GeneratedBy"][0]["Name"] == "bids_lrp"
     assert desc["SourceDatasets"][0]["URL"].startswith("file://")
     assert "*_relevance.*" in (out / ".bidsignore").read_text()
-    assert (out / "logs" / "CITATION.md").is_file()
+    citation = (out / "logs" / "CITATION.md").read_text()
+    assert 'boehle2019 (LRPb0; class "AD")' in citation
+    assert "guided-backprop (GuidedBackprop; each image's predicted class)" in citation
 
 
 def test_settings_saved_as_toml(reference_run, e2e_model):
@@ -62,6 +64,7 @@ def test_settings_saved_as_toml(reference_run, e2e_model):
     settings = load_settings(config)
     assert settings.model == e2e_model.resolve()
     assert settings.methods == ("boehle2019", "guided-backprop")
+    assert (settings.target_class, settings.guided_backprop_target) == ("AD", "predicted")
     assert settings.atlases == ("Neuromorphometrics",)
 
 
@@ -73,6 +76,7 @@ def test_maps_tables_and_sidecars(reference_run, sim_bids):
     assert preproc.shape == (193, 229, 193)
     data = np.asarray(preproc.dataobj)
     assert data.min() >= 0 and data.max() <= 1 and data.max() > 0.9
+    predictions = pd.read_csv(anat / "sub-001_desc-tinytest_predictions.tsv", sep="\t")
     for desc in ("LRPb0", "GuidedBackprop"):
         tpl = nib.load(anat / f"sub-001_space-{TPL}_desc-{desc}_relevance.nii.gz")
         native = nib.load(anat / f"sub-001_space-T1w_desc-{desc}_relevance.nii.gz")
@@ -84,7 +88,11 @@ def test_maps_tables_and_sidecars(reference_run, sim_bids):
         meta = json.loads((anat / f"sub-001_space-{TPL}_desc-{desc}_relevance.json").read_text())
         assert meta["Model"]["Name"] == "tiny-test" and len(meta["Model"]["SHA256"]) == 64
         assert meta["Template"]["Name"] == TPL and meta["Template"]["Source"]
-        assert meta["TargetClass"] == "AD"
+        if desc == "LRPb0":  # the paper's targets: AD for LRP, the predicted class for GB
+            assert (meta["TargetClass"], meta["TargetSelection"]) == ("AD", "given class")
+        else:
+            assert meta["TargetClass"] == predictions["predicted_class"][0]
+            assert meta["TargetSelection"] == "predicted class"
         tpl_sum = float(np.asarray(tpl.dataobj, dtype=float).sum())
         assert np.isclose(tpl_sum, meta["RelevanceSum"], rtol=1e-3, atol=1e-6)
         if desc == "LRPb0":
@@ -98,10 +106,10 @@ def test_maps_tables_and_sidecars(reference_run, sim_bids):
         assert len(table) > 100
         inside = float(table["relevance_sum"].sum())
         assert abs(inside) <= abs(tpl_sum) * 1.01 + 1e-6
-    predictions = pd.read_csv(anat / "sub-001_desc-tinytest_predictions.tsv", sep="\t")
     assert len(predictions) == 1
     assert np.isclose(predictions["probability_HC"][0] + predictions["probability_AD"][0], 1)
     assert predictions["predicted_class"][0] in ("HC", "AD")
+    assert predictions["target_class"][0] == "AD"
     quality = json.loads((anat / f"sub-001_space-{TPL}_desc-preproc_T1w.json").read_text())
     assert 0.5 < quality["RegistrationQuality"]["Value"] <= 1
 

@@ -15,8 +15,7 @@ import nibabel as nib
 import numpy as np
 
 from bids_lrp.outputs import _TEMPORARY_SUFFIX
-from tests.e2e.conftest import common_args
-from tests.e2e.helpers import app_env, assert_same_outputs, outputs_of, run_app
+from tests.e2e.helpers import app_env, assert_same_outputs, common_args, outputs_of, run_app
 
 BAD = {
     "bad1": "truncated",

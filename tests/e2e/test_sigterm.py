@@ -9,8 +9,7 @@ import time
 from pathlib import Path
 
 from bids_lrp.cli.signals import descendants
-from tests.e2e.conftest import common_args
-from tests.e2e.helpers import app_env
+from tests.e2e.helpers import app_env, common_args
 
 
 def _alive(pid: int) -> bool:

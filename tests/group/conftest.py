@@ -104,7 +104,15 @@ def write_image_outputs(out: Path, image: Image, *, skip: tuple[str, ...] = ()) 
         img.header.set_data_dtype(np.float32)
         stem = f"space-{SPACE}_desc-{method}_relevance"
         files[f"{stem}.nii.gz"] = img
-        files[f"{stem}.json"] = json.dumps({"Method": method, "MethodParameters": {}})
+        lrp = method == "LRPb0"  # the paper's targets: AD for LRP, the predicted class for GB
+        files[f"{stem}.json"] = json.dumps(
+            {
+                "Method": method,
+                "MethodParameters": {},
+                "TargetClass": "AD" if lrp else predicted,
+                "TargetSelection": "given class" if lrp else "predicted class",
+            }
+        )
         files[f"space-T1w_desc-{method}_relevance.nii.gz"] = b""
         table = region_table(data, atlas_labels(), LABEL_TABLE, 8.0)
         files[f"space-{SPACE}_atlas-{ATLAS}_desc-{method}_relevance.tsv"] = table.to_csv(

@@ -179,6 +179,10 @@ def test_mean_maps(finished):
         (finished / f"space-{SPACE}_desc-GuidedBackprop_cohort-AD_mean.json").read_text()
     )
     assert sidecar["SourceFiles"] == 4 and sidecar["Cohort"] == "AD"
+    # each map explained its own predicted class: no one TargetClass for the mean
+    assert sidecar["TargetSelection"] == "predicted class" and "TargetClass" not in sidecar
+    lrp = json.loads((finished / f"space-{SPACE}_desc-LRPb0_cohort-HC_mean.json").read_text())
+    assert (lrp["TargetClass"], lrp["TargetSelection"]) == ("AD", "given class")
 
 
 def test_summary_lists_skipped(finished):

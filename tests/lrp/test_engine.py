@@ -100,6 +100,22 @@ def test_start_from_logit_or_probability(small_model, small_batch):
     torch.testing.assert_close(from_prob.relevance, expected, rtol=1e-4, atol=1e-5 * scale)
 
 
+@pytest.mark.parametrize("method", ["boehle2019", "guided-backprop"])
+def test_predicted_target_explains_each_images_argmax(small_model, small_batch, method):
+    model = copy.deepcopy(small_model)
+    last = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+    with torch.no_grad():  # a bias that splits the batch between the two classes
+        margin = (model(small_batch) @ torch.tensor([1.0, -1.0])).sort().values
+        last.bias += torch.tensor([-1.0, 1.0]) * float(margin[0] + margin[1]) / 4
+        predicted = model(small_batch).argmax(1)
+    assert 0 < int(predicted.sum()) < len(predicted), predicted
+    result = attribute(model, small_batch, "predicted", method)
+    assert torch.equal(result.target, predicted)
+    expected = attribute(model, small_batch, predicted, method)
+    assert torch.equal(result.relevance, expected.relevance)
+    torch.testing.assert_close(result.start, expected.start)
+
+
 def test_works_under_no_grad_and_inference_mode(small_model, small_batch):
     expected = explain(small_model, small_batch, 1, "boehle2019")
     with torch.no_grad():
@@ -193,6 +209,8 @@ class TestBadInput:
             explain(small_model, small_batch[:2], torch.tensor([0, 1, 1]))
         with pytest.raises(TypeError, match="integer tensor"):
             explain(small_model, small_batch, torch.tensor([0.0, 1.0, 1.0]))
+        with pytest.raises(ValueError, match="a class index or 'predicted'"):
+            explain(small_model, small_batch, "AD")
 
     def test_wrong_spatial_shape_names_the_layer(self, small_model):
         with pytest.raises(ValueError, match=r"layer 'classifier.2' \(Linear\)"):

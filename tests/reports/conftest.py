@@ -185,7 +185,9 @@ def _method(anat, prefix, desc, seed, common, conservation, native) -> None:
         "Method": "boehle2019" if lrp else "guided-backprop",
         "MethodKind": "relevance" if lrp else "gradient",
         "MethodParameters": {"beta": 0.0} if lrp else {"absolute": True},
-        "TargetClass": "AD",
+        # the paper's targets: AD for LRP, the predicted class (here HC) for guided backprop
+        "TargetClass": "AD" if lrp else "HC",
+        "TargetSelection": "given class" if lrp else "predicted class",
         "StartRelevance": total / (1 - conservation) if lrp else 1.2,
         "RelevanceSum": total,
         "RelevanceSumTemplateGrid": total,

@@ -111,6 +111,14 @@ def test_model_card_fields_from_the_sidecar(tmp_path):
     assert not {"model", "not-clinical"} & set(page.codes)
 
 
+def test_each_map_names_the_class_it_explains(tmp_path):
+    out = make_participant(tmp_path / "out", tmp_path / "bids")
+    path, _ = report(out, tmp_path / "bids")
+    text = path.read_text(encoding="utf-8")
+    assert "LRPb0: boehle2019 (beta=0.0), explaining class AD<" in text
+    assert "explaining class HC (the predicted class)<" in text
+
+
 def test_one_block_per_session(session_participant_report):
     page = scan_html(session_participant_report.read_text(encoding="utf-8"))
     for session in ("1", "2"):

@@ -1,4 +1,5 @@
-"""One simulated dataset and one uninterrupted reference run, shared by the end-to-end tests."""
+"""Fixtures shared across test folders: one simulated dataset and one uninterrupted
+participant-level run of it (the end-to-end tests and the SLURM runs compare against it)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bids_lrp.cli.run import main
-from tests.e2e.helpers import make_dataset, make_model
+from tests.e2e.helpers import common_args, make_dataset, make_model
 
 
 @pytest.fixture(scope="session")
@@ -19,10 +20,6 @@ def e2e_model(tmp_path_factory) -> Path:
 def sim_bids(tmp_path_factory) -> Path:
     """Two simulated participants, T1w downsampled to 2 mm (fast)."""
     return make_dataset(tmp_path_factory.mktemp("e2e-sim") / "bids", n_subjects=2, seed=3)
-
-
-def common_args(model: Path) -> list[str]:
-    return ["--model", str(model), "--nprocs", "2", "--omp-nthreads", "1"]
 
 
 @pytest.fixture(scope="session")
