@@ -10,6 +10,17 @@ import pytest
 from bids_lrp.cli.run import main
 from tests.e2e.helpers import common_args, make_dataset, make_model
 
+#: Fixtures worth making once per test session: the tests that use them run on one pytest-xdist
+#: worker (``--dist loadgroup``), so each is made once, not once per worker. The SLURM tests
+#: share one cluster and compare with the reference run.
+SHARED = ("reference_run", "slurm", "cluster_runs")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        if set(SHARED) & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("reference_run"))
+
 
 @pytest.fixture(scope="session")
 def e2e_model(tmp_path_factory) -> Path:

@@ -87,7 +87,13 @@ def test_the_participant_level_accepts_the_model(trained):
     assert check_card_compatible(card, template=TEMPLATE, registration="syn")  # a warning
     with pytest.raises(CheckpointError, match="expects inputs in template"):
         check_card_compatible(card, template="MNI152NLin6Asym", registration=None)
-    settings = SimpleNamespace(model=out, template=TEMPLATE, registration=None, target_class="AD")
+    settings = SimpleNamespace(
+        model=out,
+        template=TEMPLATE,
+        registration=None,
+        target_class="AD",
+        guided_backprop_target="predicted",
+    )
     info, checked = verify_model(settings)
     assert checked == card and info.registration == "affine"
     assert read_card(out)[1] == sha256_file(out)
