@@ -10,16 +10,21 @@ import pytest
 from bids_lrp.cli.run import main
 from tests.e2e.helpers import common_args, make_dataset, make_model
 
-#: Fixtures worth making once per test session: the tests that use them run on one pytest-xdist
-#: worker (``--dist loadgroup``), so each is made once, not once per worker. The SLURM tests
-#: share one cluster and compare with the reference run.
+#: The end-to-end reference run and the SLURM cluster (whose runs are compared with it).
 SHARED = ("reference_run", "slurm", "cluster_runs")
+TESTS = Path(__file__).resolve().parent
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items) -> None:
+    """One pytest-xdist group (``--dist loadgroup``) per test folder, and one for the tests that
+    use `SHARED`: a session or module fixture is then made on one worker only, not on both."""
     for item in items:
         if set(SHARED) & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group("reference_run"))
+            group = "reference_run"
+        else:
+            group = Path(item.path).resolve().relative_to(TESTS).parts[0]
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
