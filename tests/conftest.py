@@ -9,22 +9,25 @@ import pytest
 
 from bids_lrp.cli.run import main
 from tests.e2e.helpers import common_args, make_dataset, make_model
-
-#: The end-to-end reference run and the SLURM cluster (whose runs are compared with it).
-SHARED = ("reference_run", "slurm", "cluster_runs")
-TESTS = Path(__file__).resolve().parent
+from tests.xdist_groups import SHARED, SHARED_FIXTURES, make_scheduler, order, work_unit
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items) -> None:
-    """One pytest-xdist group (``--dist loadgroup``) per test folder, and one for the tests that
-    use `SHARED`: a session or module fixture is then made on one worker only, not on both."""
+    """The reference run's tests first, then the other end-to-end tests (tests/xdist_groups.py);
+    a test elsewhere that uses the reference run or the SLURM cluster is refused."""
     for item in items:
-        if set(SHARED) & set(getattr(item, "fixturenames", ())):
-            group = "reference_run"
-        else:
-            group = Path(item.path).resolve().relative_to(TESTS).parts[0]
-        item.add_marker(pytest.mark.xdist_group(group))
+        used = set(SHARED_FIXTURES) & set(getattr(item, "fixturenames", ()))
+        if used and work_unit(item.nodeid) != SHARED:
+            raise pytest.UsageError(
+                f"{item.nodeid} uses {', '.join(sorted(used))}: add its file to SHARED_FILES "
+                "in tests/xdist_groups.py (one pytest-xdist worker makes them)"
+            )
+    items.sort(key=lambda item: order(item.nodeid))  # stable: the rest keeps its order
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    return make_scheduler(config, log)
 
 
 @pytest.fixture(scope="session")
