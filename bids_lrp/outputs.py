@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bids_lrp import __version__
+from bids_lrp.config import PREDICTED
 
 __all__ = [
     "BIDSIGNORE",
@@ -293,7 +294,7 @@ def write_citation(
 ) -> Path:
     """Write ``logs/CITATION.md`` describing what was done, for a methods section.
 
-    ``targets``: each method (in order) -> the class it explained, or ``"predicted"``.
+    ``targets``: each method (in order) -> the class it explained, or `PREDICTED`.
     """
     text = CITATION.format(
         version=__version__,
@@ -301,7 +302,7 @@ def write_citation(
         registration="SyN" if registration == "syn" else "affine",
         methods=", ".join(
             f"{m} ({method_desc(m)}; "
-            + ("each image's predicted class" if t == "predicted" else f'class "{t}"')
+            + ("each image's predicted class" if t == PREDICTED else f'class "{t}"')
             + ")"
             for m, t in targets.items()
         ),
