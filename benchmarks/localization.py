@@ -57,16 +57,11 @@ METHODS = (
 )
 
 
-def _targets(model, x, card) -> dict[str, object]:
-    """Explained class per row: a class index, or the trained model's prediction for x."""
-    import torch
+def _target(card, target: str):
+    """A row's class for the engine: a class index, or its token for each image's prediction."""
+    from bids_lrp.lrp import PREDICTED
 
-    with torch.no_grad():
-        predicted = model(x).argmax(1)
-    return {
-        label: predicted if target == "predicted" else card.class_names.index(target)
-        for label, _, _, target in METHODS
-    }
+    return PREDICTED if target == "predicted" else card.class_names.index(target)
 
 
 def run_pipeline(bids: Path, out: Path, work: Path, model: Path, nprocs: int) -> float:
@@ -135,10 +130,9 @@ def explain_all(model_path: Path, preproc: Path) -> tuple[dict, np.ndarray]:
     model, card = load_model(Path(model_path))
     img, net = load_network_input(preproc, card)
     x = torch.from_numpy(np.asarray(net.dataobj, dtype=np.float32))[None, None]
-    targets = _targets(model, x, card)
     maps = {}
-    for label, method, params, _ in METHODS:
-        rel = attribute(model, x, targets[label], method, **params).relevance[0, 0].numpy()
+    for label, method, params, target in METHODS:
+        rel = attribute(model, x, _target(card, target), method, **params).relevance[0, 0].numpy()
         rel_img = nib.Nifti1Image(rel.astype(np.float32), net.affine)
         if net is not img:
             rel_img = relevance_to_grid(rel_img, img.shape[:3], img.affine)
@@ -161,20 +155,19 @@ def randomization(model_path: Path, x) -> dict:
     from bids_lrp.lrp import attribute
 
     model, card = load_model(Path(model_path))
-    targets = _targets(model, x, card)  # the trained model's classes, for every step
     layers = [m for m in model.modules() if isinstance(m, (torch.nn.Conv3d, torch.nn.Linear))]
     out: dict[str, list[float]] = {label: [] for label, *_ in METHODS}
     work = copy.deepcopy(model)
     work_layers = [m for m in work.modules() if isinstance(m, (torch.nn.Conv3d, torch.nn.Linear))]
     torch.manual_seed(0)
-    # net-grid heatmaps of the trained model, for a like-for-like comparison
+    # net-grid heatmaps of the trained model, for a like-for-like comparison; the randomized
+    # networks explain the classes the trained one explained (its prediction, for those rows)
     brain = x[0, 0].numpy().ravel() > 0
-    trained = {
-        label: np.abs(
-            attribute(model, x, targets[label], method, **params).relevance[0, 0].numpy()
-        ).ravel()[brain]
-        for label, method, params, _ in METHODS
-    }
+    trained, targets = {}, {}
+    for label, method, params, target in METHODS:
+        result = attribute(model, x, _target(card, target), method, **params)
+        trained[label] = np.abs(result.relevance[0, 0].numpy()).ravel()[brain]
+        targets[label] = result.target
     for k in range(1, len(layers) + 1):
         work_layers[-k].reset_parameters()
         for label, method, params, _ in METHODS:
