@@ -13,23 +13,38 @@ from nipype.interfaces.base import (
     InputMultiObject,
     SimpleInterface,
     TraitedSpec,
+    isdefined,
     traits,
 )
 
+# What a table's sidecar repeats from its relevance map's: which map, explaining which class.
+TABLE_META_KEYS = ("Method", "TargetClass", "TargetSelection")
+
 
 def region_tables(
-    relevance: list[str], atlases: list[str], template: str, out_dir: str = "."
+    relevance: list[str],
+    atlases: list[str],
+    template: str,
+    out_dir: str = ".",
+    metadata: list[dict] | None = None,
 ) -> dict[str, Any]:
-    """One region TSV per (atlas, relevance map), atlas-major order; see `bids_lrp.regions`."""
+    """One region TSV per (atlas, relevance map), atlas-major order; see `bids_lrp.regions`.
+
+    ``metadata`` (one sidecar dict per relevance map) gives each table's ``meta``: the map's
+    `TABLE_META_KEYS`.
+    """
     from bids_lrp.regions import region_table
     from bids_lrp.templates import get_atlas
 
-    out, files, names, descs = Path(out_dir), [], [], []
+    metadata = metadata if metadata is not None else [{} for _ in relevance]
+    if len(metadata) != len(relevance):
+        raise ValueError(f"{len(metadata)} sidecars for {len(relevance)} relevance maps")
+    out, files, names, descs, metas = Path(out_dir), [], [], [], []
     images = [nib.load(rel_file) for rel_file in relevance]
     maps = [np.asarray(img.dataobj, dtype=np.float64) for img in images]  # read each map once
     for atlas_name in atlases:
         atlas = get_atlas(atlas_name, template)
-        for rel_file, img, data in zip(relevance, images, maps, strict=True):
+        for rel_file, img, data, meta in zip(relevance, images, maps, metadata, strict=True):
             if not np.allclose(img.affine, atlas.affine, atol=1e-4):
                 raise ValueError(f"{rel_file} is not on the grid of atlas {atlas_name}")
             voxel = float(abs(np.linalg.det(img.affine[:3, :3])))
@@ -40,19 +55,22 @@ def region_tables(
             files.append(str(path))
             names.append(atlas_name)
             descs.append(desc)
-    return {"tables": files, "atlas": names, "desc": descs}
+            metas.append({k: meta[k] for k in TABLE_META_KEYS if k in meta})
+    return {"tables": files, "atlas": names, "desc": descs, "meta": metas}
 
 
 class _RegionsInputSpec(BaseInterfaceInputSpec):
     relevance = InputMultiObject(File(exists=True), mandatory=True)
     atlases = traits.List(traits.Str, mandatory=True)
     template = traits.Str(mandatory=True)
+    metadata = traits.List(traits.Dict, desc="the relevance maps' sidecar content, in order")
 
 
 class _RegionsOutputSpec(TraitedSpec):
     tables = traits.List(File(exists=True))
     atlas = traits.List(traits.Str)
     desc = traits.List(traits.Str)
+    meta = traits.List(traits.Dict, desc="per table: which map it sums, explaining which class")
 
 
 class RegionTables(SimpleInterface):
@@ -63,7 +81,8 @@ class RegionTables(SimpleInterface):
 
     def _run_interface(self, runtime):
         i = self.inputs
+        metadata = list(i.metadata) if isdefined(i.metadata) else None
         self._results.update(
-            region_tables(list(i.relevance), list(i.atlases), i.template, runtime.cwd)
+            region_tables(list(i.relevance), list(i.atlases), i.template, runtime.cwd, metadata)
         )
         return runtime

@@ -254,6 +254,7 @@ def init_post_wf(
                     ("outputnode.tables", "inputnode.tables"),
                     ("outputnode.table_atlas", "inputnode.table_atlas"),
                     ("outputnode.table_desc", "inputnode.table_desc"),
+                    ("outputnode.table_meta", "inputnode.table_meta"),
                     ("outputnode.done", "inputnode.done"),
                 ],
             ),

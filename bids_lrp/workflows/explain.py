@@ -94,8 +94,8 @@ def init_explain_wf(
         Template-space relevance maps and their sidecar content, one per method.
     predictions
         Predictions TSV.
-    tables, table_atlas, table_desc
-        Region tables with their atlas and method labels.
+    tables, table_atlas, table_desc, table_meta
+        Region tables with their atlas and method labels and sidecar content.
     native_relevance
         Relevance maps on the native grid (empty list unless ``native_space``).
     done
@@ -117,6 +117,7 @@ def init_explain_wf(
                 "tables",
                 "table_atlas",
                 "table_desc",
+                "table_meta",
                 "native_relevance",
                 "done",
             ]
@@ -133,7 +134,7 @@ def init_explain_wf(
                 select,
                 [(f, f) for f in ("relevance", "predictions", "metadata")],
             ),
-            (select, regions, [("relevance", "relevance")]),
+            (select, regions, [("relevance", "relevance"), ("metadata", "metadata")]),
             (
                 select,
                 outputnode,
@@ -146,7 +147,12 @@ def init_explain_wf(
             (
                 regions,
                 outputnode,
-                [("tables", "tables"), ("atlas", "table_atlas"), ("desc", "table_desc")],
+                [
+                    ("tables", "tables"),
+                    ("atlas", "table_atlas"),
+                    ("desc", "table_desc"),
+                    ("meta", "table_meta"),
+                ],
             ),
             (regions, done, [("tables", "in1")]),
             (done, outputnode, [("out", "done")]),

@@ -61,7 +61,7 @@ def init_outputs_wf(
     Inputs
     ------
     preproc, preproc_meta, forward_transforms, inverse_transforms, relevance, metadata,
-    native_relevance, predictions, tables, table_atlas, table_desc
+    native_relevance, predictions, tables, table_atlas, table_desc, table_meta
         From `init_normalize_wf` and `init_explain_wf`.
     done
         Connect the last computing step: nothing is written before the image is complete.
@@ -83,6 +83,7 @@ def init_outputs_wf(
         "tables",
         "table_atlas",
         "table_desc",
+        "table_meta",
         "done",
     ]
     workflow = pe.Workflow(name=name)
@@ -152,7 +153,12 @@ def init_outputs_wf(
             (
                 inputnode,
                 ds_tables,
-                [("tables", "in_file"), ("table_atlas", "atlas"), ("table_desc", "desc")],
+                [
+                    ("tables", "in_file"),
+                    ("table_atlas", "atlas"),
+                    ("table_desc", "desc"),
+                    ("table_meta", "meta"),
+                ],
             ),
             (collect, outputnode, [("out", "out_files")]),
         ]

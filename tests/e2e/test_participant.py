@@ -104,6 +104,14 @@ def test_maps_tables_and_sidecars(reference_run, sim_bids):
         )
         assert tuple(table.columns[: len(COLUMNS)]) == COLUMNS
         assert len(table) > 100
+        table_meta = json.loads(
+            (
+                anat / f"sub-001_space-{TPL}_atlas-Neuromorphometrics_desc-{desc}_relevance.json"
+            ).read_text()
+        )  # the table names the map and the class it sums, as the map's sidecar does
+        for key in ("Method", "TargetClass", "TargetSelection"):
+            assert table_meta[key] == meta[key]
+        assert "Neuromorphometrics" in table_meta["Atlases"]
         inside = float(table["relevance_sum"].sum())
         assert abs(inside) <= abs(tpl_sum) * 1.01 + 1e-6
     assert len(predictions) == 1
