@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,10 +14,27 @@ from bids_lrp import __version__
 from bids_lrp.simulate.cohort import simulate_cohort
 from bids_lrp.simulate.plan import DEFAULT_REGIONS, SimulationError
 
-__all__ = ["EX_USAGE", "build_parser", "main"]
+__all__ = ["EX_CANTCREAT", "EX_USAGE", "build_parser", "main"]
 
 #: Exit status for a usage error (BSD sysexits EX_USAGE).
 EX_USAGE = 64
+#: Exit status when the output cannot be written (BSD sysexits EX_CANTCREAT).
+EX_CANTCREAT = 73
+
+
+class _Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM, raised in the main thread; the library cleans up as for Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    # Later signals are ignored so that removing the unfinished dataset is not cut short.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise _Interrupted(signum)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,14 +68,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--sessions", type=int, default=1, help="sessions per participant")
     parser.add_argument("--no-head", dest="head", action="store_false", help="brain only")
-    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty out_dir")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier bids_lrp-simulate dataset in out_dir",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress messages")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the simulator; return the exit status (0, or 64 for a usage error)."""
+    """Run the simulator; return the exit status.
+
+    0 on success, 64 for a usage error, 73 when the output cannot be written, 128 + the signal
+    number (130, 143) when interrupted by SIGINT or SIGTERM; the unfinished dataset is removed.
+    """
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
 
@@ -64,6 +91,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.quiet:
             sys.stderr.write(f"[{done}/{total}] {name}\n")
 
+    handlers = {}
+    if threading.current_thread() is threading.main_thread():
+        # A signal the caller chose to ignore (nohup, a background job) stays ignored.
+        handlers = {
+            sig: signal.signal(sig, _interrupt)
+            for sig in (signal.SIGINT, signal.SIGTERM)
+            if signal.getsignal(sig) is not signal.SIG_IGN
+        }
     try:
         simulate_cohort(
             args.out_dir,
@@ -80,6 +115,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SimulationError as err:
         sys.stderr.write(f"bids_lrp-simulate: error: {err}\n")
         return EX_USAGE
+    except OSError as err:
+        sys.stderr.write(f"bids_lrp-simulate: error: cannot write {args.out_dir}: {err}\n")
+        return EX_CANTCREAT
+    except KeyboardInterrupt as err:
+        signum = getattr(err, "signum", signal.SIGINT)
+        sys.stderr.write(
+            f"bids_lrp-simulate: interrupted ({signal.Signals(signum).name}); the unfinished "
+            f"dataset was removed, {args.out_dir} is as it was before\n"
+        )
+        return 128 + signum
+    finally:
+        for sig, handler in handlers.items():
+            if handler is not None:  # None: set outside Python, cannot be put back
+                signal.signal(sig, handler)
     return 0
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -11,13 +10,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from bids_lrp.simulate.atrophy import atrophy_model
+from bids_lrp.simulate.atrophy import AtrophyModel, atrophy_model
 from bids_lrp.simulate.bids import write_json, write_tsv
 from bids_lrp.simulate.dataset import DERIVATIVE, write_dataset_files, write_scan
+from bids_lrp.simulate.output import check_output_dir, staged_output
 from bids_lrp.simulate.plan import (
     DEFAULT_REGIONS,
     CohortConfig,
-    SimulationError,
+    ScanSpec,
     plan_cohort,
     validate_config,
 )
@@ -38,14 +38,6 @@ _TRUTH_COLUMNS = {
     "template_volume_mm3": "Area volume in the template",
     "native_volume_mm3": "Area volume in the native T1w (after size change and atrophy)",
 }
-
-
-def check_output_dir(out_dir: Path, overwrite: bool) -> None:
-    """Refuse an existing non-empty folder unless ``overwrite``; raise `SimulationError`."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise SimulationError(f"{out_dir} exists and is not a folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
-        raise SimulationError(f"{out_dir} is not empty; choose another folder or pass --overwrite")
 
 
 def _report(progress: Callable[[int, int, str], None] | None, done: int, specs: list) -> None:
@@ -74,11 +66,14 @@ def simulate_cohort(
     Parameters
     ----------
     out_dir : str or Path
-        Dataset root; must be absent or empty unless ``overwrite``.
+        Dataset root; must be absent or empty, or with ``overwrite`` hold a dataset this
+        simulator made. The dataset is written into a hidden folder inside it and moved into
+        place when complete; if the run fails or is interrupted, what it wrote is removed.
     n_subjects, ad_fraction, seed, atrophy_regions, severity, sessions, head
         See `bids_lrp.simulate.plan.CohortConfig`.
     overwrite : bool
-        Replace the contents of a non-empty ``out_dir``.
+        Replace an earlier simulated dataset in ``out_dir`` (once the new one is complete).
+        Any other non-empty folder is refused.
     progress : callable, optional
         Called as ``progress(done, total, scan_name)`` after each scan.
 
@@ -90,7 +85,7 @@ def simulate_cohort(
     Raises
     ------
     SimulationError
-        For invalid arguments or a non-empty ``out_dir``; nothing is written then.
+        For invalid arguments or an ``out_dir`` that may not be written; nothing is written then.
     """
     out_dir = Path(out_dir)
     config = CohortConfig(
@@ -107,11 +102,19 @@ def simulate_cohort(
     check_output_dir(out_dir, overwrite)
     model = atrophy_model(regions, config.template, config.atlas)
     specs = plan_cohort(config)
-    if overwrite and out_dir.is_dir():
-        for child in out_dir.iterdir():
-            shutil.rmtree(child) if child.is_dir() else child.unlink()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_dataset_files(out_dir, config, specs, model)
+    with staged_output(out_dir) as root:
+        truth = _write_cohort(root, config, specs, model, progress)
+    return truth
+
+
+def _write_cohort(
+    root: Path,
+    config: CohortConfig,
+    specs: list[ScanSpec],
+    model: AtrophyModel,
+    progress: Callable[[int, int, str], None] | None,
+) -> pd.DataFrame:
+    write_dataset_files(root, config, specs, model)
     tables = []
     # Writing (gzip, which releases the GIL) of scan i overlaps rendering of scan i + 1; at most
     # one scan waits to be written, which bounds memory.
@@ -122,14 +125,14 @@ def simulate_cohort(
             if pending is not None:
                 tables.append(pending.result())
                 _report(progress, done - 1, specs)
-            pending = writer.submit(write_scan, out_dir, result, model)
+            pending = writer.submit(write_scan, root, result, model)
             del result
         tables.append(pending.result())
         _report(progress, len(specs), specs)
     truth = pd.concat(tables, ignore_index=True)
-    write_tsv(out_dir / DERIVATIVE / "atrophy.tsv", truth)
+    write_tsv(root / DERIVATIVE / "atrophy.tsv", truth)
     write_json(
-        out_dir / DERIVATIVE / "atrophy.json",
+        root / DERIVATIVE / "atrophy.json",
         {k: {"Description": v} for k, v in _TRUTH_COLUMNS.items()},
     )
     return truth

@@ -17,6 +17,7 @@ from bids_lrp.simulate.bids import (
     write_nifti,
     write_tsv,
 )
+from bids_lrp.simulate.output import GENERATOR
 from bids_lrp.simulate.plan import CohortConfig, ScanSpec
 from bids_lrp.simulate.preproc import PREPROC_DESCRIPTION, true_pose_preproc
 from bids_lrp.simulate.scan import ScanResult
@@ -25,7 +26,7 @@ __all__ = ["DERIVATIVE", "scan_prefix", "write_dataset_files", "write_scan"]
 
 DERIVATIVE = Path("derivatives") / "simulation"
 BIDS_VERSION = "1.10.0"
-_GENERATED_BY = {"Name": "bids_lrp-simulate", "Version": __version__}
+_GENERATED_BY = {"Name": GENERATOR, "Version": __version__}
 #: Files BIDS has no name for yet (ITK transforms, volume-loss maps, the truth table).
 _IGNORED = ("*_xfm.txt", "*_xfm.nii.gz", "*_xfm.json", "*_volumeloss.nii.gz", "*_volumeloss.json")
 _BIDSIGNORE = "\n".join([*_IGNORED, "atrophy.tsv", "atrophy.json", ""])

@@ -116,14 +116,15 @@ def validate_config(config: CohortConfig) -> tuple[str, ...]:
             isinstance(config.n_subjects, int) and config.n_subjects >= 1,
             f"--n-subjects must be an integer >= 1 (got {config.n_subjects})",
         ),
+        # Written so that nan fails too (every comparison with nan is false).
         (
             0.0 <= config.ad_fraction <= 1.0,
-            f"--ad-fraction must be within [0, 1] (got {config.ad_fraction})",
+            f"--ad-fraction must be a number within [0, 1] (got {config.ad_fraction})",
         ),
-        (config.severity >= 0.0, f"--severity must not be negative (got {config.severity})"),
         (
-            config.severity <= MAX_LOSS,
-            f"--severity is a volume-loss fraction and at most {MAX_LOSS} (got {config.severity})",
+            0.0 <= config.severity <= MAX_LOSS,
+            f"--severity is a volume-loss fraction: a number within [0, {MAX_LOSS}] "
+            f"(got {config.severity})",
         ),
         (
             isinstance(config.sessions, int) and config.sessions >= 1,
