@@ -3,7 +3,8 @@
 Everything a user can get wrong (no scans, labels missing, one class only, a class too small
 for the split, scans on different grids, a network that does not fit the grid, existing
 outputs) is checked before any image is loaded, and reported as one line with exit code 64;
-nothing is written then.
+nothing is written then. A scan that cannot be read is reported the same way when it is loaded;
+outputs that cannot be written (a full disk) as one line with exit code 73, leaving none of them.
 """
 
 from __future__ import annotations
@@ -205,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``bids_lrp-train``; return the exit code (0; 64 for a usage error)."""
+    """Run ``bids_lrp-train``; return the exit code (0; 64 bad input; 73 cannot write)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("MPLCONFIGDIR", str(Path.home() / ".cache" / "matplotlib"))
     try:
@@ -225,11 +226,11 @@ def main(argv: list[str] | None = None) -> int:
         return getattr(err, "code", EX_USAGE)
     try:
         run_training(args, plan, command=shlex.join(["bids_lrp-train", *argv]))
-    except TrainingDataError as err:
+    except (UsageError, TrainingDataError) as err:  # a full disk (73), an unreadable scan (64)
         sys.stderr.write(f"bids_lrp-train: error: {err}\n")
-        return EX_USAGE
+        return getattr(err, "code", EX_USAGE)
     except KeyboardInterrupt:
-        sys.stderr.write("bids_lrp-train: interrupted; nothing more was written\n")
+        sys.stderr.write("bids_lrp-train: interrupted; nothing was written\n")
         return 1
     return 0
 

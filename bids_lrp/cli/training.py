@@ -11,6 +11,8 @@ import argparse
 import json
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -404,79 +406,133 @@ def _card(args, plan: TrainingPlan, weights: Path, fold, fingerprint, result, me
 
 
 def run_training(args, plan: TrainingPlan, *, command: str) -> None:
-    """Load the scans once, train one model per split, write weights, card, history, curves."""
+    """Load the scans once, train one model per split, write weights, card, history, curves.
+
+    Every output is written into a staging folder beside ``--out`` and moved into place only
+    when all are complete, so that a failure leaves none of them (and older ones untouched).
+
+    Raises
+    ------
+    UsageError
+        With code `EX_CANTCREAT` when the outputs cannot be written (a full disk).
+    bids_lrp.model.data.TrainingDataError
+        For a scan that cannot be read or is not a network input.
+    """
     import torch
     from tqdm import tqdm
 
-    from bids_lrp.model import build_model, save_checkpoint
+    from bids_lrp.model import build_model
     from bids_lrp.model.data import fingerprint, load_scans
-    from bids_lrp.model.outputs import side_files, training_curves, write_cv_summary, write_history
-    from bids_lrp.model.train import evaluate, train_model
+    from bids_lrp.model.outputs import StagedOutputs, write_cv_summary
 
-    torch.set_num_threads(plan.threads)
-    with tqdm(total=len(plan.scans), desc="loading", unit="scan", disable=None) as bar:
-        images, digests = load_scans(
-            plan.scans,
-            plan.grid,
-            threads=plan.threads,
-            progress=lambda n: bar.update(1),
-            resampling=args.input_resampling,
-        )
-    fp = fingerprint(plan.scans, column=args.label_column, digests=digests)
+    folder = plan.outputs[0].parent
+    with _writing(folder):
+        staged = StagedOutputs(folder)  # fails before hours of training, not after
+    with staged:
+        torch.set_num_threads(plan.threads)
+        with tqdm(total=len(plan.scans), desc="loading", unit="scan", disable=None) as bar:
+            images, digests = load_scans(
+                plan.scans,
+                plan.grid,
+                threads=plan.threads,
+                progress=lambda n: bar.update(1),
+                resampling=args.input_resampling,
+            )
+        fp = fingerprint(plan.scans, column=args.label_column, digests=digests)
 
-    def build() -> torch.nn.Module:
-        model = build_model(args.architecture, input_shape=plan.grid.shape, **plan.params)
-        if plan.init is not None:
-            model.load_state_dict(plan.init["state"])
-        return model
+        def build() -> torch.nn.Module:
+            model = build_model(args.architecture, input_shape=plan.grid.shape, **plan.params)
+            if plan.init is not None:
+                model.load_state_dict(plan.init["state"])
+            return model
 
-    tests = []
-    for k, split in enumerate(plan.splits, start=1):
-        fold = None if args.folds is None else k
-        sets = {name: _index(plan, subjects) for name, subjects in split.sets().items()}
-        logger.info(
-            "%straining on %d scans, validating on %d, testing on %d (%s grid %s)",
-            "" if fold is None else f"fold {fold}/{args.folds}: ",
-            len(sets["train"]), len(sets["validation"]), len(sets["test"]),
-            f"{args.grid_mm:g} mm", "x".join(map(str, plan.grid.shape)),
-        )  # fmt: skip
-        n_batches = max(1, len(sets["train"]) // plan.recipe.batch_size)
-        with tqdm(
-            total=plan.recipe.epochs * n_batches, desc="training", unit="batch", disable=None
-        ) as bar:
-            result = train_model(
-                build, images, plan.labels, sets["train"], sets["validation"], plan.recipe,
-                device=plan.device, flip_axis=plan.flip_axis, on_batch=lambda: bar.update(1),
-                on_epoch=lambda r: bar.set_postfix(
-                    loss=f"{r['train_loss']:.3f}", val=f"{r['val_loss']:.3f}"
-                ),
-            )  # fmt: skip
-        metrics = {
-            name: evaluate(result.model, images[index], plan.labels[index], device=plan.device)
-            for name, index in sets.items()
-        }
-        for name, values in metrics.items():
-            if values["n_scans"]:
-                logger.info(
-                    "%s: balanced accuracy %.3f, ROC AUC %s, loss %.4f (%d scans)",
-                    name, values["balanced_accuracy"], _fmt(values["roc_auc"]),
-                    values["loss"], values["n_scans"],
-                )  # fmt: skip
-        for name, subjects in split.sets().items():
-            metrics[name]["n_participants"] = len(subjects)
-        tests.append(metrics["test"])
-        weights = plan.outputs[k - 1]
-        card = _card(args, plan, weights, fold, fp, result, metrics, command)
-        save_checkpoint(result.model.cpu(), card, weights)
-        files = side_files(weights)
-        write_history(result.history, files["history"])
-        training_curves(result.history, [files["png"], files["svg"]], title=card.name)
+        tests = []
+        for k, split in enumerate(plan.splits, start=1):
+            fold = None if args.folds is None else k
+            result, metrics = _train_split(args, plan, images, build, split, fold)
+            tests.append(metrics["test"])
+            weights = plan.outputs[k - 1]
+            card = _card(args, plan, weights, fold, fp, result, metrics, command)
+            with _writing(folder):
+                _write_model(staged, result, card, weights)
+        summary = args.out.with_name(f"{args.out.stem}_cv.tsv")
+        with _writing(folder):
+            if args.folds is not None:
+                write_cv_summary(tests, staged.path(summary))
+            staged.publish()
+    for weights in plan.outputs:
         logger.info(
             "wrote %s (+ %s card, history, curves)", weights, weights.with_suffix(".json").name
         )
     if args.folds is not None:
-        summary = write_cv_summary(tests, args.out.with_name(f"{args.out.stem}_cv.tsv"))
         logger.info("cross-validation summary: %s", summary)
+
+
+@contextmanager
+def _writing(folder: Path) -> Iterator[None]:
+    """Turn an OSError while writing the outputs (a full disk, a lost mount) into one line."""
+    try:
+        yield
+    except OSError as err:
+        reason = err.strerror or str(err) or type(err).__name__
+        raise UsageError(
+            f"cannot write the outputs into {folder}: {reason}; nothing was written",
+            EX_CANTCREAT,
+        ) from None
+
+
+def _write_model(staged, result, card, weights: Path) -> None:
+    """Stage the weights, card, history and curves of one trained model."""
+    from bids_lrp.model import save_checkpoint
+    from bids_lrp.model.checkpoint import card_path
+    from bids_lrp.model.outputs import side_files, training_curves, write_history
+
+    files = side_files(weights)
+    staged.path(card_path(weights))  # save_checkpoint writes it beside the weights
+    save_checkpoint(result.model.cpu(), card, staged.path(weights))
+    write_history(result.history, staged.path(files["history"]))
+    curves = [staged.path(files["png"]), staged.path(files["svg"])]
+    training_curves(result.history, curves, title=card.name)
+
+
+def _train_split(args, plan: TrainingPlan, images, build, split, fold):
+    """Train and evaluate one model; return the training result and the metrics per set."""
+    from tqdm import tqdm
+
+    from bids_lrp.model.train import evaluate, train_model
+
+    sets = {name: _index(plan, subjects) for name, subjects in split.sets().items()}
+    logger.info(
+        "%straining on %d scans, validating on %d, testing on %d (%s grid %s)",
+        "" if fold is None else f"fold {fold}/{args.folds}: ",
+        len(sets["train"]), len(sets["validation"]), len(sets["test"]),
+        f"{args.grid_mm:g} mm", "x".join(map(str, plan.grid.shape)),
+    )  # fmt: skip
+    n_batches = max(1, len(sets["train"]) // plan.recipe.batch_size)
+    with tqdm(
+        total=plan.recipe.epochs * n_batches, desc="training", unit="batch", disable=None
+    ) as bar:
+        result = train_model(
+            build, images, plan.labels, sets["train"], sets["validation"], plan.recipe,
+            device=plan.device, flip_axis=plan.flip_axis, on_batch=lambda: bar.update(1),
+            on_epoch=lambda r: bar.set_postfix(
+                loss=f"{r['train_loss']:.3f}", val=f"{r['val_loss']:.3f}"
+            ),
+        )  # fmt: skip
+    metrics = {
+        name: evaluate(result.model, images[index], plan.labels[index], device=plan.device)
+        for name, index in sets.items()
+    }
+    for name, values in metrics.items():
+        if values["n_scans"]:
+            logger.info(
+                "%s: balanced accuracy %.3f, ROC AUC %s, loss %.4f (%d scans)",
+                name, values["balanced_accuracy"], _fmt(values["roc_auc"]),
+                values["loss"], values["n_scans"],
+            )  # fmt: skip
+    for name, subjects in split.sets().items():
+        metrics[name]["n_participants"] = len(subjects)
+    return result, metrics
 
 
 def _fmt(value) -> str:

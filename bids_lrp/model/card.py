@@ -6,8 +6,9 @@ that carry it are written and read by `bids_lrp.model.checkpoint`.
 
 from __future__ import annotations
 
+import logging
 import math
-import warnings
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
@@ -27,8 +28,7 @@ REGISTRATIONS = ("affine", "syn")
 #: ``"linear"`` samples it (cards written before this field existed say nothing and mean this),
 #: ``"antialiased"`` low-passes it first.
 INPUT_RESAMPLINGS = ("linear", "antialiased")
-#: Keys the card JSON carries besides the `ModelCard` fields.
-_META_KEYS = frozenset({"sha256", "weights", "format"})
+logger = logging.getLogger(__name__)
 
 
 class CheckpointError(ValueError):
@@ -69,7 +69,12 @@ def _check_names(value: Any) -> bool:
         isinstance(value, list | tuple)
         and len(value) >= 2
         and all(isinstance(v, str) and v for v in value)
+        and len(set(value)) == len(value)
     )
+
+
+def _check_sha256(value: Any) -> bool:
+    return isinstance(value, str) and re.fullmatch(r"[0-9a-fA-F]{64}", value) is not None
 
 
 # Card field -> (validator, description used in the error message).
@@ -83,7 +88,7 @@ _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "template": (lambda v: isinstance(v, str) and bool(v), "a non-empty string"),
     "registration": (lambda v: v in REGISTRATIONS, f"one of {', '.join(REGISTRATIONS)}"),
     "intensity_scaling": (lambda v: isinstance(v, str) and bool(v), "a non-empty string"),
-    "class_names": (_check_names, "at least 2 non-empty strings"),
+    "class_names": (_check_names, "at least 2 distinct non-empty strings"),
     "input_resampling": (
         lambda v: v in INPUT_RESAMPLINGS,
         f"one of {', '.join(INPUT_RESAMPLINGS)}",
@@ -97,6 +102,12 @@ _VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "software": (lambda v: isinstance(v, dict), "an object"),
     "command": (lambda v: isinstance(v, str), "a string"),
     "extra": (lambda v: isinstance(v, dict), "an object"),
+}
+#: Keys the card JSON carries besides the `ModelCard` fields (written by `save_checkpoint`).
+_META_VALIDATORS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "sha256": (_check_sha256, "64 hexadecimal digits (the SHA-256 of the weights file)"),
+    "weights": (lambda v: isinstance(v, str) and bool(v), "a non-empty string"),
+    "format": (lambda v: isinstance(v, str), "a string"),
 }
 #: Optional provenance fields (written by ``bids_lrp-train``; empty on hand-made cards).
 _PROVENANCE = ("training_fingerprint", "split", "metrics", "training", "software")
@@ -183,8 +194,11 @@ class ModelCard:
         return data
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ModelCard:
-        """Validate and build a card from `to_json` output (extra checkpoint keys are ignored).
+    def from_json(cls, data: Mapping[str, Any], *, source: str = "") -> ModelCard:
+        """Validate and build a card from `to_json` output.
+
+        The checkpoint keys (``sha256``, ``weights``, ``format``) are checked, then ignored;
+        unknown keys are ignored with a logged warning (naming ``source``, e.g. the card file).
 
         Raises
         ------
@@ -197,16 +211,17 @@ class ModelCard:
         missing = [k for k in required if k not in data]
         if missing:
             raise ValueError(f"model card is missing key(s): {', '.join(missing)}")
-        unknown = sorted(set(data) - set(_VALIDATORS) - _META_KEYS)
-        if unknown:
-            warnings.warn(
-                f"model card has unknown key(s), ignored: {', '.join(unknown)}", stacklevel=2
-            )
-        for key, (valid, description) in _VALIDATORS.items():
+        for key, (valid, description) in {**_VALIDATORS, **_META_VALIDATORS}.items():
             if key in data and not valid(data[key]):
                 raise ValueError(
-                    f"model card key {key!r} must be {description}, got {data[key]!r}"
+                    f"model card key {key!r} must be {description}, got {_short(data[key])}"
                 )
+        unknown = sorted(str(k) for k in set(data) - set(_VALIDATORS) - set(_META_VALIDATORS))
+        if unknown:
+            where = f" {source}" if source else ""
+            logger.warning(
+                "warning: model card%s has unknown key(s), ignored: %s", where, ", ".join(unknown)
+            )
         return cls(
             name=data["name"],
             architecture=data["architecture"],
@@ -225,6 +240,12 @@ class ModelCard:
             command=data.get("command", ""),
             extra=dict(data.get("extra", {})),
         )
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters (a card value may be a long list)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def _has_no_default(f: Any) -> bool:

@@ -18,7 +18,7 @@ import json
 import os
 import struct
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -27,7 +27,7 @@ from safetensors.torch import load_file, save
 from torch import nn
 
 from bids_lrp.model.card import REGISTRATIONS, CheckpointError, ModelCard, check_card_compatible
-from bids_lrp.model.network import build_model
+from bids_lrp.model.network import build_model, n_outputs
 
 __all__ = [
     "REGISTRATIONS",
@@ -56,17 +56,16 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temporary file in the same folder, then ``os.replace`` it into place."""
+def _write_temporary(path: Path, data: bytes, temporaries: list[Path]) -> Path:
+    """Write ``data`` to a new temporary file beside ``path`` (listed in ``temporaries``)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; others must be able to read a model
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    temporaries.append(Path(tmp))
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; others must be able to read a model
+    return Path(tmp)
 
 
 def _safetensors_bytes(state: Mapping[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
@@ -86,6 +85,16 @@ def _safetensors_bytes(state: Mapping[str, torch.Tensor], metadata: dict[str, st
     return data[:8] + text.ljust(length, b" ") + data[8 + length :]
 
 
+def _check_outputs(model: nn.Module, card: ModelCard, path: Path) -> None:
+    """Refuse a card whose class names do not name the network's outputs one to one."""
+    outputs = n_outputs(model)
+    if outputs is not None and outputs != len(card.class_names):
+        raise CheckpointError(
+            f"model card {card_path(path)} names {len(card.class_names)} classes "
+            f"({', '.join(card.class_names)}), but its network has {outputs} outputs"
+        )
+
+
 def save_checkpoint(model: nn.Module, card: ModelCard, path: str | Path) -> str:
     """Write ``model``'s weights (safetensors) to ``path`` and the card JSON beside it.
 
@@ -102,18 +111,43 @@ def save_checkpoint(model: nn.Module, card: ModelCard, path: str | Path) -> str:
     -------
     str
         Hex SHA-256 of the weights file.
+
+    Raises
+    ------
+    CheckpointError
+        When the card's class names do not match the network's outputs.
+    OSError
+        When a file cannot be written (a full disk): then neither new file is left, and an
+        earlier checkpoint at ``path`` is left as it was (both files are complete before
+        either is renamed into place).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     ModelCard.from_json(card.to_json())  # refuse to write a card that could not be read back
+    _check_outputs(model, card, path)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     metadata = {"format": "pt", "architecture": card.architecture, "name": card.name}
     data = _safetensors_bytes(state, metadata)
-    _atomic_write(path, lambda tmp: tmp.write_bytes(data))
-    digest = sha256_file(path)
+    digest = hashlib.sha256(data).hexdigest()
     payload = {**card.to_json(), "weights": path.name, "sha256": digest}
     text = json.dumps(payload, indent=2, sort_keys=False) + "\n"
-    _atomic_write(card_path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    # Both files are written in full before either is renamed into place, and the card last:
+    # an error (a full disk) leaves neither, never weights without their card.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporaries: list[Path] = []
+    placed: list[Path] = []
+    try:
+        weights_tmp = _write_temporary(path, data, temporaries)
+        card_tmp = _write_temporary(card_path(path), text.encode("utf-8"), temporaries)
+        for tmp, target in ((weights_tmp, path), (card_tmp, card_path(path))):
+            os.replace(tmp, target)
+            placed.append(target)
+    except BaseException:
+        if len(placed) == 1:  # the card could not follow: take the weights back out
+            path.unlink(missing_ok=True)
+        raise
+    finally:
+        for tmp in temporaries:
+            tmp.unlink(missing_ok=True)
     return digest
 
 
@@ -124,10 +158,12 @@ def read_card(path: str | Path) -> tuple[ModelCard, str | None]:
         raise CheckpointError(f"model card not found: {json_path} (expected beside {path})")
     try:
         data = json.loads(json_path.read_text(encoding="utf-8"))
-        card = ModelCard.from_json(data)
-    except ValueError as err:  # json.JSONDecodeError is a ValueError
+        card = ModelCard.from_json(data, source=str(json_path))
+    except ValueError as err:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise CheckpointError(f"invalid model card {json_path}: {err}") from None
-    return card, data.get("sha256")
+    except OSError as err:
+        raise CheckpointError(f"cannot read model card {json_path}: {err}") from None
+    return card, data.get("sha256")  # from_json checked its type
 
 
 def _read_state(path: Path) -> dict[str, torch.Tensor]:
@@ -203,8 +239,15 @@ def load_checkpoint(
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint weights not found: {path}")
+    if expected_sha256 is not None and not isinstance(expected_sha256, str):
+        raise CheckpointError(
+            f"expected checksum of {path} must be a string, got {type(expected_sha256).__name__}"
+        )
     card, recorded = read_card(path)
-    actual = sha256_file(path)
+    try:
+        actual = sha256_file(path)
+    except OSError as err:
+        raise CheckpointError(f"cannot read weights {path}: {err}") from None
     for expected in (recorded, expected_sha256):
         if expected is not None and expected.lower() != actual:
             raise CheckpointError(
@@ -214,8 +257,9 @@ def load_checkpoint(
         model = build_model(
             card.architecture, input_shape=card.input_shape, **card.architecture_params
         )
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, RuntimeError, MemoryError) as err:
         raise CheckpointError(f"cannot build the model of {card_path(path)}: {err}") from None
+    _check_outputs(model, card, path)
     state = _read_state(path)
     problem = _describe_mismatch(model, state)
     if problem is not None:

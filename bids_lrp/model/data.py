@@ -13,6 +13,7 @@ loaded.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import logging
@@ -24,10 +25,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
+from zlib import error as zlib_error
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
+from nibabel.filebasedimages import ImageFileError
 
 __all__ = [
     "CLASS_NAMES",
@@ -284,7 +287,8 @@ def check_same_grid(scans: Sequence[Scan]) -> Grid:
         try:
             header = nib.load(scan.path)
         except Exception as err:  # nibabel raises several kinds for broken files
-            raise TrainingDataError(f"cannot read {scan.path}: {err}") from None
+            detail = str(err).replace(str(scan.path), scan.path.name)
+            raise TrainingDataError(f"cannot read {scan.path}: {detail}") from None
         shape = tuple(int(n) for n in header.shape)
         if len(shape) != 3:
             raise TrainingDataError(f"{scan.path.name} is not a 3D image (shape {shape})")
@@ -408,11 +412,36 @@ def load_network_input(path: str | Path, card) -> tuple[nib.Nifti1Image, nib.Nif
     return img, network_input(img, Grid.of_card(card), card.input_resampling)
 
 
-def _load_one(scan: Scan, grid: Grid, resampling: str) -> tuple[np.ndarray, str]:
+def _read_scan(path: Path) -> tuple[nib.Nifti1Image, str]:
+    """The scan as an in-memory image, and the SHA-256 of its file.
+
+    Raises
+    ------
+    TrainingDataError
+        Naming the file when it cannot be read (truncated, corrupt, not NIfTI, no access).
+    """
     from bids_lrp.model.checkpoint import sha256_file
 
-    img = network_input(nib.load(scan.path), grid, resampling)
-    data = np.asarray(img.dataobj, dtype=np.float32)
+    try:
+        img = nib.load(path)
+        raw = np.asarray(img.dataobj, dtype=np.float32)
+        affine = img.affine
+        digest = sha256_file(path)
+    except (EOFError, zlib_error, gzip.BadGzipFile, ImageFileError, ValueError) as err:
+        # ValueError: HeaderDataError, or data shorter than the header says (uncompressed)
+        detail = str(err).strip().splitlines()[0].replace(str(path), path.name) if str(err) else ""
+        raise TrainingDataError(
+            f"cannot read {path}: file is truncated or corrupt "
+            f"({type(err).__name__}{': ' + detail if detail else ''}); fix or remove it"
+        ) from None
+    except OSError as err:  # no permission, an I/O error
+        raise TrainingDataError(f"cannot read {path}: {err.strerror or err}") from None
+    return nib.Nifti1Image(raw, affine), digest
+
+
+def _load_one(scan: Scan, grid: Grid, resampling: str) -> tuple[np.ndarray, str]:
+    img, digest = _read_scan(scan.path)
+    data = np.asarray(network_input(img, grid, resampling).dataobj, dtype=np.float32)
     if not np.isfinite(data).all():
         raise TrainingDataError(f"{scan.path.name} has non-finite values")
     low, high = float(data.min()), float(data.max())
@@ -421,7 +450,7 @@ def _load_one(scan: Scan, grid: Grid, resampling: str) -> tuple[np.ndarray, str]
             f"{scan.path.name} has values in [{low:g}, {high:g}]: not a network input "
             "(brain-masked and min-max scaled to [0, 1])"
         )
-    return data, sha256_file(scan.path)
+    return data, digest
 
 
 def load_scans(

@@ -60,6 +60,42 @@ def build_model(
     return factory(input_shape=tuple(int(s) for s in input_shape), **kwargs)
 
 
+def n_outputs(model: nn.Module) -> int | None:
+    """Number of logits of a classifier: the width of its last linear layer (None if none)."""
+    last = None
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            last = module
+    return None if last is None else int(last.out_features)
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _check_params(*, in_channels, n_classes, channels, pools, hidden, dropout, kernel) -> None:
+    """Raise a ValueError naming the first parameter of the wrong type or range.
+
+    The parameters may come from a model card (JSON): ``torch`` would fail on them with
+    RuntimeError or ZeroDivisionError deep inside a layer's constructor.
+    """
+    for name, value in (
+        ("in_channels", in_channels),
+        ("n_classes", n_classes),
+        ("hidden", hidden),
+        ("kernel", kernel),
+    ):
+        if not _is_count(value):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    for name, value in (("channels", channels), ("pools", pools)):
+        if isinstance(value, str | bytes) or not isinstance(value, Sequence) or not value:
+            raise ValueError(f"{name} must be a list of positive integers, got {value!r}")
+        if not all(_is_count(v) for v in value):
+            raise ValueError(f"{name} must be a list of positive integers, got {list(value)!r}")
+    if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
+
+
 def _block_output(size: int, kernel: int, pool: int) -> int:
     """Spatial size after an unpadded conv (stride 1) and a max pool with stride = kernel."""
     return (size - kernel + 1) // pool
@@ -112,6 +148,10 @@ class Boehle2019Net(nn.Sequential):
     ) -> None:
         if len(input_shape) != 3:
             raise ValueError(f"input_shape must have 3 entries (X, Y, Z), got {input_shape!r}")
+        _check_params(
+            in_channels=in_channels, n_classes=n_classes, channels=channels, pools=pools,
+            hidden=hidden, dropout=dropout, kernel=kernel,
+        )  # fmt: skip
         if len(channels) != len(pools):
             raise ValueError("channels and pools must have the same length")
         out_shape = feature_shape(input_shape, kernel, pools)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import os
+import tempfile
+import warnings
 from pathlib import Path
 
 import pytest
 import torch
 
+import bids_lrp.model.checkpoint as checkpoint_module
 from bids_lrp.model import (
     CheckpointError,
     ModelCard,
@@ -203,3 +208,104 @@ def test_saved_files_are_readable_by_others(tmp_path):
     save_checkpoint(build_model("boehle2019", input_shape=(80, 80, 80)), make_card(), path)
     for file in (path, path.with_suffix(".json")):
         assert file.stat().st_mode & 0o777 == 0o644, file
+
+
+def _edit_card(path: Path, **changes) -> None:
+    data = json.loads(card_path(path).read_text())
+    data.update(changes)
+    card_path(path).write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("sha256", 123), ("sha256", "abc"), ("sha256", ["0" * 64]), ("weights", 5), ("format", {})],
+)
+def test_checkpoint_keys_of_a_wrong_type_are_refused(saved, key, value):
+    path, *_ = saved
+    _edit_card(path, **{key: value})
+    with pytest.raises(CheckpointError, match=rf"invalid model card .*key '{key}' must be"):
+        load_checkpoint(path)
+
+
+def test_long_values_are_cut_in_messages():
+    data = {**make_card().to_json(), "training_fingerprint": list(range(1000))}
+    with pytest.raises(ValueError, match=r"'training_fingerprint' must be an object") as info:
+        ModelCard.from_json(data)
+    assert len(str(info.value)) < 150
+
+
+def test_class_names_must_name_the_outputs(saved):
+    path, model, *_ = saved
+    _edit_card(path, class_names=["HC", "MCI", "AD"])
+    with pytest.raises(CheckpointError, match=r"names 3 classes \(HC, MCI, AD\), .* 2 outputs"):
+        load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="names 3 classes"):
+        save_checkpoint(model, make_card(class_names=("HC", "MCI", "AD")), path)
+    with pytest.raises(ValueError, match="distinct"):
+        ModelCard.from_json({**make_card().to_json(), "class_names": ["AD", "AD"]})
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"pools": [0, 3, 2, 3]}, "pools must be a list of positive integers"),
+        ({"hidden": -3}, "hidden must be a positive integer"),
+        ({"channels": [8, 16, -1, 64]}, "channels must be a list of positive integers"),
+        ({"dropout": "0.4"}, r"dropout must be a number in \[0, 1\)"),
+        ({"n_classes": 0}, "n_classes must be a positive integer"),
+    ],
+)
+def test_architecture_params_of_a_wrong_type_are_refused(saved, params, message):
+    path, *_ = saved
+    _edit_card(path, architecture_params={"hidden": 16, **params})
+    with pytest.raises(CheckpointError, match=f"cannot build the model of .*: {message}"):
+        load_checkpoint(path)
+
+
+def test_unknown_card_keys_are_logged_not_warned(saved, caplog, monkeypatch):
+    monkeypatch.setattr(logging.getLogger("bids_lrp"), "propagate", True)  # after a CLI test
+    path, *_ = saved
+    _edit_card(path, foo_bar=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a raw Python warning would reach the user's terminal
+        with caplog.at_level(logging.WARNING, logger="bids_lrp"):
+            load_checkpoint(path)
+    # (a set: after other tests' CLI runs, pytest can capture one record twice)
+    assert {r.getMessage() for r in caplog.records if "unknown key" in r.getMessage()} == {
+        f"warning: model card {card_path(path)} has unknown key(s), ignored: foo_bar"
+    }
+
+
+def _no_space(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_full_disk_leaves_neither_file(tmp_path, monkeypatch):
+    real = tempfile.mkstemp
+
+    def mkstemp(*args, **kwargs):  # room for the weights, none left for the card
+        return _no_space() if ".json" in kwargs.get("prefix", "") else real(*args, **kwargs)
+
+    monkeypatch.setattr(checkpoint_module.tempfile, "mkstemp", mkstemp)
+    path = tmp_path / "model.safetensors"
+    with pytest.raises(OSError, match="No space left on device"):
+        save_checkpoint(trained_model(), make_card(), path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_rename_leaves_no_weights_without_their_card(saved, monkeypatch):
+    path, _, card, _ = saved
+    before = {p.name: p.read_bytes() for p in path.parent.iterdir()}
+    real = os.replace
+
+    def replace(src, dst):  # the weights are moved into place, then the card fails
+        return _no_space() if str(dst).endswith(".json") else real(src, dst)
+
+    monkeypatch.setattr(checkpoint_module.os, "replace", replace)
+    with pytest.raises(OSError, match="No space left on device"):
+        save_checkpoint(trained_model(seed=1), card, path)
+    monkeypatch.undo()
+    after = {p.name: p.read_bytes() for p in path.parent.iterdir()}
+    # No weights without their card, no temporary files; the card names the weights left.
+    assert set(after) <= set(before) and card_path(path).name in after
+    assert not path.exists() or load_checkpoint(path)[1] == card

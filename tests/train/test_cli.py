@@ -93,6 +93,8 @@ def test_the_participant_level_accepts_the_model(trained):
         registration=None,
         target_class="AD",
         guided_backprop_target="predicted",
+        device="cpu",
+        plugin="Linear",
     )
     info, checked = verify_model(settings)
     assert checked == card and info.registration == "affine"

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import bids_lrp.model.data as data_module
 import bids_lrp.model.train as train_module
+import bids_lrp.reports.figures as figures
 from bids_lrp.cli.train import main
 from tests.train.helpers import NET_8MM, TEMPLATE, grid, make_toy_dataset, write_scan
 
@@ -145,3 +149,58 @@ def test_unscaled_scans_are_refused_before_training(tmp_path, capsys, monkeypatc
     out = tmp_path / "models" / "m.safetensors"
     code, lines = _run(capsys, scans, out)
     assert code == 64 and "not a network input" in lines[0] and not out.parent.exists()
+
+
+def test_truncated_scans_are_refused_before_training(tmp_path, capsys, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(train_module, "train_model", refuse)
+    _, scans = make_toy_dataset(tmp_path, n_ad=3, n_hc=3)
+    path = scans / "sub-02" / "anat" / f"sub-02_space-{TEMPLATE}_desc-preproc_T1w.nii.gz"
+    path.write_bytes(path.read_bytes()[:-100])  # the header reads; the data does not
+    out = tmp_path / "models" / "m.safetensors"
+    code, lines = _run(capsys, scans, out)
+    assert code == 64 and len(lines) == 1, lines
+    assert f"cannot read {path}: file is truncated or corrupt" in lines[0]
+    assert not out.parent.exists()
+
+
+def _disk_full_at(monkeypatch, name: str) -> None:
+    """Let every output be written but ``name`` (a curve figure): that one finds a full disk."""
+    real = figures.save_figure
+
+    def save_figure(fig, path, **kwargs):
+        if Path(path).name == name:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(fig, path, **kwargs)
+
+    monkeypatch.setattr(figures, "save_figure", save_figure)
+
+
+@pytest.mark.parametrize(
+    ("extra", "fails"), [([], "m_curves.svg"), (["--folds", "2"], "m_fold-2_curves.svg")]
+)
+def test_a_full_disk_leaves_no_output(extra, fails, tmp_path, capsys, monkeypatch):
+    _, scans = make_toy_dataset(tmp_path, n_ad=4, n_hc=4)
+    _disk_full_at(monkeypatch, fails)
+    out = tmp_path / "new" / "models" / "m.safetensors"
+    code, lines = _run(capsys, scans, out, *extra)
+    assert code == 73 and len(lines) == 1, lines
+    assert lines[0] == (
+        f"bids_lrp-train: error: cannot write the outputs into {out.parent}: "
+        "No space left on device; nothing was written"
+    )
+    assert not (tmp_path / "new").exists()  # neither files nor the folders made for them
+
+
+def test_a_full_disk_keeps_the_earlier_outputs(tmp_path, capsys, monkeypatch):
+    _, scans = make_toy_dataset(tmp_path, n_ad=3, n_hc=3)
+    out = tmp_path / "models" / "m.safetensors"
+    assert _run(capsys, scans, out)[0] == 0
+    before = {p.name: p.read_bytes() for p in out.parent.iterdir()}
+    assert len(before) == 5  # weights, card, history, two curve figures
+    _disk_full_at(monkeypatch, "m_curves.svg")
+    code, lines = _run(capsys, scans, out, "--overwrite", "--seed", "1")
+    assert code == 73 and "No space left on device" in lines[0]
+    assert {p.name: p.read_bytes() for p in out.parent.iterdir()} == before
