@@ -243,13 +243,16 @@ def _cells_of(group: str, cells: Sequence[tuple[str, str]]) -> list[tuple[str, s
 
 def write_maps(
     ctx: AtlasTables, method: str, paths: Sequence[Path], n_workers: int
-) -> tuple[list[Path], dict[str, str]]:
+) -> tuple[list[Path], dict[str, str], list[str]]:
     """Stream one method's relevance maps into a mean map per group and write them.
+
+    A group none of whose maps could be read gets no mean map (a mean of nothing would be a
+    map of zeros that looks like a result): it is skipped with a warning and a note.
 
     Returns
     -------
-    (list of Path, dict)
-        Written files, and image -> reason for the maps left out.
+    (list of Path, dict, list of str)
+        Written files, image -> reason for the maps left out, and the mean maps skipped.
     """
     start = time.monotonic()
     cohort = ctx.cohort
@@ -266,8 +269,11 @@ def write_maps(
             break
         except Exception as err:
             failed[images[str(path)]] = f"unreadable {method} relevance map ({err})"
+    groups = [g for g in GROUPS if g in ctx.masks]
     if grid is None:
-        return [], failed
+        for image, reason in failed.items():
+            logger.warning("%s: %s", image, reason)
+        return [], failed, [_no_mean_note(method, groups)]
     total = stream_sums(list(zip(paths, cells, strict=True)), grid, n_workers)
     for path, reason in total.failed.items():
         failed[images[path]] = f"{method} relevance map left out of the means: {reason}"
@@ -279,12 +285,15 @@ def write_maps(
         time.monotonic() - start,
     )
     meta = _method_meta(Path(paths[0]))
-    groups = [g for g in GROUPS if g in ctx.masks]
     keys = sorted(set(cells))
+    empty = [g for g in groups if total.total(_cells_of(g, keys))[1] == 0]
+    notes = [_no_mean_note(method, empty)] if empty else []
+    if notes:
+        logger.warning(notes[0])
 
     def write(group: str) -> Path | None:
         summed, count = total.total(_cells_of(group, keys))
-        if summed is None:
+        if summed is None or count == 0:
             return None
         if not np.all(np.isfinite(summed)):
             logger.warning("the %s maps of group %s hold NaN or infinite values", method, group)
@@ -305,4 +314,11 @@ def write_maps(
     # Compression releases the GIL: the maps are written in parallel.
     with ThreadPoolExecutor(max(1, n_workers)) as pool:
         files = [f for f in pool.map(write, groups) if f is not None]
-    return files, failed
+    return files, failed, notes
+
+
+def _no_mean_note(method: str, groups: Sequence[str]) -> str:
+    return (
+        f"{method}: no readable relevance map in group(s) {', '.join(groups)}: "
+        "their mean maps are not written"
+    )

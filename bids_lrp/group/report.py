@@ -47,6 +47,10 @@ class GroupReport:
             from bids_lrp.reports.group import draw_part
 
             self._draw_part = draw_part
+            if MP_CONTEXT == "forkserver":
+                from bids_lrp.cli.signals import start_fork_server
+
+                start_fork_server()  # its workers ignore Ctrl-C: no traceback from each
             context = multiprocessing.get_context(MP_CONTEXT)
             self.pool = ProcessPoolExecutor(max_workers=self.WORKERS, mp_context=context)
         except (ImportError, OSError, ValueError) as err:

@@ -7,8 +7,13 @@ streamed (the slow part), then ``group_summary.json`` and the group report.
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +35,44 @@ __all__ = ["run_group_level"]
 logger = logging.getLogger("bids_lrp")
 
 
+#: Errors of a write refused (not of a failing disk): the user can fix them, exit 73.
+_REFUSED = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+
+
+def _cannot_write(folder: Path, err: OSError) -> InputError:
+    return InputError(
+        f"cannot write in {folder}: {err.strerror} (check its owner and permissions, e.g. a "
+        "folder a container created as root)",
+        EX_CANTCREAT,
+    )
+
+
 def _group_dir(output_dir: Path) -> Path:
+    """Create ``<out>/group`` and check that files can be written there, before any work."""
     folder = output_dir / "group"
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise InputError(f"cannot create {folder}: {err.strerror}", EX_CANTCREAT) from None
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-check.", suffix=".tmp", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise _cannot_write(folder, err) from None
     return folder
+
+
+@contextmanager
+def _writes_into(folder: Path) -> Iterator[None]:
+    """Turn a write refused later on (the folder changed meanwhile) into a clear exit 73."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno not in _REFUSED:
+            raise
+        where = Path(err.filename).parent if err.filename else folder
+        raise _cannot_write(where, err) from None
 
 
 def _few(items: list[str], n: int = 5) -> str:
@@ -153,7 +189,8 @@ def run_group_level(settings: Settings) -> int:
         settings.output_dir, settings.participant_label, settings.session_label
     )
     folder = _group_dir(settings.output_dir)
-    settings.save()
+    with _writes_into(settings.output_dir / "logs"):
+        settings.save()
     skipped = dict(collection.skipped)
     for image, reason in skipped.items():
         logger.warning("%s skipped: %s", image, reason)
@@ -193,7 +230,10 @@ def run_group_level(settings: Settings) -> int:
         merge=settings.merge_hemispheres,
         confidence=settings.confidence,
     )
-    with GroupReport(settings.output_dir, len(cohort), settings.nprocs) as report:
+    with (
+        _writes_into(folder),
+        GroupReport(settings.output_dir, len(cohort), settings.nprocs) as report,
+    ):
         written, maps_skipped = _write_products(
             context, collection, read, notes, report, settings.nprocs
         )
@@ -232,9 +272,10 @@ def _write_products(
     maps_skipped: dict[str, str] = {}
     for method in collection.methods:
         paths = [images[i].maps[(collection.space, method)] for i in context.cohort["image"]]
-        files, failed = write_maps(context, method, paths, nprocs)
+        files, failed, more = write_maps(context, method, paths, nprocs)
         written += files
         maps_skipped.update(failed)
+        notes += more
         report.submit(("maps", method), files)
     return written, maps_skipped
 

@@ -92,3 +92,41 @@ def test_labels_without_participants_tsv(tmp_path):
     with pytest.raises(InputError) as err:
         read_labels(tmp_path / "nowhere", None, ["AD"], ["HC"])
     assert err.value.code == 16
+
+
+def _labels_from(tmp_path, text: str, encoding: str = "utf-8"):
+    bids = write_bids(tmp_path / "bids")
+    (bids / "participants.tsv").write_bytes(text.encode(encoding))
+    return read_labels(bids, None, ["AD"], ["HC", "CN"])
+
+
+def test_read_labels_tolerates_bom_crlf_quotes_blank_and_short_rows(tmp_path):
+    labels = _labels_from(
+        tmp_path,
+        'participant_id\tage\tdiagnosis\r\nsub-01\t70\t"AD"\r\n\r\n02\t71\r\nsub-03\t72\tCN\r\n',
+        "utf-8-sig",
+    )
+    assert labels.groups == {"sub-01": "AD", "sub-03": "HC"}
+    assert labels.listed == ("sub-01", "sub-02", "sub-03")  # sub-02: no value, not an error
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("participant_id\tdiagnosis\tage\nsub-01\tAD\t70\tx\ty\n", "line 2 has 5 tab-sep"),
+        ("participant_id\tdiagnosis\tdiagnosis\nsub-01\tAD\tCN\n", "repeats the column"),
+        ("participant_id\tdiagnosis\nsub-01\tAD\nn/a\tCN\n", "line 3 has no participant_id"),
+        ("participant_id\tdiagnosis\nsub-01\tAD\n01\tn/a\n", "'AD' (line 2) and 'n/a' (line 3)"),
+        ("", "the file is empty"),
+    ],
+)
+def test_read_labels_refuses_malformed_tables(tmp_path, text, expected):
+    with pytest.raises(InputError, match="participants.tsv") as err:
+        _labels_from(tmp_path, text)
+    assert err.value.code == 64 and expected in str(err.value)
+
+
+def test_read_labels_exact_duplicates_count_once(tmp_path, caplog):
+    labels = _labels_from(tmp_path, "participant_id\tdiagnosis\nsub-01\tMCI\nsub-01\tMCI\n")
+    assert labels.listed == ("sub-01",) and labels.other_values == {"MCI": 1}
+    assert "twice with the same 'diagnosis' value (sub-01)" in caplog.text
