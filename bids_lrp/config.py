@@ -36,6 +36,19 @@ DEFAULT_GUIDED_BACKPROP_TARGET = PREDICTED
 #: and a forked child that runs torch with more than one thread can deadlock on the inherited
 #: OpenMP state (it did: --omp-nthreads 2, full-size model).
 MP_CONTEXT = "forkserver"
+#: nipype plugins that submit every step to a batch system -> the command they need here.
+CLUSTER_PLUGINS: dict[str, str] = {
+    "SLURM": "sbatch",
+    "SLURMGraph": "sbatch",
+    "SGE": "qsub",
+    "SGEGraph": "qsub",
+    "PBS": "qsub",
+    "PBSGraph": "qsub",
+    "LSF": "bsub",
+    "OAR": "oarsub",
+    "Condor": "condor_qsub",
+    "CondorDAGMan": "condor_submit_dag",
+}
 
 
 @dataclass(frozen=True)

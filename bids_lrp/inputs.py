@@ -30,7 +30,9 @@ __all__ = [
     "check_labels",
     "check_output_dirs",
     "collect_t1w",
+    "create_output_dirs",
     "load_filters",
+    "remove_if_empty",
     "validate_bids",
 ]
 
@@ -141,30 +143,132 @@ def _is_within(path: Path, parent: Path) -> bool:
     return True
 
 
-def check_output_dirs(bids_dir: Path, output_dir: Path, work_dir: Path) -> None:
-    """Refuse output or work folders inside the input dataset; create them (code 73 if not)."""
-    if not (bids_dir / "dataset_description.json").is_file():
+def _foreign_dataset(output_dir: Path, *, strict: bool) -> str | None:
+    """Why ``output_dir`` holds another dataset (None when it is new or a bids_lrp output).
+
+    ``strict``: a derivative must name bids_lrp in ``GeneratedBy`` (the participant level
+    replaces ``dataset_description.json``); otherwise only another pipeline's name refuses it.
+    """
+    path = output_dir / "dataset_description.json"
+    if not path.exists():
+        return None
+    try:
+        desc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "its dataset_description.json cannot be read as JSON"
+    if not isinstance(desc, dict) or desc.get("DatasetType") != "derivative":
+        return "it is a raw BIDS dataset (no DatasetType 'derivative' in dataset_description.json)"
+    generated = desc.get("GeneratedBy")
+    first = generated[0] if isinstance(generated, list) and generated else None
+    name = first.get("Name") if isinstance(first, dict) else None
+    if name == "bids_lrp" or (name is None and not strict):
+        return None
+    if name is None:
+        return "it holds derivatives of an unknown pipeline (no GeneratedBy in its description)"
+    return f"it holds the derivatives of another pipeline ({name})"
+
+
+def _check_creatable(folder: Path, kind: str) -> None:
+    """Raise `InputError` (73) unless ``folder`` exists writable or could be created there."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        reason = f"{existing} is not a folder"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        read_only = os.statvfs(existing).f_flag & os.ST_RDONLY
+        reason = "Read-only file system" if read_only else "Permission denied"
+    else:
+        return
+    raise InputError(f"cannot create or write the {kind} folder {folder}: {reason}", EX_CANTCREAT)
+
+
+def check_output_dirs(
+    bids_dir: Path, output_dir: Path, work_dir: Path, analysis_level: str = "participant"
+) -> None:
+    """Refuse output and work folders that would put data at risk; create nothing.
+
+    Both levels: the output folder must not hold the BIDS dataset nor another dataset. The
+    participant level also needs the BIDS dataset (16), output and work folders outside it,
+    the work folder outside the output folder (64) and both folders creatable (73).
+    """
+    participant = analysis_level == "participant"
+    if participant and not (bids_dir / "dataset_description.json").is_file():
         message = f"{bids_dir} is not a BIDS dataset (no dataset_description.json)"
-        if not bids_dir.is_dir():
+        if not bids_dir.exists():
             message = f"the BIDS dataset folder {bids_dir} does not exist"
+        elif not bids_dir.is_dir():
+            message = f"the BIDS dataset folder {bids_dir} is not a folder"
         raise InputError(message, EX_INVALID_BIDS)
-    if _is_within(output_dir, bids_dir):
+    example = bids_dir.parent / "derivatives" / "bids_lrp"
+    if participant and _is_within(output_dir, bids_dir):
         raise InputError(
             f"the output folder {output_dir} must not be the BIDS dataset or inside it "
-            f"({bids_dir}); use e.g. {bids_dir.parent / 'derivatives' / 'bids_lrp'}"
+            f"({bids_dir}); use e.g. {example}"
         )
+    if _is_within(bids_dir, output_dir):
+        raise InputError(
+            f"the output folder {output_dir} must not be the BIDS dataset or contain it "
+            f"({bids_dir}); use e.g. {example}"
+        )
+    foreign = _foreign_dataset(output_dir, strict=participant)
+    if foreign:
+        raise InputError(
+            f"the output folder {output_dir} is not a bids_lrp output folder: {foreign}; "
+            "give a new folder or one written by bids_lrp"
+        )
+    if not participant:
+        return
     if _is_within(work_dir, bids_dir):
         raise InputError(f"the work folder {work_dir} must not be inside the BIDS dataset")
+    if _is_within(work_dir, output_dir):
+        raise InputError(
+            f"the work folder {work_dir} must not be the output folder or inside it (nipype's "
+            f"files would land among the derivatives); use e.g. -w {output_dir.parent / 'work'}"
+        )
+    for kind, folder in (("output", output_dir), ("work", work_dir)):
+        _check_creatable(folder, kind)
+
+
+def _make_folder(folder: Path) -> list[Path]:
+    """``mkdir -p``; return the folders it created, outermost first."""
+    missing = []
+    parent = folder
+    while not parent.exists() and parent != parent.parent:
+        missing.append(parent)
+        parent = parent.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    return missing[::-1]
+
+
+def remove_if_empty(folders: Sequence[Path]) -> None:
+    """Remove the ``folders`` (innermost last in the list) that are still empty."""
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (another job writes there) or gone
+            pass
+
+
+def create_output_dirs(output_dir: Path, work_dir: Path) -> list[Path]:
+    """Create the output and work folders (73 when one cannot be written).
+
+    Returns the folders this call created (for `remove_if_empty`); on failure it removes
+    them again, so an early error leaves nothing behind.
+    """
+    created: list[Path] = []
     for kind, folder in (("output", output_dir), ("work", work_dir)):
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            created += _make_folder(folder)
             probe = folder / f".bids_lrp-write-test-{os.getpid()}"
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as err:
+            remove_if_empty(created)
             raise InputError(
                 f"cannot create or write the {kind} folder {folder}: {err.strerror}", EX_CANTCREAT
             ) from None
+    return created
 
 
 def _validator() -> str | None:
@@ -224,8 +328,8 @@ def collect_t1w(
     Raises
     ------
     InputError
-        66 when a named participant is absent or has no T1w image (or no participant has
-        one); 18 when the session labels or filters select nothing (for a named participant,
+        66 when a named participant is absent or has no T1w image, or the dataset has
+        none; 18 when the session labels or filters select nothing (for a named participant,
         or at all).
     """
     from bids import BIDSLayout  # pybids is slow to import: only when needed
@@ -244,9 +348,15 @@ def collect_t1w(
         query["session"] = _query_values(list(sessions))
     selected: dict[str, list[T1wInput]] = {}
     with_t1w = [s for s in subjects if layout.get(subject=s, return_type="filename", **base)]
+    if not participants and not with_t1w:
+        raise InputError(
+            f"the dataset {bids_dir} has no T1w images (sub-<label>/[ses-<label>/]anat/"
+            "sub-<label>_[...]_T1w.nii[.gz])",
+            EX_NOINPUT,
+        )
     for subject in subjects:
         if subject not in with_t1w:
-            if participants or not with_t1w:
+            if participants:
                 raise InputError(f"No T1w images found for participant {subject}", EX_NOINPUT)
             logger.warning("participant %s has no T1w image; skipped", subject)
             continue

@@ -2,7 +2,8 @@
 
 Exit codes (BIDS-Apps execution spec): 0 done; 1 some image failed; 16 input not valid BIDS;
 18 the selection is empty; 64 usage error; 66 no T1w for a selected participant (group level:
-no participant outputs to read); 73 the output folder cannot be created or written. Mistakes of
+no participant outputs to read); 73 the output folder cannot be created or written; 130 Ctrl-C
+(SIGINT), 143 SIGTERM (rerun with the same work folder to resume). Mistakes of
 the user give one line on stderr, never a traceback.
 """
 
@@ -12,14 +13,17 @@ import argparse
 import getpass
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
 from bids_lrp.cli.signals import Terminated, terminate_on_sigterm
-from bids_lrp.config import MP_CONTEXT, Settings
+from bids_lrp.config import CLUSTER_PLUGINS, MP_CONTEXT, Settings
 from bids_lrp.inputs import EX_FAILED, EX_USAGE, InputError
 
 EX_OK = 0
+#: Ctrl-C (SIGINT), as a shell reports a process killed by it.
+EX_INTERRUPTED = 128 + signal.SIGINT
 
 logger = logging.getLogger("bids_lrp")
 
@@ -48,6 +52,71 @@ def _setup_environment(work_dir: Path | None = None) -> None:
             os.environ["LOGNAME"] = "bids_lrp"
 
 
+#: nipype plugins that run the steps in this machine's processes.
+LOCAL_PLUGINS = ("Linear", "MultiProc", "LegacyMultiProc")
+
+
+def _positive(value) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and 0 < value < float("inf")
+    )
+
+
+def _check_plugin(name: str, plugin_args: dict, path: Path) -> None:
+    """Refuse (64) a plugin nipype lacks, bad resource limits, or a missing submit command."""
+    import shutil
+
+    from nipype.pipeline import plugins
+
+    known = sorted(n.removesuffix("Plugin") for n in dir(plugins) if n.endswith("Plugin"))
+    usable = [n for n in known if n in LOCAL_PLUGINS or n in CLUSTER_PLUGINS]
+    if name not in usable:
+        raise InputError(
+            f"the plugin file {path} names plugin {name!r}; bids_lrp runs with one of "
+            f"{', '.join(usable)}"
+        )
+    for key in ("n_procs", "memory_gb", "n_gpu_procs", "max_jobs"):
+        if key not in plugin_args:
+            continue
+        value = plugin_args[key]
+        whole = key != "memory_gb"
+        if not _positive(value) or (whole and not isinstance(value, int)):
+            what = "a positive integer" if whole else "a positive number"
+            raise InputError(f"'{key}' in {path} must be {what}, not {value!r}")
+    command = CLUSTER_PLUGINS.get(name)
+    if command and shutil.which(command) is None:
+        raise InputError(
+            f"the {name} plugin of {path} submits jobs with {command}, which is not on PATH "
+            "here (run bids_lrp where jobs can be submitted)"
+        )
+    if command == "sbatch":
+        _check_slurm_reachable(name, path)
+
+
+def _check_slurm_reachable(name: str, path: Path) -> None:
+    """``squeue`` must answer: the plugin polls it, and submits nothing when sbatch fails."""
+    import subprocess
+
+    user = os.environ.get("LOGNAME") or getpass.getuser()
+    try:
+        proc = subprocess.run(
+            ["squeue", "-h", "-o", "%i", "-u", user],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:  # a slow controller: let the run find out
+        return
+    except OSError as err:
+        raise InputError(f"the {name} plugin of {path} needs squeue: {err.strerror}") from None
+    if proc.returncode != 0:
+        lines = proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"]
+        raise InputError(f"the {name} plugin of {path} cannot reach SLURM here ({lines[-1]})")
+
+
 def _load_plugin(path: Path | None, nprocs: int, mem_gb: float | None) -> tuple[str, dict]:
     """Plugin name and arguments: a nipype plugin YAML file, else MultiProc (Linear for 1)."""
     if path is None:
@@ -70,6 +139,7 @@ def _load_plugin(path: Path | None, nprocs: int, mem_gb: float | None) -> tuple[
     plugin_args = data.get("plugin_args") or {}
     if not isinstance(plugin_args, dict):
         raise InputError(f"'plugin_args' in {path} must be a mapping")
+    _check_plugin(data["plugin"], plugin_args, path)
     if data["plugin"] == "MultiProc":
         plugin_args.setdefault("n_procs", nprocs)
         plugin_args.setdefault("mp_context", MP_CONTEXT)
@@ -81,11 +151,13 @@ def _load_plugin(path: Path | None, nprocs: int, mem_gb: float | None) -> tuple[
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """Check the parsed arguments and turn them into `Settings` (raises `InputError`)."""
     from bids_lrp.cli.parser import default_model
-    from bids_lrp.inputs import check_labels, load_filters
+    from bids_lrp.inputs import check_labels, check_output_dirs, load_filters
 
     bids_dir = args.bids_dir.expanduser().resolve()
     output_dir = args.output_dir.expanduser().resolve()
     work_dir = (args.work_dir or Path.cwd() / "work").expanduser().resolve()
+    # Before anything is created or run: no data at risk, nothing left behind on a mistake.
+    check_output_dirs(bids_dir, output_dir, work_dir, args.analysis_level)
     nprocs = args.nprocs or len(os.sched_getaffinity(0))
     omp = args.omp_nthreads or min(8, nprocs)
     if args.omp_nthreads and args.nprocs and omp > nprocs:
@@ -166,15 +238,15 @@ def main(argv: list[str] | None = None) -> int:
             f"bids_lrp: terminated ({err}); rerun with the same work folder to resume\n"
         )
         return 128 + err.signum
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C; workers and their children are stopped already
         sys.stderr.write("bids_lrp: interrupted; rerun with the same work folder to resume\n")
-        return EX_FAILED
+        return EX_INTERRUPTED
     except OSError as err:
         sys.stderr.write(f"bids_lrp: error: {err}\n")
         return EX_FAILED
 
 
-__all__ = ["EX_FAILED", "EX_OK", "EX_USAGE", "main", "settings_from_args"]
+__all__ = ["EX_FAILED", "EX_INTERRUPTED", "EX_OK", "EX_USAGE", "main", "settings_from_args"]
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -1,10 +1,14 @@
-"""SIGTERM: stop the whole run, workers included, as an interrupt does.
+"""SIGTERM and Ctrl-C: stop the whole run, workers included, quietly.
 
 nipype's MultiProc workers come from a fork server, so they are not the main process's
 children: when a scheduler or a user sends SIGTERM to ``bids_lrp`` alone, the main process
 died and its workers (and their registrations) ran on. Here SIGTERM becomes a
 `Terminated` exception in the main process (the run then ends like an interrupt: finished
 steps stay in the work folder for a resume) and every process the run started is stopped.
+
+Ctrl-C sends SIGINT to every process of the terminal's process group: each worker printed its
+own KeyboardInterrupt traceback. The fork server is started with SIGINT ignored
+(`start_fork_server`), so its workers ignore it too and the main process stops them.
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-__all__ = ["Terminated", "descendants", "terminate_on_sigterm"]
+__all__ = ["Terminated", "descendants", "start_fork_server", "terminate_on_sigterm"]
 
 
 class Terminated(KeyboardInterrupt):
@@ -84,30 +89,88 @@ def _zombie(pid: int) -> bool:
         return True
 
 
+def start_fork_server() -> None:
+    """Start multiprocessing's fork server with SIGINT ignored, so that its workers ignore it.
+
+    The fork server hands its own startup handlers down to every worker it forks; a SIG_IGN
+    survives the ``exec`` that starts it. A fork server already running is left as it is.
+    """
+    from multiprocessing import forkserver
+
+    if threading.current_thread() is not threading.main_thread():
+        forkserver.ensure_running()
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class _QuietBrokenPool(logging.Filter):
+    """Drop concurrent.futures' traceback for a pool broken because the run is stopping.
+
+    A signal sent to the whole process group (``timeout``, a scheduler) kills the workers too:
+    the pool's manager thread may report the broken pool to nipype's callback (which raises,
+    and concurrent.futures logs it) before the main thread has run the Python signal handler.
+    So the first such record waits a moment for the handler; a pool that breaks for another
+    reason (a worker killed for memory) is still reported, one second late.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stopping = threading.Event()
+        self._wait = 1.0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not isinstance(error, BrokenProcessPool):
+            return True
+        if not self.stopping.wait(self._wait):
+            self._wait = 0.0  # not stopping: report this and later ones at once
+            return True
+        return False
+
+
 @contextlib.contextmanager
 def terminate_on_sigterm() -> Iterator[None]:
-    """Within the block, SIGTERM raises `Terminated`; on leaving it that way, the processes
-    started within the block are stopped. A no-op outside the main thread."""
+    """Within the block, SIGTERM raises `Terminated` (SIGINT its KeyboardInterrupt); on leaving
+    it by either, the processes started within the block are stopped. A no-op outside the main
+    thread."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     before = set(descendants(os.getpid()))
+    quiet = _QuietBrokenPool()
+    futures_log = logging.getLogger("concurrent.futures")
 
-    def handler(signum, frame):
+    def on_sigterm(signum, frame):
+        quiet.stopping.set()
         raise Terminated(signum)
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    def on_sigint(signum, frame):
+        quiet.stopping.set()
+        raise KeyboardInterrupt
+
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, on_sigterm)}
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not if ignored
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, on_sigint)
+    futures_log.addFilter(quiet)
     try:
         yield
-    except Terminated:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut this
+    except KeyboardInterrupt:  # Terminated too
+        quiet.stopping.set()
+        for signum in previous:  # a second signal must not cut the cleanup short
+            signal.signal(signum, signal.SIG_IGN)
         # The pool's futures now fail with BrokenProcessPool on purpose; concurrent.futures
         # would log a traceback for each of nipype's callbacks.
-        logging.getLogger("concurrent.futures").disabled = True
+        futures_log.disabled = True
         mine = [
             p for p in descendants(os.getpid()) if p not in before and not _resource_tracker(p)
         ]
         _stop(mine)
         raise
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        futures_log.removeFilter(quiet)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

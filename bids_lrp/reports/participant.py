@@ -68,8 +68,11 @@ _DAMAGED = (*_UNREADABLE, KeyError, TypeError, IndexError, pd.errors.ParserError
 class _Report:
     """What one report accumulates: notices, per-section blocks, models seen, files used."""
 
-    def __init__(self, output_dir: Path, label: str, bids_dir: Path | None) -> None:
+    def __init__(
+        self, output_dir: Path, label: str, bids_dir: Path | None, native_space: bool = True
+    ) -> None:
         self.output_dir, self.label, self.bids_dir = output_dir, label, bids_dir
+        self.native_space = native_space  # whether native-space maps were asked for
         self.figures = output_dir / f"sub-{label}" / "figures"
         self.notices: list[Notice] = []
         self.blocks: dict[str, list[str]] = {key: [] for key in SECTIONS}
@@ -244,9 +247,10 @@ def _relevance(report: _Report, image: ImageOutputs, preproc: nib.Nifti1Image | 
 def _native(report: _Report, image: ImageOutputs, desc: str, parts: list[str]) -> float | None:
     """Native-space overlay; returns the native map's relevance sum (or None)."""
     if desc not in image.native:
-        report.notice(
-            "warning", f"no native-space relevance map for {desc}", image.prefix, "missing"
-        )
+        if report.native_space:  # else --no-native-space: nothing is missing
+            report.notice(
+                "warning", f"no native-space relevance map for {desc}", image.prefix, "missing"
+            )
         return None
     rel = _load(image.native[desc])
     sources = read_sidecar(image.native[desc]).get("Sources") or []
@@ -356,7 +360,11 @@ def _image(report: _Report, image: ImageOutputs) -> None:
 
 
 def write_participant_report(
-    output_dir: str | Path, subject: str, *, bids_dir: str | Path | None = None
+    output_dir: str | Path,
+    subject: str,
+    *,
+    bids_dir: str | Path | None = None,
+    native_space: bool = True,
 ) -> Path:
     """Write ``<out>/sub-<label>.html`` and its figures under ``<out>/sub-<label>/figures/``.
 
@@ -370,6 +378,9 @@ def write_participant_report(
         The input BIDS dataset: gives the raw T1w behind the native-space overlays and the
         diagnosis in ``participants.tsv``. Without it, the local ``SourceDatasets`` recorded in
         the derivatives' ``dataset_description.json`` is tried.
+    native_space
+        Whether the run asked for native-space maps (``--no-native-space`` did not): only
+        then is a missing one warned about.
 
     Returns
     -------
@@ -388,7 +399,7 @@ def write_participant_report(
             f"No outputs for participant {label} in {output_dir} (no folder sub-{label}); "
             "run the participant level first"
         )
-    report = _Report(output_dir, label, Path(bids_dir) if bids_dir else None)
+    report = _Report(output_dir, label, Path(bids_dir) if bids_dir else None, native_space)
     images = find_images(output_dir, label)
     if not images:
         report.notice("error", f"no derivatives found under sub-{label}", code="missing")

@@ -10,13 +10,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bids_lrp.config import PREDICTED, Settings
+from bids_lrp.config import CLUSTER_PLUGINS, PREDICTED, Settings
 from bids_lrp.inputs import (
     EX_FAILED,
     EX_USAGE,
     InputError,
     check_output_dirs,
     collect_t1w,
+    create_output_dirs,
     validate_bids,
 )
 
@@ -32,19 +33,19 @@ def verify_model(settings: Settings):
         CheckpointError,
         check_card_compatible,
         load_checkpoint,
-        read_card,
         sha256_file,
     )
     from bids_lrp.workflows.base import ModelInfo
 
     try:
-        card, recorded = read_card(settings.model)
-        load_checkpoint(settings.model, device="cpu")  # verifies the checksum and the weights
+        # reads the card once, verifies the recorded checksum and the weights
+        _, card = load_checkpoint(settings.model, device="cpu")
         warnings = check_card_compatible(
             card, template=settings.template, registration=settings.registration
         )
     except CheckpointError as err:
         raise InputError(str(err), EX_USAGE) from None
+    _check_device(settings)
     if card.intensity_scaling not in SUPPORTED_SCALINGS:
         raise InputError(
             f"model {card.name!r} expects intensity scaling {card.intensity_scaling!r}; this "
@@ -61,7 +62,7 @@ def verify_model(settings: Settings):
             )
     for warning in warnings:
         logger.warning("warning: %s", warning)
-    sha = recorded or sha256_file(settings.model)
+    sha = sha256_file(settings.model)  # the card's, if it has one: load_checkpoint checked
     meta = {
         "Name": card.name,
         "Architecture": card.architecture,
@@ -76,6 +77,20 @@ def verify_model(settings: Settings):
         "IntendedUse": card.intended_use,
     }
     return ModelInfo(str(settings.model), sha, card.name, card.registration, meta), card
+
+
+def _check_device(settings: Settings) -> None:
+    """``--device cuda`` needs a GPU here, unless a batch system runs the steps elsewhere."""
+    if settings.device != "cuda" or settings.plugin in CLUSTER_PLUGINS:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        why = "built without CUDA" if torch.version.cuda is None else "no GPU is visible"
+        raise InputError(
+            f"--device cuda: no usable CUDA GPU on this machine (torch {torch.__version__}, "
+            f"{why}); use --device cpu or auto"
+        )
 
 
 def provenance(template: str, atlases: tuple[str, ...]) -> dict[str, Any]:
@@ -204,6 +219,12 @@ def _run_workflows(settings: Settings, subjects, model, prov, crash_dir: Path) -
             settings=settings, subjects=subjects, model=model, provenance=prov
         )
         workflow.config["execution"] = _configure_nipype(settings, crash_dir)
+        if settings.plugin_args.get("mp_context") == "forkserver":
+            from bids_lrp.cli.signals import start_fork_server
+
+            # Workers then ignore Ctrl-C (the main process stops them); started after
+            # _configure_nipype, as they inherit the fork server's environment.
+            start_fork_server()
         n_images = sum(len(v) for v in subjects.values())
         plugin_args = {**settings.plugin_args, "status_callback": _Progress(n_images)}
         try:
@@ -226,7 +247,9 @@ def _run_workflows(settings: Settings, subjects, model, prov, crash_dir: Path) -
     return failed
 
 
-def write_reports(output_dir: Path, subjects: Mapping[str, list], bids_dir: Path) -> None:
+def write_reports(
+    output_dir: Path, subjects: Mapping[str, list], bids_dir: Path, native_space: bool = True
+) -> None:
     """One HTML report per participant with outputs (``<out>/sub-<label>.html``).
 
     A report that cannot be made is a warning, not a failed run: the derivatives are complete.
@@ -237,7 +260,9 @@ def write_reports(output_dir: Path, subjects: Mapping[str, list], bids_dir: Path
         if not (output_dir / f"sub-{subject}").is_dir():
             continue  # every image of the participant failed: nothing to report on
         try:
-            path = write_participant_report(output_dir, subject, bids_dir=bids_dir)
+            path = write_participant_report(
+                output_dir, subject, bids_dir=bids_dir, native_space=native_space
+            )
         except Exception as err:  # a report problem must not fail the run
             logger.warning("the report of sub-%s could not be written: %s", subject, err)
         else:
@@ -248,6 +273,9 @@ def run_participant_level(settings: Settings) -> int:
     """Check everything, write the dataset files, run the workflow; return the exit code."""
     from bids_lrp.outputs import remove_stale_temporaries, write_citation, write_dataset_files
 
+    # The CLI checked the folders with the arguments already; again here for callers of this
+    # function. They are created only once the input and the model are known to be fine, so
+    # a mistake leaves no empty folder.
     check_output_dirs(settings.bids_dir, settings.output_dir, settings.work_dir)
     if not settings.skip_bids_validation:
         validate_bids(settings.bids_dir)
@@ -268,6 +296,7 @@ def run_participant_level(settings: Settings) -> int:
         registration,
         settings.template,
     )
+    create_output_dirs(settings.output_dir, settings.work_dir)
     write_dataset_files(settings.output_dir, settings.bids_dir)
     settings.save()
     write_citation(
@@ -283,7 +312,7 @@ def run_participant_level(settings: Settings) -> int:
     crash_dir = settings.work_dir / "crash" / settings.run_uuid
     prov = provenance(settings.template, settings.atlases)
     failed = _run_workflows(settings, subjects, model, prov, crash_dir)
-    write_reports(settings.output_dir, subjects, settings.bids_dir)
+    write_reports(settings.output_dir, subjects, settings.bids_dir, settings.native_space)
     if not failed:
         logger.info("done: %d image(s) written to %s", n_images, settings.output_dir)
         return 0

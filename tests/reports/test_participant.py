@@ -154,6 +154,18 @@ def test_missing_files_are_reported_not_fatal(participant_out):
     assert "no native-space relevance map for GuidedBackprop" in text
 
 
+def test_no_native_space_maps_asked_for_none_missing(participant_out):
+    out, bids = participant_out
+    for native in (out / "sub-01" / "anat").glob("*_space-T1w_*_relevance.*"):
+        native.unlink()
+    path = write_participant_report(out, "01", bids_dir=bids, native_space=False)
+    text = path.read_text(encoding="utf-8")
+    assert "native-space relevance map" not in text
+    assert "space-T1w" not in text  # and no native overlay either
+    path = write_participant_report(out, "01", bids_dir=bids)  # asked for but missing: warned
+    assert "no native-space relevance map for LRPb0" in path.read_text(encoding="utf-8")
+
+
 def test_damaged_image_is_reported_not_fatal(participant_out):
     out, bids = participant_out
     damaged = out / "sub-01" / "anat" / f"sub-01_space-{TPL}_desc-LRPb0_relevance.nii.gz"
