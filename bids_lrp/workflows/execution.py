@@ -157,7 +157,9 @@ def _where(fullname: str) -> str:
 class _Progress:
     """Nipype status callback: one terminal line per finished or failed step."""
 
-    STEPS = ("validate", "n4", "register", "explain", "regions", "native", "ds_regions")
+    #: ``collect_outputs`` merges what every writer of an image wrote: it runs only when all
+    #: of them succeeded (a full disk fails one, and the image must not count as written).
+    STEPS = ("validate", "n4", "register", "explain", "regions", "native", "collect_outputs")
 
     def __init__(self, n_images: int) -> None:
         self.n_images, self.done = n_images, 0
@@ -168,7 +170,7 @@ class _Progress:
         if status == "exception":
             logger.error("%s: step %s failed", where, node.name)
         elif status == "end" and node.name in self.STEPS:
-            if node.name == "ds_regions":
+            if node.name == "collect_outputs":
                 self.done += 1
                 step = f"outputs written ({self.done}/{self.n_images} images)"
             elif node.name == "explain":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,30 @@ def nx_ancestors(graph, node):
     import networkx as nx
 
     return nx.ancestors(graph, node)
+
+
+def test_an_image_counts_as_written_only_after_every_writer(tmp_path, caplog, monkeypatch):
+    from types import SimpleNamespace
+
+    from bids_lrp.workflows.execution import _Progress
+
+    wf = init_bids_lrp_wf(
+        settings=_settings(tmp_path, native_space=True),
+        subjects=_images(tmp_path),
+        model=_model(tmp_path),
+        provenance=PROV,
+    )
+    graph = _flat_nodes(wf)
+    (collect,) = [n for n in graph.nodes if n.name == "collect_outputs" and "sub_02" in n.fullname]
+    writers = {p.name for p in graph.predecessors(collect)}
+    sinks = {n.name for n in graph.nodes if n.name.startswith("ds_") and "sub_02" in n.fullname}
+    assert writers == sinks and len(sinks) == 7  # a failed writer (full disk) stops collect
+    monkeypatch.setattr(logging.getLogger("bids_lrp"), "propagate", True)
+    progress = _Progress(n_images=3)
+    with caplog.at_level(logging.INFO, logger="bids_lrp"):
+        for node in graph.nodes:
+            if "sub_02" in node.fullname and node.name.startswith("ds_"):
+                progress(SimpleNamespace(name=node.name, fullname=node.fullname), "end")
+        assert "outputs written" not in caplog.text
+        progress(SimpleNamespace(name="collect_outputs", fullname=collect.fullname), "end")
+    assert "sub_02: outputs written (1/3 images)" in caplog.text
