@@ -32,7 +32,6 @@ __all__ = [
     "collect_t1w",
     "create_output_dirs",
     "load_filters",
-    "remove_if_empty",
     "validate_bids",
 ]
 
@@ -230,36 +229,18 @@ def check_output_dirs(
         _check_creatable(folder, kind)
 
 
-def _make_folder(folder: Path) -> list[Path]:
-    """``mkdir -p``; return the folders it created, outermost first."""
-    missing = []
-    parent = folder
-    while not parent.exists() and parent != parent.parent:
-        missing.append(parent)
-        parent = parent.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    return missing[::-1]
-
-
-def remove_if_empty(folders: Sequence[Path]) -> None:
-    """Remove the ``folders`` (innermost last in the list) that are still empty."""
-    for folder in reversed(folders):
-        try:
-            folder.rmdir()
-        except OSError:  # not empty (another job writes there) or gone
-            pass
-
-
 def create_output_dirs(output_dir: Path, work_dir: Path) -> list[Path]:
     """Create the output and work folders (73 when one cannot be written).
 
-    Returns the folders this call created (for `remove_if_empty`); on failure it removes
-    them again, so an early error leaves nothing behind.
+    Returns the folders this call created (for `bids_lrp.outputs.remove_if_empty`); on failure
+    it removes them again, so an early error leaves nothing behind.
     """
+    from bids_lrp.outputs import make_folders, remove_if_empty
+
     created: list[Path] = []
     for kind, folder in (("output", output_dir), ("work", work_dir)):
         try:
-            created += _make_folder(folder)
+            created += make_folders(folder)
             probe = folder / f".bids_lrp-write-test-{os.getpid()}"
             probe.write_bytes(b"")
             probe.unlink()

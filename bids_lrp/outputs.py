@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,10 @@ __all__ = [
     "atomic_write_text",
     "derivative_name",
     "derivative_path",
+    "make_folders",
     "method_desc",
     "model_desc",
+    "remove_if_empty",
     "remove_stale_temporaries",
     "source_prefix",
     "write_citation",
@@ -309,3 +311,33 @@ def write_citation(
         atlases=", ".join(atlases),
     )
     return atomic_write_text(Path(output_dir) / "logs" / "CITATION.md", text)
+
+
+def make_folders(folder: Path) -> list[Path]:
+    """``mkdir -p folder``; return the folders it created, outermost first.
+
+    Hand the list to `remove_if_empty` to take back what a failed run created (and nothing that
+    was there before). If the creation itself fails, what it made is removed before raising.
+    """
+    missing = []
+    parent = Path(folder)
+    while not parent.exists() and parent != parent.parent:
+        missing.append(parent)
+        parent = parent.parent
+    missing.reverse()
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError:
+        remove_if_empty(missing)
+        raise
+    return missing
+
+
+def remove_if_empty(folders: Sequence[Path]) -> None:
+    """Remove those of ``folders`` (outermost first, as `make_folders` lists them) that are
+    empty, innermost first."""
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (another job writes there) or gone
+            pass

@@ -151,13 +151,11 @@ def _load_plugin(path: Path | None, nprocs: int, mem_gb: float | None) -> tuple[
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """Check the parsed arguments and turn them into `Settings` (raises `InputError`)."""
     from bids_lrp.cli.parser import default_model
-    from bids_lrp.inputs import check_labels, check_output_dirs, load_filters
+    from bids_lrp.inputs import check_labels, load_filters
 
     bids_dir = args.bids_dir.expanduser().resolve()
     output_dir = args.output_dir.expanduser().resolve()
     work_dir = (args.work_dir or Path.cwd() / "work").expanduser().resolve()
-    # Before anything is created or run: no data at risk, nothing left behind on a mistake.
-    check_output_dirs(bids_dir, output_dir, work_dir, args.analysis_level)
     nprocs = args.nprocs or len(os.sched_getaffinity(0))
     omp = args.omp_nthreads or min(8, nprocs)
     if args.omp_nthreads and args.nprocs and omp > nprocs:

@@ -27,7 +27,7 @@ from bids_lrp.group.labels import Labels, read_labels
 from bids_lrp.group.products import AtlasTables, write_atlas_tables, write_maps, write_metrics
 from bids_lrp.group.report import GroupReport
 from bids_lrp.group.tables import group_masks
-from bids_lrp.inputs import EX_CANTCREAT, EX_NOINPUT, InputError
+from bids_lrp.inputs import EX_CANTCREAT, EX_NOINPUT, InputError, check_output_dirs
 from bids_lrp.outputs import atomic_write_json
 
 __all__ = ["run_group_level"]
@@ -182,6 +182,8 @@ def run_group_level(settings: Settings) -> int:
         exist; 16 when the BIDS folder does not exist; 73 when ``group/`` cannot be written.
     """
     start = time.monotonic()
+    # an output folder that holds the BIDS dataset or another dataset: refused before any work
+    check_output_dirs(settings.bids_dir, settings.output_dir, settings.work_dir, "group")
     labels = read_labels(
         settings.bids_dir, settings.label_column, settings.ad_labels, settings.hc_labels
     )

@@ -29,7 +29,6 @@ from zlib import error as zlib_error
 
 import nibabel as nib
 import numpy as np
-import pandas as pd
 from nibabel.filebasedimages import ImageFileError
 
 __all__ = [
@@ -53,7 +52,6 @@ logger = logging.getLogger(__name__)
 
 #: Output classes in logit order (the participant level explains "AD", index 1).
 CLASS_NAMES: tuple[str, str] = ("HC", "AD")
-_MISSING = frozenset({"", "n/a", "N/A", "NA", "nan"})
 #: Slack on the [0, 1] range of the scaled scans (float rounding of other writers).
 _RANGE_TOLERANCE = 1e-3
 _ENTITY = re.compile(r"([a-zA-Z0-9]+)-([a-zA-Z0-9]+)")
@@ -183,28 +181,40 @@ def default_bids_dir(scans_dir: str | Path) -> Path:
 def read_labels(bids_dir: str | Path, column: str) -> dict[str, str | None]:
     """Participant label (without ``sub-``) -> value of ``column`` (None where missing).
 
+    Read strictly (`bids_lrp.participants.read_participants`): a row with more fields than the
+    header, a row without participant_id or a participant listed twice with different values
+    is an error, not a label read from the wrong column.
+
     Raises
     ------
     TrainingDataError
-        For a missing ``participants.tsv`` or column.
+        For a missing or malformed ``participants.tsv`` or a missing column.
     """
+    from bids_lrp.participants import (
+        MISSING,
+        ParticipantsError,
+        check_repeats,
+        read_participants,
+    )
+
     path = Path(bids_dir) / "participants.tsv"
+    if not path.is_file():
+        raise TrainingDataError(f"participants.tsv not found in {bids_dir}")
     try:
-        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-    except FileNotFoundError:
-        raise TrainingDataError(f"participants.tsv not found in {bids_dir}") from None
-    except (OSError, ValueError) as err:
-        raise TrainingDataError(f"cannot read {path}: {err}") from None
-    for needed in ("participant_id", column):
-        if needed not in table.columns:
-            raise TrainingDataError(
-                f"{path} has no column {needed!r}; columns: {', '.join(table.columns)}"
-            )
-    labels: dict[str, str | None] = {}
-    for participant, value in zip(table["participant_id"], table[column], strict=True):
-        value = value.strip()
-        labels[participant.strip().removeprefix("sub-")] = None if value in _MISSING else value
-    return labels
+        header, rows = read_participants(path)
+        for needed in ("participant_id", column):
+            if needed not in header:
+                raise TrainingDataError(
+                    f"{path} has no column {needed!r}; columns: {', '.join(header)}"
+                )
+        values = [
+            (n, row["participant_id"].strip().removeprefix("sub-"), row[column].strip())
+            for n, row in rows
+        ]
+        check_repeats(path, values, column)
+    except ParticipantsError as err:
+        raise TrainingDataError(str(err)) from None
+    return {pid: None if value.lower() in MISSING else value for _, pid, value in values}
 
 
 def _names(items: Iterable[str], limit: int = 5) -> str:

@@ -22,7 +22,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from bids_lrp import __version__
-from bids_lrp.outputs import atomic_write_text
+from bids_lrp.outputs import atomic_write_text, make_folders, remove_if_empty
 
 __all__ = [
     "StagedOutputs",
@@ -70,14 +70,13 @@ class StagedOutputs:
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
-        self._created = [p for p in (self.folder, *self.folder.parents) if not p.exists()]
         self._targets: list[Path] = []
         self._published = False
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self._created = make_folders(self.folder)
         try:
             self._stage = Path(tempfile.mkdtemp(prefix=".staged.", suffix=".tmp", dir=folder))
         except BaseException:
-            self._remove_created()
+            remove_if_empty(self._created)
             raise
 
     def path(self, target: str | Path) -> Path:
@@ -115,14 +114,7 @@ class StagedOutputs:
     ) -> None:
         shutil.rmtree(self._stage, ignore_errors=True)
         if not self._published:
-            self._remove_created()
-
-    def _remove_created(self) -> None:
-        for folder in self._created:  # deepest first; stops at one that is not empty
-            try:
-                folder.rmdir()
-            except OSError:
-                break
+            remove_if_empty(self._created)
 
 
 def software_versions(device: str = "cpu") -> dict[str, str]:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bids_lrp import __version__
+from bids_lrp.cli.signals import Terminated
 from bids_lrp.simulate.cohort import simulate_cohort
 from bids_lrp.simulate.plan import DEFAULT_REGIONS, SimulationError
 
@@ -22,19 +23,11 @@ EX_USAGE = 64
 EX_CANTCREAT = 73
 
 
-class _Interrupted(KeyboardInterrupt):
-    """SIGINT or SIGTERM, raised in the main thread; the library cleans up as for Ctrl-C."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
 def _interrupt(signum: int, frame: object) -> None:
     # Later signals are ignored so that removing the unfinished dataset is not cut short.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise _Interrupted(signum)
+    raise Terminated(signum)  # a KeyboardInterrupt: the library cleans up as for Ctrl-C
 
 
 class _Parser(argparse.ArgumentParser):

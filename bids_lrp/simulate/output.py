@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from bids_lrp.outputs import make_folders, remove_if_empty
 from bids_lrp.simulate.plan import SimulationError
 
 __all__ = ["GENERATOR", "check_output_dir", "is_simulated_dataset", "staged_output"]
@@ -96,21 +97,18 @@ def staged_output(out_dir: Path) -> Iterator[Path]:
     raises (``KeyboardInterrupt`` included), everything this run wrote is removed, with
     ``out_dir`` and its parents if this run made them, and the exception propagates.
     """
-    made = [p for p in (out_dir, *out_dir.parents) if not p.exists()]
     tag = uuid.uuid4().hex[:8]
     staging = out_dir / f"{_WORK_PREFIX}partial-{tag}"
     trash = out_dir / f"{_WORK_PREFIX}old-{tag}"
+    made: list[Path] = []
     try:
-        staging.mkdir(parents=True)
+        made = make_folders(out_dir)
+        staging.mkdir()
         yield staging
         _commit(out_dir, staging, trash)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(trash, ignore_errors=True)
-        for folder in made:  # deepest first; stops at the first that is not empty
-            try:
-                folder.rmdir()
-            except OSError:
-                break
+        remove_if_empty(made)
         logger.info("removed the unfinished output in %s", out_dir)
         raise

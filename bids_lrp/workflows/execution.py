@@ -275,9 +275,8 @@ def run_participant_level(settings: Settings) -> int:
     """Check everything, write the dataset files, run the workflow; return the exit code."""
     from bids_lrp.outputs import remove_stale_temporaries, write_citation, write_dataset_files
 
-    # The CLI checked the folders with the arguments already; again here for callers of this
-    # function. They are created only once the input and the model are known to be fine, so
-    # a mistake leaves no empty folder.
+    # Folders that put data at risk are refused before anything runs; they are created only
+    # once the input and the model are known to be fine, so a mistake leaves no empty folder.
     check_output_dirs(settings.bids_dir, settings.output_dir, settings.work_dir)
     if not settings.skip_bids_validation:
         validate_bids(settings.bids_dir)

@@ -73,8 +73,8 @@ def test_another_dataset_as_output_refused(tmp_path, tiny_bids, tiny_model, caps
         assert not (tmp_path / "work").exists()
 
 
-def test_new_empty_or_bids_lrp_output_accepted(tmp_path, tiny_bids, tiny_model):
-    from bids_lrp.cli.parser import build_parser
+def test_new_empty_or_bids_lrp_output_accepted(tmp_path, tiny_bids):
+    from bids_lrp.inputs import check_output_dirs
 
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -84,8 +84,8 @@ def test_new_empty_or_bids_lrp_output_accepted(tmp_path, tiny_bids, tiny_model):
     desc["GeneratedBy"][0]["Version"] = "0.0.1"  # an earlier version's outputs: a rerun
     (ours / "dataset_description.json").write_text(json.dumps(desc))
     for out in (tmp_path / "new" / "out", empty, ours):
-        args = build_parser().parse_args(_args(tiny_bids, out, tiny_model))
-        assert run.settings_from_args(args).output_dir == out
+        check_output_dirs(tiny_bids, out, tmp_path / "work")  # raises if refused
+        assert not (tmp_path / "new").exists()  # and creates nothing
 
 
 @pytest.mark.parametrize("level", ["participant", "group"])

@@ -160,3 +160,25 @@ def test_errors(toy, tmp_path):
     with pytest.raises(TrainingDataError, match=r"values in \[7, 7\]: not a network input"):
         load_scans(scans[:1], Grid(*grid(8.0)))
     json.dumps(fingerprint(_labelled(bids, scans_dir), column="diagnosis"))
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ("sub-01\tAD\tmore\tfields\n", "line 2 has 4 tab-separated fields, the header 2"),
+        ("sub-01\tAD\n01\tHC\n", "lists 01 twice with different 'diagnosis' values"),
+        ("n/a\tAD\n", "line 2 has no participant_id"),
+    ],
+)
+def test_a_malformed_participants_table_is_refused(tmp_path, rows, message):
+    (tmp_path / "participants.tsv").write_text("participant_id\tdiagnosis\n" + rows)
+    with pytest.raises(TrainingDataError, match=message):
+        read_labels(tmp_path, "diagnosis")
+
+
+def test_participants_table_read_as_pandas_read_it(tmp_path):
+    (tmp_path / "participants.tsv").write_text(
+        "\ufeffparticipant_id\tdiagnosis\tage\r\nsub-01\tAD\t70\r\n\r\n02\tN/A\n03\tHC\n03\tHC\n"
+        "sub-04\n"
+    )
+    assert read_labels(tmp_path, "diagnosis") == {"01": "AD", "02": None, "03": "HC", "04": None}
