@@ -3,6 +3,7 @@ participant-level run of it (the end-to-end tests and the SLURM runs compare aga
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,18 @@ def pytest_collection_modifyitems(items) -> None:
                 "in tests/xdist_groups.py (one pytest-xdist worker makes them)"
             )
     items.sort(key=lambda item: order(item.nodeid))  # stable: the rest keeps its order
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """Undo what a tool's ``main`` did to the ``bids_lrp`` logger, so no test's outcome
+    depends on which tests its pytest-xdist worker ran before it."""
+    log = logging.getLogger("bids_lrp")
+    handlers, level, propagate = log.handlers[:], log.level, log.propagate
+    yield
+    log.handlers[:] = handlers
+    log.setLevel(level)
+    log.propagate = propagate
 
 
 @pytest.hookimpl(optionalhook=True)

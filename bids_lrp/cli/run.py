@@ -17,6 +17,7 @@ import signal
 import sys
 from pathlib import Path
 
+from bids_lrp.cli.logs import setup_logging
 from bids_lrp.cli.signals import Terminated, terminate_on_sigterm
 from bids_lrp.config import CLUSTER_PLUGINS, MP_CONTEXT, Settings
 from bids_lrp.inputs import EX_FAILED, EX_USAGE, InputError
@@ -26,15 +27,6 @@ EX_OK = 0
 EX_INTERRUPTED = 128 + signal.SIGINT
 
 logger = logging.getLogger("bids_lrp")
-
-
-def _setup_logging(verbosity: int) -> None:
-    level = logging.DEBUG if verbosity > 1 else logging.INFO
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s bids_lrp %(message)s", "%H:%M:%S"))
-    logger.handlers[:] = [handler]
-    logger.setLevel(level)
-    logger.propagate = False
 
 
 def _setup_environment(work_dir: Path | None = None) -> None:
@@ -217,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exit_:  # --help, --version (0) and usage errors (64)
         return int(exit_.code or 0)
-    _setup_logging(args.verbosity)
+    setup_logging("bids_lrp", logging.DEBUG if args.verbosity > 1 else logging.INFO)
     try:
         with terminate_on_sigterm():
             settings = settings_from_args(args)

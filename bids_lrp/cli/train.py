@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from bids_lrp import __version__
+from bids_lrp.cli.logs import setup_logging
 from bids_lrp.cli.parser import _Parser, _positive_float, _positive_int, _probability, number_type
 
 __all__ = ["build_parser", "main"]
@@ -238,12 +239,8 @@ def main(argv: list[str] | None = None) -> int:
 def _setup_logging(verbosity: int) -> None:
     from tqdm import tqdm
 
-    class _TqdmHandler(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            tqdm.write(self.format(record), file=sys.stderr)
-
-    handler = _TqdmHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s bids_lrp-train %(message)s", "%H:%M:%S"))
-    logger.handlers[:] = [handler]
-    logger.setLevel(logging.DEBUG if verbosity > 0 else logging.INFO)
-    logger.propagate = False
+    setup_logging(
+        "bids_lrp-train",
+        logging.DEBUG if verbosity > 0 else logging.INFO,
+        write=lambda line: tqdm.write(line, file=sys.stderr),  # keeps the progress bar below
+    )

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bids_lrp import __version__
+from bids_lrp.cli.logs import setup_logging
 from bids_lrp.cli.signals import Terminated
 from bids_lrp.simulate.cohort import simulate_cohort
 from bids_lrp.simulate.plan import DEFAULT_REGIONS, SimulationError
@@ -78,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     number (130, 143) when interrupted by SIGINT or SIGTERM; the unfinished dataset is removed.
     """
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    setup_logging("bids_lrp-simulate", logging.WARNING)
 
     def progress(done: int, total: int, name: str) -> None:
         if not args.quiet:
