@@ -26,16 +26,21 @@ def pytest_collection_modifyitems(items) -> None:
     items.sort(key=lambda item: order(item.nodeid))  # stable: the rest keeps its order
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    """Undo what a tool's ``main`` did to the ``bids_lrp`` logger, so no test's outcome
-    depends on which tests its pytest-xdist worker ran before it."""
+def _reset_logging() -> None:
     log = logging.getLogger("bids_lrp")
-    handlers, level, propagate = log.handlers[:], log.level, log.propagate
+    log.handlers.clear()
+    log.setLevel(logging.NOTSET)
+    log.propagate = True
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging():
+    """Each test starts and ends with the ``bids_lrp`` logger as a fresh process has it, not as
+    a tool's ``main`` (in a session fixture, or in the test its pytest-xdist worker ran before)
+    left it: no test's outcome depends on the order the tests run in."""
+    _reset_logging()
     yield
-    log.handlers[:] = handlers
-    log.setLevel(level)
-    log.propagate = propagate
+    _reset_logging()
 
 
 @pytest.hookimpl(optionalhook=True)
