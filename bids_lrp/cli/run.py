@@ -26,8 +26,6 @@ EX_OK = 0
 #: Ctrl-C (SIGINT), as a shell reports a process killed by it.
 EX_INTERRUPTED = 128 + signal.SIGINT
 
-logger = logging.getLogger("bids_lrp")
-
 
 def _setup_environment(work_dir: Path | None = None) -> None:
     """No network, no version checks, a writable matplotlib cache (runtime, not import time)."""

@@ -22,7 +22,6 @@ from bids_lrp.cli.parser import _Parser, _positive_float, _positive_int, _probab
 
 __all__ = ["build_parser", "main"]
 
-logger = logging.getLogger("bids_lrp")
 INTENDED_USE = "Research only; not for clinical use."
 
 

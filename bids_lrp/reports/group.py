@@ -424,4 +424,20 @@ def write_group_report(output_dir: str | Path, drawn: dict[Part, Blocks] | None 
     # no time stamp: the same outputs give the same report (reruns, resumed runs)
     subtitle = f"bids_lrp {__version__}"
     html = page("Group report", subtitle, sections, footer=FOOTER)
-    return atomic_write_text(rep.group / "group_report.html", html)
+    path = atomic_write_text(rep.group / "group_report.html", html)
+    _remove_unshown_figures(rep, html)
+    return path
+
+
+def _remove_unshown_figures(rep: _Group, html: str) -> None:
+    """Delete the figures in ``group/figures/`` that the page does not show: an earlier run's
+    drawings of products this run no longer has (a mean map of a group now without readable
+    maps, a method or atlas left out), which would otherwise pass for current ones."""
+    if not rep.figures.is_dir():
+        return
+    for path in sorted(rep.figures.iterdir()):
+        if path.suffix not in (".png", ".svg") or not path.is_file():
+            continue  # an atomic write's temporary ends in .tmp
+        if f'src="{esc(rep.src(path))}"' not in html:
+            LOGGER.info("removing %s, a figure left from an earlier report", rep.src(path))
+            path.unlink(missing_ok=True)

@@ -114,3 +114,21 @@ def test_damaged_mean_map_is_said_not_fatal(tmp_path):
     assert "no fingerprint similarity matrix" in text
     assert scan_html(text).sections == list(SECTIONS)
     assert "Relevance gain AD / HC" in text  # the rest is there
+
+
+def test_figures_the_page_no_longer_shows_are_removed(tmp_path):
+    from tests.reports.conftest import TPL, make_group
+
+    out = make_group(tmp_path / "out")
+    write_group_report(out)
+    figures = out / "group" / "figures"
+    stale = f"space-{TPL}_desc-LRPb0_cohort-AD_mean.png"
+    assert (figures / stale).is_file()
+    (out / "group" / f"space-{TPL}_desc-LRPb0_cohort-AD_mean.nii.gz").unlink()  # as a rerun
+    (out / "group" / f"space-{TPL}_desc-LRPb0_cohort-AD_mean.json").unlink(missing_ok=True)
+    (figures / "notes.txt").write_text("mine")  # not a figure: kept
+    page = scan_html(write_group_report(out).read_text(encoding="utf-8"))
+    shown = {src.rsplit("/", 1)[-1] for src in page.images}
+    assert stale not in shown and not (figures / stale).exists()
+    drawn = {p.name for p in figures.iterdir() if p.suffix in (".png", ".svg")}
+    assert drawn == shown and (figures / "notes.txt").read_text() == "mine"
