@@ -44,6 +44,10 @@ class StreamedSums:
             self.counts[key] = self.counts.get(key, 0) + other.counts[key]
         self.failed.update(other.failed)
 
+    def count(self, keys: Iterable[Hashable]) -> int:
+        """Images summed over several cells (the count of `total`, without summing)."""
+        return sum(self.counts.get(k, 0) for k in keys if k in self.sums)
+
     def total(self, keys: Iterable[Hashable]) -> tuple[np.ndarray | None, int]:
         """Sum and count over several cells (None when none of them has an image)."""
         present = [k for k in keys if k in self.sums]

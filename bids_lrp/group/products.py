@@ -286,7 +286,7 @@ def write_maps(
     )
     meta = _method_meta(Path(paths[0]))
     keys = sorted(set(cells))
-    empty = [g for g in groups if total.total(_cells_of(g, keys))[1] == 0]
+    empty = [g for g in groups if total.count(_cells_of(g, keys)) == 0]
     notes = [_no_mean_note(method, empty)] if empty else []
     if notes:
         logger.warning(notes[0])

@@ -45,6 +45,8 @@ def test_streaming_mean_equals_numpy_mean(volumes, workers, batch, monkeypatch):
     expected = np.mean(np.stack([data[i] for i in (0, 2, 3, 5, 6)]), axis=0)
     np.testing.assert_allclose(summed.reshape(SHAPE, order="F") / count, expected, atol=1e-6)
     assert total.total(["missing"]) == (None, 0)
+    for keys in (["a", "b", "c"], ["a", "c"], ["c", "missing"], ["missing"]):
+        assert total.count(keys) == total.total(keys)[1]
 
 
 def test_read_volume_formats(tmp_path):
