@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from bids_lrp import __version__
@@ -24,10 +25,12 @@ __all__ = [
     "BIDSIGNORE",
     "ENTITY_ORDER",
     "METHOD_DESC",
+    "StagedOutputs",
     "atomic_copy",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "check_writable",
     "derivative_name",
     "derivative_path",
     "make_folders",
@@ -333,6 +336,14 @@ def make_folders(folder: Path) -> list[Path]:
     return missing
 
 
+def check_writable(folder: Path) -> None:
+    """Create and delete a file in ``folder``; the `OSError` (permissions, a read-only or full
+    file system) says why files cannot be written there."""
+    fd, probe = tempfile.mkstemp(prefix=".write-check.", suffix=_TEMPORARY_SUFFIX, dir=folder)
+    os.close(fd)
+    os.unlink(probe)
+
+
 def remove_if_empty(folders: Sequence[Path]) -> None:
     """Remove those of ``folders`` (outermost first, as `make_folders` lists them) that are
     empty, innermost first."""
@@ -341,3 +352,72 @@ def remove_if_empty(folders: Sequence[Path]) -> None:
             folder.rmdir()
         except OSError:  # not empty (another job writes there) or gone
             pass
+
+
+class StagedOutputs:
+    """Files written into a hidden folder beside their destination, then moved there together.
+
+    Use as a context manager: write every file to `path` of its destination, then call
+    `publish`. Leaving the block without publishing (an error such as a full disk, an
+    interrupt) deletes what was written and the folders this created, and leaves earlier files
+    at the destinations untouched: a set of outputs (weights, card, history, curves) appears
+    whole or not at all.
+
+    Parameters
+    ----------
+    folder : str or Path
+        Where the files go (created if missing).
+
+    Raises
+    ------
+    OSError
+        When ``folder`` or the staging folder inside it cannot be created.
+    """
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self._targets: list[Path] = []
+        self._published = False
+        self._created = make_folders(self.folder)
+        try:
+            self._stage = Path(tempfile.mkdtemp(prefix=".staged.", suffix=".tmp", dir=folder))
+        except BaseException:
+            remove_if_empty(self._created)
+            raise
+
+    def path(self, target: str | Path) -> Path:
+        """Where to write ``target`` (a file in ``folder``) until `publish`."""
+        target = Path(target)
+        if target.parent.resolve() != self.folder.resolve():
+            raise ValueError(f"{target} is not in {self.folder}")
+        if target.name in {t.name for t in self._targets}:
+            raise ValueError(f"{target.name} is staged twice")
+        self._targets.append(target)
+        return self._stage / target.name
+
+    def publish(self) -> list[Path]:
+        """Move every staged file to its destination, in the order they were staged."""
+        placed: list[Path] = []
+        try:
+            for target in self._targets:
+                os.replace(self._stage / target.name, target)
+                placed.append(target)
+        except BaseException:
+            for target in placed:  # all or nothing: take back what was already moved
+                target.unlink(missing_ok=True)
+            raise
+        self._published = True
+        return placed
+
+    def __enter__(self) -> StagedOutputs:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        shutil.rmtree(self._stage, ignore_errors=True)
+        if not self._published:
+            remove_if_empty(self._created)

@@ -423,7 +423,8 @@ def run_training(args, plan: TrainingPlan, *, command: str) -> None:
 
     from bids_lrp.model import build_model
     from bids_lrp.model.data import fingerprint, load_scans
-    from bids_lrp.model.outputs import StagedOutputs, write_cv_summary
+    from bids_lrp.model.outputs import write_cv_summary
+    from bids_lrp.outputs import StagedOutputs
 
     folder = plan.outputs[0].parent
     with _writing(folder):

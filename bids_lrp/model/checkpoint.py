@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import struct
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -28,6 +26,7 @@ from torch import nn
 
 from bids_lrp.model.card import REGISTRATIONS, CheckpointError, ModelCard, check_card_compatible
 from bids_lrp.model.network import build_model, n_outputs
+from bids_lrp.outputs import StagedOutputs, atomic_write_bytes, atomic_write_text
 
 __all__ = [
     "REGISTRATIONS",
@@ -54,18 +53,6 @@ def sha256_file(path: str | Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _write_temporary(path: Path, data: bytes, temporaries: list[Path]) -> Path:
-    """Write ``data`` to a new temporary file beside ``path`` (listed in ``temporaries``)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    temporaries.append(Path(tmp))
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; others must be able to read a model
-    return Path(tmp)
 
 
 def _safetensors_bytes(state: Mapping[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
@@ -130,24 +117,12 @@ def save_checkpoint(model: nn.Module, card: ModelCard, path: str | Path) -> str:
     digest = hashlib.sha256(data).hexdigest()
     payload = {**card.to_json(), "weights": path.name, "sha256": digest}
     text = json.dumps(payload, indent=2, sort_keys=False) + "\n"
-    # Both files are written in full before either is renamed into place, and the card last:
-    # an error (a full disk) leaves neither, never weights without their card.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporaries: list[Path] = []
-    placed: list[Path] = []
-    try:
-        weights_tmp = _write_temporary(path, data, temporaries)
-        card_tmp = _write_temporary(card_path(path), text.encode("utf-8"), temporaries)
-        for tmp, target in ((weights_tmp, path), (card_tmp, card_path(path))):
-            os.replace(tmp, target)
-            placed.append(target)
-    except BaseException:
-        if len(placed) == 1:  # the card could not follow: take the weights back out
-            path.unlink(missing_ok=True)
-        raise
-    finally:
-        for tmp in temporaries:
-            tmp.unlink(missing_ok=True)
+    # Both files are written in full before either is moved into place, the card last: an
+    # error (a full disk) leaves neither, never weights without their card.
+    with StagedOutputs(path.parent) as staged:
+        atomic_write_bytes(staged.path(path), data)
+        atomic_write_text(staged.path(card_path(path)), text)
+        staged.publish()
     return digest
 
 

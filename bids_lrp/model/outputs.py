@@ -3,29 +3,24 @@
 ``model.safetensors`` (+ ``model.json``, the card) gets ``model_history.tsv`` (one row per
 epoch), ``model_curves.png`` and ``model_curves.svg``; a cross-validation adds
 ``model_cv.tsv`` (test metrics per fold, their mean and standard deviation). Every file is
-written atomically (`bids_lrp.outputs.atomic_write_bytes`); `StagedOutputs` makes a whole set of
-them appear together or not at all.
+written atomically (`bids_lrp.outputs.atomic_write_bytes`); `bids_lrp.outputs.StagedOutputs`
+makes a whole set of them appear together or not at all.
 """
 
 from __future__ import annotations
 
-import os
 import platform
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from bids_lrp import __version__
-from bids_lrp.outputs import atomic_write_text, make_folders, remove_if_empty
+from bids_lrp.outputs import atomic_write_text
 
 __all__ = [
-    "StagedOutputs",
     "side_files",
     "software_versions",
     "training_curves",
@@ -46,75 +41,6 @@ def side_files(weights: str | Path) -> dict[str, Path]:
         "png": Path(f"{stem}_curves.png"),
         "svg": Path(f"{stem}_curves.svg"),
     }
-
-
-class StagedOutputs:
-    """Files written into a hidden folder beside their destination, then moved there together.
-
-    Use as a context manager: write every file to `path` of its destination, then call
-    `publish`. Leaving the block without publishing (an error such as a full disk, an
-    interrupt) deletes what was written and the folders this created, and leaves earlier files
-    at the destinations untouched: a set of outputs (weights, card, history, curves) appears
-    whole or not at all.
-
-    Parameters
-    ----------
-    folder : str or Path
-        Where the files go (created if missing).
-
-    Raises
-    ------
-    OSError
-        When ``folder`` or the staging folder inside it cannot be created.
-    """
-
-    def __init__(self, folder: str | Path) -> None:
-        self.folder = Path(folder)
-        self._targets: list[Path] = []
-        self._published = False
-        self._created = make_folders(self.folder)
-        try:
-            self._stage = Path(tempfile.mkdtemp(prefix=".staged.", suffix=".tmp", dir=folder))
-        except BaseException:
-            remove_if_empty(self._created)
-            raise
-
-    def path(self, target: str | Path) -> Path:
-        """Where to write ``target`` (a file in ``folder``) until `publish`."""
-        target = Path(target)
-        if target.parent.resolve() != self.folder.resolve():
-            raise ValueError(f"{target} is not in {self.folder}")
-        if target.name in {t.name for t in self._targets}:
-            raise ValueError(f"{target.name} is staged twice")
-        self._targets.append(target)
-        return self._stage / target.name
-
-    def publish(self) -> list[Path]:
-        """Move every staged file to its destination, in the order they were staged."""
-        placed: list[Path] = []
-        try:
-            for target in self._targets:
-                os.replace(self._stage / target.name, target)
-                placed.append(target)
-        except BaseException:
-            for target in placed:  # all or nothing: take back what was already moved
-                target.unlink(missing_ok=True)
-            raise
-        self._published = True
-        return placed
-
-    def __enter__(self) -> StagedOutputs:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        shutil.rmtree(self._stage, ignore_errors=True)
-        if not self._published:
-            remove_if_empty(self._created)
 
 
 def software_versions(device: str = "cpu") -> dict[str, str]:

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import torch
 
-import bids_lrp.model.checkpoint as checkpoint_module
 from bids_lrp.model import (
     CheckpointError,
     ModelCard,
@@ -286,7 +285,7 @@ def test_a_full_disk_leaves_neither_file(tmp_path, monkeypatch):
     def mkstemp(*args, **kwargs):  # room for the weights, none left for the card
         return _no_space() if ".json" in kwargs.get("prefix", "") else real(*args, **kwargs)
 
-    monkeypatch.setattr(checkpoint_module.tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
     path = tmp_path / "model.safetensors"
     with pytest.raises(OSError, match="No space left on device"):
         save_checkpoint(trained_model(), make_card(), path)
@@ -299,9 +298,9 @@ def test_a_failed_rename_leaves_no_weights_without_their_card(saved, monkeypatch
     real = os.replace
 
     def replace(src, dst):  # the weights are moved into place, then the card fails
-        return _no_space() if str(dst).endswith(".json") else real(src, dst)
+        return _no_space() if Path(dst) == card_path(path) else real(src, dst)
 
-    monkeypatch.setattr(checkpoint_module.os, "replace", replace)
+    monkeypatch.setattr(os, "replace", replace)
     with pytest.raises(OSError, match="No space left on device"):
         save_checkpoint(trained_model(seed=1), card, path)
     monkeypatch.undo()
