@@ -235,15 +235,13 @@ def create_output_dirs(output_dir: Path, work_dir: Path) -> list[Path]:
     Returns the folders this call created (for `bids_lrp.outputs.remove_if_empty`); on failure
     it removes them again, so an early error leaves nothing behind.
     """
-    from bids_lrp.outputs import make_folders, remove_if_empty
+    from bids_lrp.outputs import check_writable, make_folders, remove_if_empty
 
     created: list[Path] = []
     for kind, folder in (("output", output_dir), ("work", work_dir)):
         try:
             created += make_folders(folder)
-            probe = folder / f".bids_lrp-write-test-{os.getpid()}"
-            probe.write_bytes(b"")
-            probe.unlink()
+            check_writable(folder)
         except OSError as err:
             remove_if_empty(created)
             raise InputError(

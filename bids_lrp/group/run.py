@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +26,7 @@ from bids_lrp.group.products import AtlasTables, write_atlas_tables, write_maps,
 from bids_lrp.group.report import GroupReport
 from bids_lrp.group.tables import group_masks
 from bids_lrp.inputs import EX_CANTCREAT, EX_NOINPUT, InputError, check_output_dirs
-from bids_lrp.outputs import atomic_write_json
+from bids_lrp.outputs import atomic_write_json, check_writable
 
 __all__ = ["run_group_level"]
 
@@ -55,9 +53,7 @@ def _group_dir(output_dir: Path) -> Path:
     except OSError as err:
         raise InputError(f"cannot create {folder}: {err.strerror}", EX_CANTCREAT) from None
     try:
-        fd, probe = tempfile.mkstemp(prefix=".write-check.", suffix=".tmp", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
+        check_writable(folder)
     except OSError as err:
         raise _cannot_write(folder, err) from None
     return folder
