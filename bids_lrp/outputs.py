@@ -4,6 +4,8 @@ Every file is written atomically: a temporary file in the destination folder, fl
 fsync-ed, then ``os.replace``-d onto its name, so a reader (or a rerun after a crash) never sees
 a half-written file. ``dataset_description.json`` and ``.bidsignore`` are written by every job
 with the same content, so jobs that start at once into one output folder agree on them.
+`StagedOutputs` makes a set of files appear together or not at all (a checkpoint and its card,
+everything one ``bids_lrp-train`` run writes).
 """
 
 from __future__ import annotations
@@ -360,8 +362,8 @@ class StagedOutputs:
     Use as a context manager: write every file to `path` of its destination, then call
     `publish`. Leaving the block without publishing (an error such as a full disk, an
     interrupt) deletes what was written and the folders this created, and leaves earlier files
-    at the destinations untouched: a set of outputs (weights, card, history, curves) appears
-    whole or not at all.
+    at the destinations untouched: a set of outputs (weights and card; a training run's weights,
+    cards, histories and curves) appears whole or not at all.
 
     Parameters
     ----------
