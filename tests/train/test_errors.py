@@ -138,31 +138,29 @@ def test_existing_outputs_and_bad_suffix(tmp_path, capsys, never_load):
     assert code == 64 and "must end in .safetensors" in lines[0]
 
 
-def test_unscaled_scans_are_refused_before_training(tmp_path, capsys, monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("training started")
-
-    monkeypatch.setattr(train_module, "train_model", refuse)
-    _, scans = make_toy_dataset(tmp_path, n_ad=3, n_hc=3)
-    path = scans / "sub-01" / "anat" / f"sub-01_space-{TEMPLATE}_desc-preproc_T1w.nii.gz"
+def _unscaled(path):
     write_scan(path, np.full(grid(8.0)[0], 900.0), grid(8.0)[1])
-    out = tmp_path / "models" / "m.safetensors"
-    code, lines = _run(capsys, scans, out)
-    assert code == 64 and "not a network input" in lines[0] and not out.parent.exists()
+    return "not a network input"
 
 
-def test_truncated_scans_are_refused_before_training(tmp_path, capsys, monkeypatch):
+def _truncated(path):
+    path.write_bytes(path.read_bytes()[:-100])  # the header reads; the data does not
+    return f"cannot read {path}: file is truncated or corrupt"
+
+
+@pytest.mark.parametrize("damage", [_unscaled, _truncated], ids=["unscaled", "truncated"])
+def test_a_bad_scan_is_refused_before_training(tmp_path, capsys, monkeypatch, damage):
     def refuse(*args, **kwargs):
         raise AssertionError("training started")
 
     monkeypatch.setattr(train_module, "train_model", refuse)
     _, scans = make_toy_dataset(tmp_path, n_ad=3, n_hc=3)
     path = scans / "sub-02" / "anat" / f"sub-02_space-{TEMPLATE}_desc-preproc_T1w.nii.gz"
-    path.write_bytes(path.read_bytes()[:-100])  # the header reads; the data does not
+    message = damage(path)
     out = tmp_path / "models" / "m.safetensors"
     code, lines = _run(capsys, scans, out)
     assert code == 64 and len(lines) == 1, lines
-    assert f"cannot read {path}: file is truncated or corrupt" in lines[0]
+    assert message in lines[0] and not out.parent.exists()
     assert not out.parent.exists()
 
 

@@ -54,6 +54,16 @@ def _images(tmp_path):
     }
 
 
+def _workflow(tmp_path, **settings):
+    """The whole workflow over the three test images, with these settings."""
+    return init_bids_lrp_wf(
+        settings=_settings(tmp_path, **settings),
+        subjects=_images(tmp_path),
+        model=_model(tmp_path),
+        provenance=PROV,
+    )
+
+
 def _flat_nodes(workflow):
     """The graph nipype executes (identity nodes removed)."""
     from nipype.pipeline.engine.utils import generate_expanded_graph
@@ -63,12 +73,7 @@ def _flat_nodes(workflow):
 
 @pytest.mark.parametrize("native", [True, False])
 def test_one_branch_per_image_and_gated_sinks(tmp_path, native):
-    wf = init_bids_lrp_wf(
-        settings=_settings(tmp_path, native_space=native),
-        subjects=_images(tmp_path),
-        model=_model(tmp_path),
-        provenance=PROV,
-    )
+    wf = _workflow(tmp_path, native_space=native)
     graph = _flat_nodes(wf)
     names = {n.fullname for n in graph.nodes}
     for image in ("sub_01_ses_a", "sub_01_ses_b_run_1", "sub_02"):
@@ -85,12 +90,7 @@ def test_one_branch_per_image_and_gated_sinks(tmp_path, native):
 
 
 def test_registration_setting_wins(tmp_path):
-    wf = init_bids_lrp_wf(
-        settings=_settings(tmp_path, registration="syn"),
-        subjects=_images(tmp_path),
-        model=_model(tmp_path),
-        provenance=PROV,
-    )
+    wf = _workflow(tmp_path, registration="syn")
     assert {n.inputs.kind for n in _flat_nodes(wf).nodes if n.name == "register"} == {"syn"}
 
 
@@ -101,12 +101,7 @@ def test_names_unique_and_safe():
 
 
 def test_one_model_node_per_participant_fed_by_every_image(tmp_path):
-    wf = init_bids_lrp_wf(
-        settings=_settings(tmp_path),
-        subjects=_images(tmp_path),
-        model=_model(tmp_path),
-        provenance=PROV,
-    )
+    wf = _workflow(tmp_path)
     graph = _flat_nodes(wf)
     models = {n.fullname: n for n in graph.nodes if n.name == "explain"}
     assert sorted(models) == [f"{wf.name}.single_subject_{s}_wf.explain" for s in ("01", "02")]
@@ -131,12 +126,7 @@ def test_an_image_counts_as_written_only_after_every_writer(tmp_path, caplog, mo
 
     from bids_lrp.workflows.execution import _Progress
 
-    wf = init_bids_lrp_wf(
-        settings=_settings(tmp_path, native_space=True),
-        subjects=_images(tmp_path),
-        model=_model(tmp_path),
-        provenance=PROV,
-    )
+    wf = _workflow(tmp_path, native_space=True)
     graph = _flat_nodes(wf)
     (collect,) = [n for n in graph.nodes if n.name == "collect_outputs" and "sub_02" in n.fullname]
     writers = {p.name for p in graph.predecessors(collect)}
