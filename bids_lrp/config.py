@@ -16,7 +16,9 @@ from typing import Any
 
 import tomllib
 
-__all__ = ["Settings", "dumps_toml", "load_settings"]
+from bids_lrp.methods import PREDICTED, parse_method_spec
+
+__all__ = ["PREDICTED", "Settings", "dumps_toml", "load_settings"]
 
 DEFAULT_METHODS = ("boehle2019", "guided-backprop")
 DEFAULT_ATLASES = ("Neuromorphometrics",)
@@ -25,8 +27,11 @@ DEFAULT_LABEL_COLUMN = "diagnosis"
 DEFAULT_AD_LABELS = ("AD",)
 DEFAULT_HC_LABELS = ("HC", "CN")
 DEFAULT_CONFIDENCE = 0.9
-#: A ``--target-class`` value that explains each image's predicted class.
-PREDICTED = "predicted"
+#: Area groupings of the group tables (`bids_lrp.group.areas`).
+AREA_GROUPINGS = ("hemispheres", "boehle2019", "none")
+#: Areas whose estimated volume is correlated with their relevance, as Böhle et al. (2019).
+DEFAULT_VOLUME_AREAS = ("Hippocampus",)
+DEFAULT_PERMUTATIONS = 1000
 #: Böhle et al. (2019) explained the AD class with LRP for every scan (controls too) and each
 #: scan's predicted class with guided backpropagation, their comparison method.
 DEFAULT_TARGET_CLASS = "AD"
@@ -91,11 +96,26 @@ class Settings:
     hc_labels: tuple[str, ...] = DEFAULT_HC_LABELS
     merge_hemispheres: bool = True
     confidence: float = DEFAULT_CONFIDENCE
+    area_grouping: str = "hemispheres"
+    fingerprint_areas: str = "top25"
+    estimate_volumes: bool = False
+    volume_columns: Mapping[str, str] = field(default_factory=dict)
+    volumes_file: Path | None = None
+    volume_areas: tuple[str, ...] = DEFAULT_VOLUME_AREAS
+    permutations: int = DEFAULT_PERMUTATIONS
 
     @property
     def method_targets(self) -> dict[str, str]:
-        """Methods that explain another class than ``target_class``: method -> class."""
-        return {m: self.guided_backprop_target for m in self.methods if m == "guided-backprop"}
+        """Methods that explain another class than ``target_class``: method spec -> class.
+
+        A method whose catalog default target is "predicted" (guided-backprop) explains
+        ``guided_backprop_target``.
+        """
+        return {
+            m: self.guided_backprop_target
+            for m in self.methods
+            if parse_method_spec(m).info.default_target == PREDICTED
+        }
 
     def target_of(self, method: str) -> str:
         """The class ``method`` explains (a class name, or `PREDICTED`)."""
@@ -131,7 +151,7 @@ class Settings:
             raise ValueError(f"unknown settings: {', '.join(unknown)}")
         values = {}
         for key, value in data.items():
-            if key in {"bids_dir", "output_dir", "work_dir", "model"}:
+            if key in {"bids_dir", "output_dir", "work_dir", "model", "volumes_file"}:
                 value = Path(value)
             elif isinstance(value, list):
                 value = tuple(value)

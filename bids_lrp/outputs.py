@@ -22,11 +22,11 @@ from typing import Any
 
 from bids_lrp import __version__
 from bids_lrp.config import PREDICTED
+from bids_lrp.methods import CATALOG, method_label
 
 __all__ = [
     "BIDSIGNORE",
     "ENTITY_ORDER",
-    "METHOD_DESC",
     "StagedOutputs",
     "atomic_copy",
     "atomic_write_bytes",
@@ -37,6 +37,7 @@ __all__ = [
     "derivative_path",
     "make_folders",
     "method_desc",
+    "method_names",
     "model_desc",
     "remove_if_empty",
     "remove_stale_temporaries",
@@ -45,18 +46,6 @@ __all__ = [
     "write_dataset_description",
     "write_dataset_files",
 ]
-
-# Registry: explanation method -> the alphanumeric ``desc`` label of its outputs (DESIGN.md).
-METHOD_DESC: dict[str, str] = {
-    "boehle2019": "LRPb0",
-    "alpha-beta": "LRPab",
-    "epsilon": "LRPepsilon",
-    "zplus": "LRPzplus",
-    "composite": "LRPcomposite",
-    "gradient": "Gradient",
-    "gradient-x-input": "GradientXInput",
-    "guided-backprop": "GuidedBackprop",
-}
 
 # Entities in the order BIDS prints them (derivative entities after the raw ones).
 ENTITY_ORDER = (
@@ -106,13 +95,17 @@ Relevance was summarized per region of the {atlases} atlas(es).
 
 
 def method_desc(method: str) -> str:
-    """Return the ``desc`` label of an explanation method's outputs (e.g. ``LRPb0``)."""
-    try:
-        return METHOD_DESC[method]
-    except KeyError:
-        raise ValueError(
-            f"no output label for method {method!r}; known: {', '.join(METHOD_DESC)}"
-        ) from None
+    """Return the ``desc`` label of a method spec's outputs (``boehle2019`` -> ``LRPb0``).
+
+    The labels come from the method catalog (`bids_lrp.methods`); a spec with parameters has
+    its own label (``boehle2019:beta=0.5`` -> ``LRPb0p5``).
+    """
+    return method_label(method)
+
+
+def method_names() -> dict[str, str]:
+    """Output label of each registered method with its defaults -> the method's name."""
+    return {method_label(name): name for name in CATALOG}
 
 
 def model_desc(name: str) -> str:

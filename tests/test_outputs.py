@@ -10,13 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bids_lrp.lrp import METHODS
 from bids_lrp.outputs import (
-    METHOD_DESC,
     atomic_write_bytes,
     derivative_name,
     derivative_path,
-    method_desc,
     write_dataset_files,
 )
 
@@ -47,16 +44,6 @@ def test_names_follow_design():
 def test_bad_entities_refused(bad):
     with pytest.raises(ValueError):
         derivative_name(bad, "T1w", ".nii.gz")
-
-
-def test_every_method_has_an_alphanumeric_desc():
-    for method in METHODS:
-        assert method_desc(method).isalnum()
-    assert len(set(METHOD_DESC.values())) == len(METHOD_DESC)
-    # the CLI offers METHOD_DESC's methods without importing the engine: the same registry
-    assert list(METHOD_DESC) == list(METHODS)
-    with pytest.raises(ValueError, match="no output label"):
-        method_desc("nope")
 
 
 def test_atomic_write_keeps_old_file_on_failure(tmp_path):

@@ -40,6 +40,24 @@ _positive_float = number_type(float, lambda v: 0 < v < float("inf"), "must be a 
 _probability = number_type(float, lambda v: 0 <= v <= 1, "must lie between 0 and 1")
 
 
+def _method_spec(text: str) -> str:
+    """A ``--methods`` item: the canonical spec (``boehle2019:beta=0`` -> ``boehle2019``)."""
+    from bids_lrp.methods import parse_method_spec
+
+    try:
+        return parse_method_spec(text).text
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{text!r}: {err}") from None
+
+
+def _volume_column(text: str) -> tuple[str, str]:
+    """A ``--volumes`` item: ``AREA=COLUMN``."""
+    area, sep, column = text.partition("=")
+    if not sep or not area.strip() or not column.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not AREA=COLUMN (e.g. Hippocampus=hv)")
+    return area.strip(), column.strip()
+
+
 def default_model() -> Path:
     """The demo model shipped with the package (``bids_lrp/data/models``; see ``make model``)."""
     return Path(__file__).resolve().parents[1] / "data" / "models" / "boehle2019.safetensors"
@@ -47,10 +65,16 @@ def default_model() -> Path:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser for ``bids_lrp bids_dir output_dir {participant,group}``."""
-    # METHOD_DESC names the registered methods (tests/test_outputs.py) without importing torch:
-    # the group level and --help never need it.
-    from bids_lrp.config import DEFAULT_GUIDED_BACKPROP_TARGET, DEFAULT_TARGET_CLASS, PREDICTED
-    from bids_lrp.outputs import METHOD_DESC
+    # the method catalog is torch-free: the group level and --help never import the engine
+    from bids_lrp.config import (
+        AREA_GROUPINGS,
+        DEFAULT_GUIDED_BACKPROP_TARGET,
+        DEFAULT_PERMUTATIONS,
+        DEFAULT_TARGET_CLASS,
+        DEFAULT_VOLUME_AREAS,
+        PREDICTED,
+    )
+    from bids_lrp.methods import CATALOG, PRESETS
     from bids_lrp.templates import ATLASES, TEMPLATES
 
     parser = _Parser(
@@ -165,14 +189,35 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"model weights (.safetensors with its .json card); "
         f"default: {default_model().name} shipped with the package",
     )
-    methods = list(METHOD_DESC)
+    listing = "; ".join(
+        f"{name} ({', '.join(f'{k}={v}' for k, v in info.defaults.items())})"
+        for name, info in CATALOG.items()
+    )
     mod.add_argument(
         "--methods",
         nargs="+",
-        choices=methods,
-        default=["boehle2019", "guided-backprop"],
-        metavar="METHOD",
-        help=f"explanation methods; choices: {', '.join(methods)}",
+        type=_method_spec,
+        default=None,
+        metavar="METHOD[:PARAM=VALUE,...]",
+        help="explanation methods, each with optional parameters, e.g. boehle2019:beta=0.5 "
+        "guided-backprop:start=probability; each spec gets its own output label (desc-LRPb0p5). "
+        f"Methods and their defaults: {listing}. Default: boehle2019 guided-backprop",
+    )
+    mod.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default=None,
+        help="boehle2019: the settings of Böhle et al. 2019 in one option: LRP with beta 0, "
+        "0.25, 0.5, 0.75 and 1, guided backpropagation of the softmax probability, and (group "
+        "level) their 68 Neuromorphometrics areas; --methods and --area-grouping override it",
+    )
+    mod.add_argument(
+        "--estimate-volumes",
+        action="store_true",
+        help="estimate each atlas area's volume on the participant's own scan (the Jacobian "
+        "of a SyN registration integrated per area, column native_volume_mm3 of the region "
+        "tables). Done anyway with --registration syn; with affine registration it adds a SyN "
+        "registration per image (about 80 s at 1 mm on 2 cores)",
     )
     mod.add_argument(
         "--target-class",
@@ -240,8 +285,55 @@ def build_parser() -> argparse.ArgumentParser:
     grp.add_argument(
         "--merge-hemispheres",
         action=argparse.BooleanOptionalAction,
-        default=True,
-        help="merge left and right atlas areas in the group tables, as Böhle et al. 2019",
+        default=None,
+        help="--no-merge-hemispheres is --area-grouping none",
+    )
+    grp.add_argument(
+        "--area-grouping",
+        choices=list(AREA_GROUPINGS),
+        default=None,
+        help="areas of the group tables: hemispheres (left and right merged: 72 "
+        "Neuromorphometrics areas), boehle2019 (also cerebellum, lateral ventricles and vermis "
+        "merged: the 68 areas of Böhle et al. 2019) or none (every atlas label); "
+        "default: hemispheres",
+    )
+    grp.add_argument(
+        "--fingerprint-areas",
+        choices=["top25", "all"],
+        default="top25",
+        help="areas of the relevance fingerprints: top25 (the 25 areas of highest AD relevance "
+        "density, as Böhle et al. 2019) or all",
+    )
+    grp.add_argument(
+        "--volumes",
+        nargs="+",
+        type=_volume_column,
+        default=None,
+        metavar="AREA=COLUMN",
+        help="external area volumes (mm3) to correlate with the area relevance, e.g. "
+        "Hippocampus=hippocampus_mm3: a column of --volumes-file (FreeSurfer, ADNIMERGE)",
+    )
+    grp.add_argument(
+        "--volumes-file",
+        type=Path,
+        default=None,
+        metavar="TSV",
+        help="TSV with participant_id (and optionally session_id) and the --volumes columns; "
+        "default: the input's participants.tsv",
+    )
+    grp.add_argument(
+        "--volume-areas",
+        nargs="+",
+        default=None,
+        metavar="AREA",
+        help="areas whose estimated native volume (participant level's native_volume_mm3) is "
+        f"correlated with their relevance; default: {' '.join(DEFAULT_VOLUME_AREAS)}",
+    )
+    grp.add_argument(
+        "--permutations",
+        type=_positive_int,
+        default=DEFAULT_PERMUTATIONS,
+        help="permutations of the volume-relevance permutation test",
     )
     grp.add_argument(
         "--confidence",

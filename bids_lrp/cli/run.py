@@ -19,8 +19,15 @@ from pathlib import Path
 
 from bids_lrp.cli.logs import setup_logging
 from bids_lrp.cli.signals import Terminated, terminate_on_sigterm
-from bids_lrp.config import CLUSTER_PLUGINS, MP_CONTEXT, Settings
+from bids_lrp.config import (
+    CLUSTER_PLUGINS,
+    DEFAULT_METHODS,
+    DEFAULT_VOLUME_AREAS,
+    MP_CONTEXT,
+    Settings,
+)
 from bids_lrp.inputs import EX_FAILED, EX_USAGE, InputError
+from bids_lrp.methods import PRESETS, method_label
 
 EX_OK = 0
 #: Ctrl-C (SIGINT), as a shell reports a process killed by it.
@@ -163,6 +170,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         raise InputError(
             f"label value(s) {', '.join(both)} given in both --ad-labels and --hc-labels"
         )
+    preset = PRESETS.get(args.preset or "", {})
+    grouping = _area_grouping(args, preset)
     return Settings(
         bids_dir=bids_dir,
         output_dir=output_dir,
@@ -179,7 +188,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         plugin=plugin,
         plugin_args=plugin_args,
         device=args.device,
-        methods=tuple(dict.fromkeys(args.methods)),
+        methods=_methods(args, preset),
         target_class=args.target_class,
         guided_backprop_target=args.guided_backprop_target,
         atlases=tuple(dict.fromkeys(args.atlas)),
@@ -193,9 +202,47 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         label_column=getattr(args, "label_column", None),
         ad_labels=ad_labels,
         hc_labels=hc_labels,
-        merge_hemispheres=args.merge_hemispheres,
+        merge_hemispheres=grouping != "none",
         confidence=args.confidence,
+        area_grouping=grouping,
+        fingerprint_areas=args.fingerprint_areas,
+        estimate_volumes=args.estimate_volumes,
+        volume_columns=_volume_columns(args.volumes),
+        volumes_file=None if args.volumes_file is None else args.volumes_file.resolve(),
+        volume_areas=tuple(dict.fromkeys(args.volume_areas or DEFAULT_VOLUME_AREAS)),
+        permutations=args.permutations,
     )
+
+
+def _methods(args: argparse.Namespace, preset: dict) -> tuple[str, ...]:
+    """The method specs: --methods, else the preset's, else the defaults; one per label."""
+    specs = args.methods or preset.get("methods") or DEFAULT_METHODS
+    by_label: dict[str, str] = {}
+    for spec in specs:
+        by_label.setdefault(method_label(spec), spec)
+    return tuple(by_label.values())
+
+
+def _area_grouping(args: argparse.Namespace, preset: dict) -> str:
+    """--area-grouping, else --no-merge-hemispheres (none), else the preset's, else hemispheres."""
+    if args.area_grouping is not None:
+        if args.merge_hemispheres is False and args.area_grouping != "none":
+            raise InputError(
+                f"--no-merge-hemispheres contradicts --area-grouping {args.area_grouping}"
+            )
+        return args.area_grouping
+    if args.merge_hemispheres is False:
+        return "none"
+    return preset.get("area_grouping", "hemispheres")
+
+
+def _volume_columns(pairs) -> dict[str, str]:
+    columns: dict[str, str] = {}
+    for area, column in pairs or ():
+        if area in columns and columns[area] != column:
+            raise InputError(f"--volumes names area {area} twice ({columns[area]}, {column})")
+        columns[area] = column
+    return columns
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bids_lrp.inputs import EX_NOINPUT, InputError
+from bids_lrp.methods import label_order
 
 __all__ = [
     "Collection",
@@ -151,10 +152,7 @@ def _most_common(values: Iterable[str]) -> str | None:
 
 
 def _method_order(labels: Iterable[str]) -> tuple[str, ...]:
-    from bids_lrp.outputs import METHOD_DESC
-
-    known = list(METHOD_DESC.values())
-    return tuple(sorted(set(labels), key=lambda m: (known.index(m) if m in known else 99, m)))
+    return label_order(labels)
 
 
 def _missing(image: ImageFiles, space: str, model: str, methods, atlases) -> list[str]:

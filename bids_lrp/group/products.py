@@ -46,7 +46,7 @@ from bids_lrp.group.write import (
     write_nifti,
     write_tsv,
 )
-from bids_lrp.outputs import METHOD_DESC
+from bids_lrp.methods import method_of_label
 
 __all__ = ["AtlasTables", "write_atlas_tables", "write_maps", "write_metrics"]
 
@@ -217,8 +217,7 @@ def write_metrics(ctx: AtlasTables) -> tuple[list[Path], list[str]]:
 
 def _method_fields(label: str) -> dict[str, str]:
     """``Method`` (the registry name, e.g. boehle2019) and ``MethodLabel`` (e.g. LRPb0)."""
-    names = {desc: name for name, desc in METHOD_DESC.items()}
-    return {"Method": names.get(label, label), "MethodLabel": label}
+    return {"Method": method_of_label(label) or label, "MethodLabel": label}
 
 
 def _method_meta(path: Path) -> dict[str, Any]:

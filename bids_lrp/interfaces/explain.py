@@ -24,9 +24,8 @@ from nipype.interfaces.base import (
     traits,
 )
 
-from bids_lrp.config import PREDICTED
 from bids_lrp.fastgz import save_sparse_nifti
-from bids_lrp.outputs import method_desc
+from bids_lrp.methods import PREDICTED, parse_method_spec
 
 
 @functools.lru_cache(maxsize=2)
@@ -58,9 +57,11 @@ def _save_relevance(relevance: np.ndarray, img, net_img, path: Path) -> nib.Nift
     return rel_img
 
 
-def _metadata(result, b: int, method: str, target: str, card, rel_img, resampled: bool):
+def _metadata(result, b: int, spec, target: str, card, rel_img, resampled: bool):
     return {
-        "Method": method,
+        "Method": spec.name,
+        "MethodSpec": spec.text,
+        "MethodLabel": spec.label,
         "MethodParameters": result.params,
         "MethodKind": result.kind,
         "TargetClass": card.class_names[int(result.target[b])],
@@ -98,9 +99,7 @@ def _write_predictions(path: Path, card, target_class: str, probabilities, logit
 def _target_index(target: str, card) -> int | str:
     """A class name -> its index; ``--target-class predicted`` -> the engine's token for it."""
     if target == PREDICTED:
-        from bids_lrp import lrp
-
-        return lrp.PREDICTED
+        return PREDICTED
     if target not in card.class_names:
         raise ValueError(f"class {target!r} is not one of the model's {card.class_names}")
     return card.class_names.index(target)
@@ -128,13 +127,13 @@ def explain_images(
     model_path, model_sha256 : str
         Checkpoint and its expected checksum (loaded once per process).
     methods : list of str
-        Registered explanation methods (`bids_lrp.lrp.METHODS`).
+        Method specs (`bids_lrp.methods.parse_method_spec`), e.g. ``boehle2019:beta=0.5``.
     target_class : str
         The class explained: a class name of the model card or ``"predicted"`` (each image's
         predicted class). Böhle et al. (2019) explained "AD" for every scan with LRP.
     method_targets : mapping, optional
-        Method -> another class for that method (the paper explained guided backpropagation
-        for the predicted class).
+        Method spec -> another class for that method (the paper explained guided
+        backpropagation for the predicted class).
     device, threads : str, int
         Torch device and CPU threads.
     batch_size : int
@@ -176,15 +175,16 @@ def explain_images(
         metadata = [[] for _ in chunk]
         result = None
         for method in methods:
-            result = attribute(model, x, indices[method], method)
+            spec = parse_method_spec(method)
+            result = attribute(model, x, indices[method], spec.name, **dict(spec.params))
             selection = targets[method]
             relevance = result.relevance[:, 0].detach().cpu().numpy()
             for b, (img, net_img) in enumerate(images):
-                path = folders[b] / f"relevance_{method_desc(method)}.nii.gz"
+                path = folders[b] / f"relevance_{spec.label}.nii.gz"
                 rel_img = _save_relevance(relevance[b], img, net_img, path)
                 files[b].append(str(path))
                 metadata[b].append(
-                    _metadata(result, b, method, selection, card, rel_img, net_img is not img)
+                    _metadata(result, b, spec, selection, card, rel_img, net_img is not img)
                 )
         for b in range(len(chunk)):
             probabilities = result.probabilities[b].cpu().numpy().astype(float)

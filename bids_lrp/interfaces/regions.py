@@ -18,7 +18,13 @@ from nipype.interfaces.base import (
 )
 
 # What a table's sidecar repeats from its relevance map's: which map, explaining which class.
-TABLE_META_KEYS = ("Method", "TargetClass", "TargetSelection")
+TABLE_META_KEYS = (
+    "Method",
+    "MethodSpec",
+    "MethodParameters",
+    "TargetClass",
+    "TargetSelection",
+)
 
 
 def region_tables(

@@ -16,6 +16,7 @@ from bids_lrp.lrp.plan import (
     run_step,
     sequential_layers,
 )
+from bids_lrp.methods import PREDICTED
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,6 @@ class Explanation:
     def conservation_error(self) -> Tensor:
         """``|absorbed| / |start|`` per image (meaningful for relevance methods only)."""
         return self.absorbed.abs() / self.start.abs().clamp_min(torch.finfo(self.start.dtype).tiny)
-
-
-#: ``target`` value that explains each image's predicted class (the argmax of its logits).
-PREDICTED = "predicted"
 
 
 def explain(

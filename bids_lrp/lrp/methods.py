@@ -1,8 +1,12 @@
-"""The registry of explanation methods: names, parameters and how each treats the layers."""
+"""The engine's registry of explanation methods: how each treats the layers.
+
+The names, parameters, output labels and default targets live in the torch-free catalog
+(`bids_lrp.methods`); each entry here adds the rule policy and the final step. A method
+registered here (`register_method`) is added to that catalog too, so the app can use it.
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,8 +15,9 @@ from torch import Tensor, nn
 
 from bids_lrp.lrp.plan import Policy
 from bids_lrp.lrp.rules import AlphaBeta, Boehle2019Beta, Epsilon, Gradient, ZBox
+from bids_lrp.methods import CATALOG, STARTS, MethodInfo, register_info
 
-STARTS = ("logit", "probability")
+__all__ = ["METHODS", "STARTS", "Method", "get_method", "list_methods", "register_method"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,10 @@ class Method:
         ``finalize(result_of_backward, x, params) -> attribution``.
     validate
         Raises ValueError for invalid parameter values.
+    label
+        Alphanumeric output label (default: the name without its other characters).
+    default_target
+        None (the run's ``--target-class``) or ``"predicted"`` (``--guided-backprop-target``).
     """
 
     name: str
@@ -44,28 +53,39 @@ class Method:
         default=lambda result, x, params: result
     )
     validate: Callable[[dict[str, Any]], None] = field(default=lambda params: None)
+    label: str = ""
+    default_target: str | None = None
+
+    @property
+    def info(self) -> MethodInfo:
+        """The catalog entry (`bids_lrp.methods`)."""
+        return CATALOG[self.name]
 
     def resolve(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Defaults updated with ``params``; unknown or invalid values raise ValueError."""
-        unknown = sorted(set(params) - set(self.defaults))
-        if unknown:
-            raise ValueError(
-                f"method {self.name!r} has no parameter {', '.join(map(repr, unknown))}; "
-                f"its parameters are: {', '.join(self.defaults) or 'none'}"
-            )
-        resolved = {**self.defaults, **params}
-        if resolved.get("start") not in STARTS:
-            raise ValueError(f"start must be one of {STARTS}, got {resolved.get('start')!r}")
-        self.validate(resolved)
-        return resolved
+        return self.info.resolve(params)
 
 
 METHODS: dict[str, Method] = {}
 
 
 def register_method(method: Method) -> Method:
+    """Register ``method`` with the engine and, unless it is there, in the app's catalog."""
     if method.name in METHODS:
         raise ValueError(f"method {method.name!r} is already registered")
+    if method.name not in CATALOG:
+        label = method.label or "".join(c for c in method.name if c.isalnum())
+        register_info(
+            MethodInfo(
+                method.name,
+                method.summary,
+                label,
+                dict(method.defaults),
+                kind=method.kind,
+                default_target=method.default_target,
+                validate=method.validate,
+            )
+        )
     METHODS[method.name] = method
     return method
 
@@ -84,36 +104,23 @@ def list_methods() -> dict[str, dict[str, Any]]:
     return {name: dict(method.defaults) for name, method in METHODS.items()}
 
 
-def _finite(params: dict[str, Any], *names: str, positive: bool = False) -> None:
-    for name in names:
-        value = params[name]
-        if not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ValueError(f"{name} must be a finite number, got {value!r}")
-        if positive and value <= 0:
-            raise ValueError(f"{name} must be > 0, got {value!r}")
-
-
-def _check_beta(params: dict[str, Any]) -> None:
-    _finite(params, "beta")
-    if params["beta"] < 0:
-        raise ValueError(f"beta must be >= 0, got {params['beta']!r}")
-
-
-def _check_alpha_beta(params: dict[str, Any]) -> None:
-    _check_beta(params)
-    _finite(params, "alpha")
-    _finite(params, "stabilizer", positive=True)
-    if abs(params["alpha"] - params["beta"] - 1) > 1e-9:
-        raise ValueError(
-            f"alpha - beta must be 1 (alpha={params['alpha']!r}, beta={params['beta']!r})"
+def _builtin(name: str, make_policy, finalize=None) -> Method:
+    """A built-in method: its summary, defaults and checks from the catalog."""
+    info = CATALOG[name]
+    extra = {"finalize": finalize} if finalize is not None else {}
+    return register_method(
+        Method(
+            name,
+            info.summary,
+            info.defaults,
+            make_policy,
+            kind=info.kind,
+            validate=info.validate,
+            label=info.label,
+            default_target=info.default_target,
+            **extra,
         )
-
-
-def _check_composite(params: dict[str, Any]) -> None:
-    _finite(params, "epsilon", positive=True)
-    low, high = params["low"], params["high"]
-    if low is not None and high is not None and not low < high:
-        raise ValueError(f"low must be smaller than high, got low={low!r}, high={high!r}")
+    )
 
 
 def _all_layers(rule) -> Callable[[int, int, nn.Module], Any]:
@@ -131,97 +138,53 @@ def _composite_rule(epsilon: float, low, high, stabilizer: float):
     return rule_for
 
 
-register_method(
-    Method(
-        "boehle2019",
-        "beta rule as computed by Böhle et al. (2019): alpha = 1 + beta, biases ignored, "
-        "BatchNorm and ReLU pass relevance through, start = softmax probability",
-        {"beta": 0.0, "start": "probability"},
-        lambda beta, start: Policy(
-            _all_layers(Boehle2019Beta(beta=float(beta))), batchnorm="pass", relu="pass"
-        ),
-        validate=_check_beta,
-    )
+_builtin(
+    "boehle2019",
+    lambda beta, start: Policy(
+        _all_layers(Boehle2019Beta(beta=float(beta))), batchnorm="pass", relu="pass"
+    ),
 )
-register_method(
-    Method(
-        "alpha-beta",
-        "alpha-beta rule (Bach et al. 2015), BatchNorm folded, bias parts in z+ and z-",
-        {"alpha": 1.0, "beta": 0.0, "bias": True, "stabilizer": 1e-6, "start": "logit"},
-        lambda alpha, beta, bias, stabilizer, start: Policy(
-            _all_layers(AlphaBeta(float(alpha), float(beta), bool(bias), float(stabilizer))),
-            fold_batchnorm=True,
-            relu="pass",
-        ),
-        validate=_check_alpha_beta,
-    )
+_builtin(
+    "alpha-beta",
+    lambda alpha, beta, bias, stabilizer, start: Policy(
+        _all_layers(AlphaBeta(float(alpha), float(beta), bool(bias), float(stabilizer))),
+        fold_batchnorm=True,
+        relu="pass",
+    ),
 )
-register_method(
-    Method(
-        "epsilon",
-        "epsilon rule (Bach et al. 2015), BatchNorm folded",
-        {"epsilon": 1e-6, "start": "logit"},
-        lambda epsilon, start: Policy(
-            _all_layers(Epsilon(float(epsilon))), fold_batchnorm=True, relu="pass"
-        ),
-        validate=lambda p: _finite(p, "epsilon", positive=True),
-    )
+_builtin(
+    "epsilon",
+    lambda epsilon, start: Policy(
+        _all_layers(Epsilon(float(epsilon))), fold_batchnorm=True, relu="pass"
+    ),
 )
-register_method(
-    Method(
-        "zplus",
-        "z+ rule (Montavon et al. 2017), biases ignored, BatchNorm folded",
-        {"stabilizer": 1e-6, "start": "logit"},
-        lambda stabilizer, start: Policy(
-            _all_layers(AlphaBeta(1.0, 0.0, bias=False, stabilizer=float(stabilizer))),
-            fold_batchnorm=True,
-            relu="pass",
-        ),
-        validate=lambda p: _finite(p, "stabilizer", positive=True),
-    )
+_builtin(
+    "zplus",
+    lambda stabilizer, start: Policy(
+        _all_layers(AlphaBeta(1.0, 0.0, bias=False, stabilizer=float(stabilizer))),
+        fold_batchnorm=True,
+        relu="pass",
+    ),
 )
-register_method(
-    Method(
-        "composite",
-        "z^B on the first layer, alpha1-beta0 on convolutions, epsilon on dense layers",
-        {"epsilon": 0.25, "low": None, "high": None, "stabilizer": 1e-6, "start": "logit"},
-        lambda epsilon, low, high, stabilizer, start: Policy(
-            _composite_rule(float(epsilon), low, high, float(stabilizer)),
-            fold_batchnorm=True,
-            relu="pass",
-        ),
-        validate=_check_composite,
-    )
+_builtin(
+    "composite",
+    lambda epsilon, low, high, stabilizer, start: Policy(
+        _composite_rule(float(epsilon), low, high, float(stabilizer)),
+        fold_batchnorm=True,
+        relu="pass",
+    ),
 )
 # Gradients of conv/dense layers (BatchNorm folded: the same derivative) run through the
 # engine's transpose, which needs less memory and time on CPU than autograd's.
 _GRADIENT = _all_layers(Gradient())
-register_method(
-    Method(
-        "gradient",
-        "gradient of the target score with respect to the input",
-        {"start": "logit"},
-        lambda start: Policy(_GRADIENT, fold_batchnorm=True),
-        kind="gradient",
-    )
+_builtin("gradient", lambda start: Policy(_GRADIENT, fold_batchnorm=True))
+_builtin(
+    "gradient-x-input",
+    lambda start: Policy(_GRADIENT, fold_batchnorm=True),
+    finalize=lambda grad, x, params: grad * x,
 )
-register_method(
-    Method(
-        "gradient-x-input",
-        "gradient times input",
-        {"start": "logit"},
-        lambda start: Policy(_GRADIENT, fold_batchnorm=True),
-        kind="gradient",
-        finalize=lambda grad, x, params: grad * x,
-    )
-)
-register_method(
-    Method(
-        "guided-backprop",
-        "guided backpropagation (Springenberg et al. 2015); absolute value as in the paper",
-        {"absolute": True, "start": "logit"},
-        lambda absolute, start: Policy(_GRADIENT, fold_batchnorm=True, relu="guided"),
-        kind="gradient",
-        finalize=lambda grad, x, params: grad.abs() if params["absolute"] else grad,
-    )
+_builtin(
+    "guided-backprop",
+    lambda absolute, start: Policy(_GRADIENT, fold_batchnorm=True, relu="guided"),
+    finalize=lambda grad, x, params: grad.abs() if params["absolute"] else grad,
 )

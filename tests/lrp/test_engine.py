@@ -40,11 +40,15 @@ def test_result_is_like_x_and_batch_equals_one_by_one(small_model, small_batch, 
     assert batch.shape == x.shape and batch.dtype == x.dtype and batch.device == x.device
     assert bool(torch.isfinite(batch).all())
     assert float(batch.abs().sum()) > 0
+    # float32 kernels sum in another order for a batch, which the epsilon rule's tiny
+    # stabilizer amplifies where a denominator is near 0 (a 5% difference, seen on some CPUs):
+    # batch against one by one in float64, where the order no longer matters
+    model64, x64 = copy.deepcopy(model).double(), x.double()
+    batch = explain(model64, x64, target, method)
     for i in range(x.shape[0]):
-        single = explain(model, x[i : i + 1], int(target[i]), method)
-        # float32 kernels sum in another order for a batch: compare to the map's own scale
+        single = explain(model64, x64[i : i + 1], int(target[i]), method)
         scale = float(single.abs().max())
-        torch.testing.assert_close(batch[i : i + 1], single, rtol=1e-4, atol=1e-5 * scale)
+        torch.testing.assert_close(batch[i : i + 1], single, rtol=1e-7, atol=1e-9 * scale)
 
 
 @pytest.mark.parametrize("method", ALL_METHODS)
