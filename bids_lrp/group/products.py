@@ -24,12 +24,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bids_lrp.group.cohort import IMAGE_COLUMNS, area_sums
+from bids_lrp.group.areas import group_areas
+from bids_lrp.group.cohort import IMAGE_COLUMNS, AreaSums, area_sums
 from bids_lrp.group.fingerprints import confident_patients, cosine_similarity, most_dissimilar_pair
 from bids_lrp.group.labels import Labels
 from bids_lrp.group.maps import mean_image, stream_sums
 from bids_lrp.group.metrics import metrics_rows
 from bids_lrp.group.niftistream import read_grid
+from bids_lrp.group.paper import ranking_values, top_areas
 from bids_lrp.group.readers import RegionSums
 from bids_lrp.group.tables import (
     EMPTY_MAP_SHARE,
@@ -37,7 +39,6 @@ from bids_lrp.group.tables import (
     GROUPS,
     group_stats,
     images_with_relevance,
-    merge_area_columns,
 )
 from bids_lrp.group.write import (
     METRICS_COLUMNS,
@@ -48,9 +49,12 @@ from bids_lrp.group.write import (
 )
 from bids_lrp.methods import method_of_label
 
-__all__ = ["AtlasTables", "write_atlas_tables", "write_maps", "write_metrics"]
+__all__ = ["AtlasTables", "grouped_sums", "write_atlas_tables", "write_maps", "write_metrics"]
 
 logger = logging.getLogger("bids_lrp")
+
+#: Areas of the authors' fingerprints (the top 25 by AD relevance density).
+TOP_FINGERPRINT_AREAS = 25
 
 
 @dataclass(frozen=True)
@@ -63,8 +67,9 @@ class AtlasTables:
     labels: Labels
     space: str
     model: str
-    merge: bool
+    grouping: str
     confidence: float
+    fingerprint_areas: str = "top25"
 
     def common(self) -> dict[str, Any]:
         """Sidecar fields shared by every group table."""
@@ -83,20 +88,45 @@ def _described(columns: Mapping[str, str]) -> dict[str, dict[str, str]]:
     return {name: {"Description": text} for name, text in columns.items()}
 
 
-def _fingerprints(ctx: AtlasTables, sums: pd.DataFrame, stem: str, meta: dict) -> list[Path]:
+def _fingerprints(
+    ctx: AtlasTables, sums: pd.DataFrame, n_voxels: pd.Series, stem: str, meta: dict
+) -> list[Path]:
+    """Cosine similarity of the patients' area vectors (Böhle et al. 2019).
+
+    ``top25`` (the authors'): true positives (without labels: images predicted AD) with
+    probability_AD above the confidence threshold, over the 25 areas of highest AD relevance
+    density. ``all``: every AD patient over every area, the confident ones named.
+    """
     cohort = ctx.cohort
     labelled = cohort["label"].notna().any()
-    patients = (cohort["label"] == "AD") if labelled else (cohort["predicted"] == "AD")
-    source = "label AD" if labelled else "predicted AD (no labels)"
-    index = np.flatnonzero(patients.to_numpy())
-    if len(index) < 2:
+    predicted_ad = (cohort["predicted"] == "AD").to_numpy()
+    probability = cohort["probability_AD"].to_numpy()
+    columns = list(sums.columns)
+    if ctx.fingerprint_areas == "top25":
+        patients = (cohort["outcome"] == "TP").to_numpy() if labelled else predicted_ad
+        patients = patients & (probability > ctx.confidence)
+        source = (
+            f"true positives with probability_AD > {ctx.confidence:g}"
+            if labelled
+            else f"predicted AD with probability_AD > {ctx.confidence:g} (no labels)"
+        )
+        masks = {"AD": patients if not labelled else (cohort["label"] == "AD").to_numpy()}
+        density = ranking_values(sums.to_numpy(), n_voxels.to_numpy(), masks, "density")
+        columns = [columns[i] for i in top_areas(density, TOP_FINGERPRINT_AREAS)]
+    else:
+        patients = (cohort["label"] == "AD").to_numpy() if labelled else predicted_ad
+        source = "label AD" if labelled else "predicted AD (no labels)"
+    index = np.flatnonzero(patients)
+    if len(index) < 2 or not columns:
         return []
     images = cohort["image"].to_numpy()[index]
-    similarity = cosine_similarity(sums.to_numpy()[index])
-    probability = cohort["probability_AD"].to_numpy()[index]
-    confident, rule = confident_patients(
-        probability, (cohort["predicted"] == "AD").to_numpy()[index], ctx.confidence
-    )
+    similarity = cosine_similarity(sums[columns].to_numpy()[index])
+    if ctx.fingerprint_areas == "top25":
+        confident, rule = np.ones(len(index), dtype=bool), "threshold"
+    else:
+        confident, rule = confident_patients(
+            probability[index], predicted_ad[index], ctx.confidence
+        )
     pair = most_dissimilar_pair(similarity, confident)
     table = pd.DataFrame(similarity, columns=list(images))
     table.insert(0, "image", images)
@@ -105,11 +135,19 @@ def _fingerprints(ctx: AtlasTables, sums: pd.DataFrame, stem: str, meta: dict) -
         "Description": "cosine similarity between the area-sum vectors (S_a) of the AD "
         "patients' images: relevance fingerprints (Böhle et al. 2019)",
         "Patients": source,
+        "FingerprintAreas": {
+            "Selection": ctx.fingerprint_areas,
+            "Areas": columns,
+            "Definition": "top25: the 25 areas of highest AD relevance density "
+            "mean_AD(S_a) / |a|, as Böhle et al. 2019; all: every area",
+        },
         "Confident": {
             "Rule": rule,
             "Threshold": ctx.confidence,
             "Definition": "predicted AD with probability_AD >= Threshold; when fewer than two "
-            "pass, the most confident half by probability_AD (Rule most-confident-half)",
+            "pass, the most confident half by probability_AD (Rule most-confident-half)"
+            if ctx.fingerprint_areas == "all"
+            else "every image of the table (all pass the threshold)",
             "Images": [str(i) for i in images[confident]],
         },
         "MostDissimilarPair": None
@@ -123,6 +161,13 @@ def _fingerprints(ctx: AtlasTables, sums: pd.DataFrame, stem: str, meta: dict) -
     return [write_tsv(ctx.folder / f"{stem}_fingerprints.tsv", table, sidecar)]
 
 
+def grouped_sums(ctx: AtlasTables, tables: Mapping[str, RegionSums]) -> AreaSums:
+    """The cohort's area sums of one atlas and method, in the chosen area grouping."""
+    read = area_sums(tables, list(ctx.cohort["image"]))
+    sums, n_voxels = group_areas(read.sums, read.n_voxels, ctx.grouping)
+    return AreaSums(sums.reset_index(drop=True), n_voxels)
+
+
 def write_atlas_tables(
     ctx: AtlasTables, atlas: str, method: str, tables: Mapping[str, RegionSums]
 ) -> tuple[list[Path], list[str]]:
@@ -133,17 +178,15 @@ def write_atlas_tables(
     (list of Path, list of str)
         Written files, and the analyses skipped (e.g. a gain without one of its groups).
     """
-    read = area_sums(tables, list(ctx.cohort["image"]))
-    sums, n_voxels = read.sums, read.n_voxels
-    if ctx.merge:
-        sums, n_voxels = merge_area_columns(sums, n_voxels)
-    sums = sums.reset_index(drop=True)
+    grouped = grouped_sums(ctx, tables)
+    sums, n_voxels = grouped.sums, grouped.n_voxels
     stem = f"atlas-{atlas}_desc-{method}"
     meta = {
         **ctx.common(),
         "Atlas": atlas,
         **_method_fields(method),
-        "MergedHemispheres": ctx.merge,
+        "MergedHemispheres": ctx.grouping != "none",
+        "AreaGrouping": ctx.grouping,
         "Areas": len(sums.columns),
     }
     images = ctx.cohort[list(IMAGE_COLUMNS)].astype(object)
@@ -173,7 +216,7 @@ def write_atlas_tables(
             },
         )
     )
-    fingerprints = _fingerprints(ctx, sums, stem, meta)
+    fingerprints = _fingerprints(ctx, sums, n_voxels, stem, meta)
     files += fingerprints
     notes = []
     if ctx.labels.column is not None:
@@ -187,7 +230,11 @@ def write_atlas_tables(
                     f"{int(ctx.masks[den].sum())} {den} maps holds any relevance"
                 )
     if not fingerprints:
-        notes.append("fewer than 2 AD images: fingerprints skipped")
+        notes.append(
+            f"{method}, {atlas}: fewer than 2 "
+            + ("confident true positives" if ctx.fingerprint_areas == "top25" else "AD images")
+            + ": fingerprints skipped"
+        )
     return files, notes
 
 

@@ -8,6 +8,7 @@ streamed (the slow part), then ``group_summary.json`` and the group report.
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -19,12 +20,20 @@ import pandas as pd
 
 from bids_lrp import __version__
 from bids_lrp.config import Settings
-from bids_lrp.group.cohort import image_table, read_area_sums
+from bids_lrp.group.boehle2019 import VolumeInputs, write_paper_products
+from bids_lrp.group.cohort import area_sums, image_table, read_area_sums
 from bids_lrp.group.collect import Collection, collect_outputs
 from bids_lrp.group.labels import Labels, read_labels
-from bids_lrp.group.products import AtlasTables, write_atlas_tables, write_maps, write_metrics
+from bids_lrp.group.products import (
+    AtlasTables,
+    grouped_sums,
+    write_atlas_tables,
+    write_maps,
+    write_metrics,
+)
 from bids_lrp.group.report import GroupReport
 from bids_lrp.group.tables import group_masks
+from bids_lrp.group.volumes import ExternalVolumes, read_estimated_volumes, read_external_volumes
 from bids_lrp.inputs import EX_CANTCREAT, EX_NOINPUT, InputError, check_output_dirs
 from bids_lrp.outputs import atomic_write_json, check_writable
 
@@ -137,6 +146,10 @@ _PRODUCTS = (
     "atlas-*_desc-*_groupstats.*",
     "atlas-*_desc-*_fingerprints.*",
     "desc-*_metrics.*",
+    "atlas-*_desc-*_topareas.*",
+    "atlas-*_desc-betastudy*_overlap.*",
+    "atlas-*_volumecorrelation.*",
+    "atlas-*_volumes.*",
     "space-*_desc-*_cohort-*_mean.*",
 )
 
@@ -160,7 +173,12 @@ def _settings_summary(settings: Settings, labels: Labels) -> dict[str, Any]:
         "label_column": labels.column,
         "ad_labels": list(settings.ad_labels),
         "hc_labels": list(settings.hc_labels),
-        "merge_hemispheres": settings.merge_hemispheres,
+        "merge_hemispheres": settings.area_grouping != "none",
+        "area_grouping": settings.area_grouping,
+        "fingerprint_areas": settings.fingerprint_areas,
+        "volume_columns": dict(settings.volume_columns),
+        "volume_areas": list(settings.volume_areas),
+        "permutations": settings.permutations,
         "confidence": settings.confidence,
         "participant_label": list(settings.participant_label),
         "session_label": list(settings.session_label),
@@ -183,6 +201,12 @@ def run_group_level(settings: Settings) -> int:
     labels = read_labels(
         settings.bids_dir, settings.label_column, settings.ad_labels, settings.hc_labels
     )
+    external = None
+    if settings.volume_columns:
+        external = read_external_volumes(
+            settings.volumes_file or settings.bids_dir / "participants.tsv",
+            settings.volume_columns,
+        )
     collection = collect_outputs(
         settings.output_dir, settings.participant_label, settings.session_label
     )
@@ -225,15 +249,16 @@ def run_group_level(settings: Settings) -> int:
         labels=labels,
         space=collection.space,
         model=collection.model,
-        merge=settings.merge_hemispheres,
+        grouping=settings.area_grouping,
         confidence=settings.confidence,
+        fingerprint_areas=settings.fingerprint_areas,
     )
     with (
         _writes_into(folder),
         GroupReport(settings.output_dir, len(cohort), settings.nprocs) as report,
     ):
         written, maps_skipped = _write_products(
-            context, collection, read, notes, report, settings.nprocs
+            context, collection, read, notes, report, settings, external
         )
         _finish(settings, context, collection, labels, skipped, notes, written, maps_skipped)
         logger.info("group tables and maps written in %.1f s", time.monotonic() - start)
@@ -254,7 +279,8 @@ def _write_products(
     read: dict[tuple[str, str], dict],
     notes: list[str],
     report: GroupReport,
-    nprocs: int,
+    settings: Settings,
+    external: ExternalVolumes | None,
 ) -> tuple[list[Path], dict[str, str]]:
     """Tables, metrics and mean maps; each report part is drawn once its files exist."""
     written: list[Path] = []
@@ -263,6 +289,10 @@ def _write_products(
         written += files
         notes += [n for n in more if n not in notes]
         report.submit(("pair", atlas, method), files)
+    for atlas in collection.atlases:
+        files, more = _paper_products(context, collection, read, atlas, settings, external)
+        written += files
+        notes += [n for n in more if n not in notes]
     files, more = write_metrics(context)
     written += files
     notes += more
@@ -270,12 +300,48 @@ def _write_products(
     maps_skipped: dict[str, str] = {}
     for method in collection.methods:
         paths = [images[i].maps[(collection.space, method)] for i in context.cohort["image"]]
-        files, failed, more = write_maps(context, method, paths, nprocs)
+        files, failed, more = write_maps(context, method, paths, settings.nprocs)
         written += files
         maps_skipped.update(failed)
         notes += more
         report.submit(("maps", method), files)
     return written, maps_skipped
+
+
+def _sidecar(path: Path) -> dict[str, Any]:
+    name = path.name.removesuffix(".nii.gz").removesuffix(".nii")
+    try:
+        meta = json.loads(path.with_name(name + ".json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def _paper_products(
+    context: AtlasTables,
+    collection: Collection,
+    read: dict[tuple[str, str], dict],
+    atlas: str,
+    settings: Settings,
+    external: ExternalVolumes | None,
+) -> tuple[list[Path], list[str]]:
+    """Böhle et al. (2019)'s top areas, beta study and volume correlation of one atlas."""
+    images = {im.image: im for im in collection.images}
+    order = list(context.cohort["image"])
+    grouped = {m: grouped_sums(context, read[(atlas, m)]) for m in collection.methods}
+    metas = {m: _sidecar(images[order[0]].maps[(collection.space, m)]) for m in collection.methods}
+    first = collection.methods[0]
+    raw = area_sums(read[(atlas, first)], order)
+    tables = [images[i].tables[(collection.space, atlas, first)] for i in order]
+    try:
+        estimate = read_estimated_volumes(tables)
+    except (OSError, ValueError) as err:
+        logger.warning("%s: cannot read the volume estimates (%s)", atlas, err)
+        estimate = None
+    volumes = VolumeInputs(
+        estimate, raw.n_voxels, external, settings.volume_areas, settings.permutations
+    )
+    return write_paper_products(context, atlas, grouped, metas, volumes)
 
 
 def _finish(

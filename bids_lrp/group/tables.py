@@ -5,8 +5,9 @@ participant level's region tables). Per group ``g`` of images:
 
 * mean area sum ``mean_g(S_a)``;
 * relevance density ``mean_g(S_a) / |a|`` with ``|a|`` the area's voxels;
-* relevance gain ``mean_AD(S_a) / mean_HC(S_a)``, and true positives over true negatives,
-  ``mean_TP(S_a) / mean_TN(S_a)``;
+* relevance gain ``mean_AD(S_a) / mean_HC(S_a)``, and, as the authors' code computes them,
+  ``mean_TP(S_a) / mean_HC(S_a)`` and ``mean_TN(S_a) / mean_HC(S_a)`` (both over all
+  controls);
 
 each with ranks (1 = highest). Böhle et al. report these on the Neuromorphometrics atlas with
 the left and right areas merged (`merge_area_columns`).
@@ -42,7 +43,7 @@ OUTCOMES = ("TP", "TN", "FP", "FN")
 #: Every group of the group tables, in column order; ``all`` is always present.
 GROUPS = ("all", *LABEL_GROUPS, *OUTCOMES)
 #: Gains: (numerator group, denominator group).
-GAINS = (("AD", "HC"), ("TP", "TN"))
+GAINS = (("AD", "HC"), ("TP", "HC"), ("TN", "HC"))
 #: An image's map is empty when its absolute area sums add up to at most this share of the
 #: largest image's: under alpha1-beta0 a clear control's map is exactly 0.
 EMPTY_MAP_SHARE = 1e-6
@@ -163,8 +164,8 @@ def group_stats(
     pandas.DataFrame
         One row per area: ``name``, ``n_voxels``, then per group ``mean_<g>``,
         ``density_<g>`` (NaN for an area without voxels) and ``rank_density_<g>``; then
-        ``gain_AD_HC``/``rank_gain_AD_HC`` and ``gain_TP_TN``/``rank_gain_TP_TN`` when both
-        groups have images.
+        ``gain_<g>_HC``/``rank_gain_<g>_HC`` for g in AD, TP, TN when both groups have
+        images.
     """
     voxels = n_voxels.reindex(sums.columns).to_numpy(dtype=np.float64)
     out = pd.DataFrame({"name": list(sums.columns), "n_voxels": voxels.astype(np.int64)})

@@ -101,7 +101,12 @@ def test_group_stats_and_sidecar(finished):
     np.testing.assert_allclose(stats["mean_AD"], ad, rtol=1e-6)
     np.testing.assert_allclose(stats["gain_AD_HC"], ad / hc, rtol=1e-6)
     assert stats.loc[0, "rank_gain_AD_HC"] == 1  # the planted hippocampus effect
-    for column in ("gain_TP_TN", "rank_gain_TP_TN", "density_FP", "rank_density_all"):
+    tp = sums[sums["outcome"] == "TP"][AREAS].mean().to_numpy()
+    tn = sums[sums["outcome"] == "TN"][AREAS].mean().to_numpy()
+    # as the authors' code: TP and TN over the mean of all controls
+    np.testing.assert_allclose(stats["gain_TP_HC"], tp / hc, rtol=1e-6)
+    np.testing.assert_allclose(stats["gain_TN_HC"], tn / hc, rtol=1e-6)
+    for column in ("rank_gain_TP_HC", "rank_gain_TN_HC", "density_FP", "rank_density_all"):
         assert column in stats
     sidecar = json.loads(
         (finished / "atlas-Neuromorphometrics_desc-LRPb0_groupstats.json").read_text()
@@ -154,14 +159,16 @@ def test_metrics(finished):
 
 def test_fingerprints(finished):
     table = _read(finished / "atlas-Neuromorphometrics_desc-LRPb0_fingerprints.tsv")
-    images = ["sub-01_ses-1", "sub-01_ses-2", "sub-02_ses-1", "sub-03_ses-1"]
+    # the authors': true positives with p(AD) > 0.9 (sub-02 is a false negative)
+    images = ["sub-01_ses-1", "sub-01_ses-2", "sub-03_ses-1"]
     assert table["image"].tolist() == images and list(table.columns[1:]) == images
     np.testing.assert_allclose(np.diag(table[images].to_numpy()), 1.0, atol=1e-6)
     sidecar = json.loads(
         (finished / "atlas-Neuromorphometrics_desc-LRPb0_fingerprints.json").read_text()
     )
-    assert sidecar["Confident"]["Rule"] == "threshold"
-    assert sidecar["Confident"]["Images"] == ["sub-01_ses-1", "sub-01_ses-2", "sub-03_ses-1"]
+    assert sidecar["FingerprintAreas"]["Selection"] == "top25"
+    assert sorted(sidecar["FingerprintAreas"]["Areas"]) == sorted(AREAS)  # 3 areas < 25
+    assert sidecar["Confident"]["Images"] == images
     pair = sidecar["MostDissimilarPair"]
     sub = table.set_index("image").loc[
         sidecar["Confident"]["Images"], sidecar["Confident"]["Images"]

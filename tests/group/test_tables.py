@@ -81,8 +81,10 @@ def test_group_stats_by_hand():
     assert stats["rank_density_AD"].tolist() == [2, 1]
     np.testing.assert_allclose(stats["gain_AD_HC"], [2.0 / 15.0, 2.0])
     assert stats["rank_gain_AD_HC"].tolist() == [2, 1]
-    # TP = image 0, TN = images 2 and 3; FN = image 1; no FP.
-    np.testing.assert_allclose(stats["gain_TP_TN"], [1.0 / 15.0, 2.0])
+    # TP = image 0, TN = images 2 and 3; FN = image 1; no FP. TP and TN over all controls.
+    np.testing.assert_allclose(stats["gain_TP_HC"], [1.0 / 15.0, 2.0])
+    np.testing.assert_allclose(stats["gain_TN_HC"], [1.0, 1.0])
+    assert "gain_TP_TN" not in stats
     assert "mean_FP" not in stats and "mean_FN" in stats
     np.testing.assert_allclose(stats["mean_all"], sums.mean().to_numpy())
 

@@ -284,7 +284,7 @@ def make_group(
         stats[f"density_{g}"] = stats[f"mean_{g}"] / voxels
         stats[f"rank_density_{g}"] = stats[f"density_{g}"].rank(ascending=False).astype(int)
     if labelled:
-        for a, b in (("AD", "HC"), ("TP", "TN")):
+        for a, b in (("AD", "HC"), ("TP", "HC"), ("TN", "HC")):
             denominator = stats[f"mean_{b}"].where(stats[f"mean_{b}"] != 0)
             stats[f"gain_{a}_{b}"] = stats[f"mean_{a}"] / denominator
             stats[f"rank_gain_{a}_{b}"] = stats[f"gain_{a}_{b}"].rank(ascending=False)
@@ -325,7 +325,7 @@ def make_group(
         {
             "images_used": n,
             "skipped": [{"image": "sub-09", "reason": "no predictions file"}],
-            "not_computed": ["gain_TP_TN"] if not labelled else [],
+            "not_computed": ["gain_TP_HC"] if not labelled else [],
         },
     )
     return out

@@ -34,7 +34,7 @@ def test_group_report_in_chromium(session_group_reports, kind):
     assert check.broken_images == []
     assert check.severe_console == []
     assert check.section_ids == list(GROUP_SECTIONS)
-    assert check.n_images == (11 if kind == "labelled" else 4)
+    assert check.n_images == (12 if kind == "labelled" else 4)
     _screenshot_ok(check)
 
 
