@@ -203,3 +203,23 @@ class RelevanceToNative(SimpleInterface):
             outputs.append(_save(out, runtime.cwd, "native_" + Path(path).name, sparse=True))
         self._results["out_file"] = outputs
         return runtime
+
+
+class _RatioInSpec(BaseInterfaceInputSpec):
+    forward_transforms = traits.List(File(exists=True), mandatory=True)
+    template = traits.Str(mandatory=True)
+
+
+class VolumeRatio(SimpleInterface):
+    """Native volume per template voxel of a SyN registration (`normalize.volumes`)."""
+
+    input_spec = _RatioInSpec
+    output_spec = _OutSpec
+
+    def _run_interface(self, runtime):
+        from bids_lrp.normalize.volumes import volume_ratio
+
+        template, _, _ = template_images(self.inputs.template)
+        out = volume_ratio(list(self.inputs.forward_transforms), template)
+        self._results["out_file"] = _save(out, runtime.cwd, "volume_ratio.nii.gz")
+        return runtime

@@ -33,14 +33,20 @@ def region_tables(
     template: str,
     out_dir: str = ".",
     metadata: list[dict] | None = None,
+    volume_ratio: str = "",
 ) -> dict[str, Any]:
     """One region TSV per (atlas, relevance map), atlas-major order; see `bids_lrp.regions`.
 
     ``metadata`` (one sidecar dict per relevance map) gives each table's ``meta``: the map's
-    `TABLE_META_KEYS`.
+    `TABLE_META_KEYS`. With ``volume_ratio`` (native volume per template voxel,
+    `bids_lrp.normalize.volumes`) each table gets the column ``native_volume_mm3``: the
+    region's volume on the participant's own scan.
     """
+    from bids_lrp.normalize.volumes import native_area_volumes
     from bids_lrp.regions import region_table
     from bids_lrp.templates import get_atlas
+
+    ratio = np.asarray(nib.load(volume_ratio).dataobj, np.float64) if volume_ratio else None
 
     metadata = metadata if metadata is not None else [{} for _ in relevance]
     if len(metadata) != len(relevance):
@@ -55,6 +61,9 @@ def region_tables(
                 raise ValueError(f"{rel_file} is not on the grid of atlas {atlas_name}")
             voxel = float(abs(np.linalg.det(img.affine[:3, :3])))
             table = region_table(data, atlas.labels, atlas.table, voxel)
+            if ratio is not None:
+                native = native_area_volumes(ratio, atlas.labels, atlas.table, voxel)
+                table.insert(table.columns.get_loc("volume_mm3") + 1, "native_volume_mm3", native)
             desc = Path(rel_file).name.split("_", 1)[1].split(".", 1)[0]
             path = out / f"regions_{atlas_name}_{desc}.tsv"
             table.to_csv(path, sep="\t", index=False, na_rep="n/a", float_format="%.8g")
@@ -70,6 +79,7 @@ class _RegionsInputSpec(BaseInterfaceInputSpec):
     atlases = traits.List(traits.Str, mandatory=True)
     template = traits.Str(mandatory=True)
     metadata = traits.List(traits.Dict, desc="the relevance maps' sidecar content, in order")
+    volume_ratio = traits.Str("", usedefault=True, desc="native volume per template voxel")
 
 
 class _RegionsOutputSpec(TraitedSpec):
@@ -89,6 +99,13 @@ class RegionTables(SimpleInterface):
         i = self.inputs
         metadata = list(i.metadata) if isdefined(i.metadata) else None
         self._results.update(
-            region_tables(list(i.relevance), list(i.atlases), i.template, runtime.cwd, metadata)
+            region_tables(
+                list(i.relevance),
+                list(i.atlases),
+                i.template,
+                runtime.cwd,
+                metadata,
+                i.volume_ratio,
+            )
         )
         return runtime

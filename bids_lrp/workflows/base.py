@@ -133,7 +133,7 @@ def init_single_subject_wf(
         normalized = [
             f"outputnode.{field}"
             for field in ("preproc", "metadata", "reference", "forward_transforms")
-        ] + ["outputnode.inverse_transforms"]
+        ] + ["outputnode.inverse_transforms", "outputnode.volume_ratio"]
         workflow.connect(
             [
                 (t1w_wf, merge, [("outputnode.preproc", f"in{index + 1}")]),
@@ -159,12 +159,20 @@ def init_t1w_wf(
     workflow = pe.Workflow(name=name or image_wf_name(t1w))
     inputnode = pe.Node(niu.IdentityInterface(fields=["t1w"]), name="inputnode")
     inputnode.inputs.t1w = str(t1w.path)
-    fields = ["preproc", "metadata", "reference", "forward_transforms", "inverse_transforms"]
+    fields = [
+        "preproc",
+        "metadata",
+        "reference",
+        "forward_transforms",
+        "inverse_transforms",
+        "volume_ratio",
+    ]
     outputnode = pe.Node(niu.IdentityInterface(fields=fields), name="outputnode")
     normalize_wf = init_normalize_wf(
         template=settings.template,
         registration=registration,
         omp_nthreads=settings.omp_nthreads,
+        estimate_volumes=settings.estimate_volumes,
     )
     workflow.connect(
         [
@@ -200,6 +208,7 @@ def init_post_wf(
         "reference",
         "forward_transforms",
         "inverse_transforms",
+        "volume_ratio",
     ]
     inputnode = pe.Node(niu.IdentityInterface(fields=fields), name="inputnode")
     explain_wf = init_explain_wf(
@@ -231,6 +240,7 @@ def init_post_wf(
                     ("explain_meta", "inputnode.metadata"),
                     ("reference", "inputnode.reference"),
                     ("inverse_transforms", "inputnode.inverse_transforms"),
+                    ("volume_ratio", "inputnode.volume_ratio"),
                 ],
             ),
             (

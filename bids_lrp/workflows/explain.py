@@ -85,8 +85,8 @@ def init_explain_wf(
     ------
     relevance, predictions, metadata
         The model node's outputs (every image of the participant).
-    reference, inverse_transforms
-        From `init_normalize_wf`.
+    reference, inverse_transforms, volume_ratio
+        From `init_normalize_wf` (``volume_ratio`` ``""`` without a volume estimate).
 
     Outputs
     -------
@@ -104,7 +104,14 @@ def init_explain_wf(
     workflow = pe.Workflow(name=name)
     inputnode = pe.Node(
         niu.IdentityInterface(
-            fields=["relevance", "predictions", "metadata", "reference", "inverse_transforms"]
+            fields=[
+                "relevance",
+                "predictions",
+                "metadata",
+                "reference",
+                "inverse_transforms",
+                "volume_ratio",
+            ]
         ),
         name="inputnode",
     )
@@ -135,6 +142,7 @@ def init_explain_wf(
                 [(f, f) for f in ("relevance", "predictions", "metadata")],
             ),
             (select, regions, [("relevance", "relevance"), ("metadata", "metadata")]),
+            (inputnode, regions, [("volume_ratio", "volume_ratio")]),
             (
                 select,
                 outputnode,

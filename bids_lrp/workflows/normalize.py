@@ -11,12 +11,18 @@ from bids_lrp.interfaces.normalize import (
     RegisterToTemplate,
     RegistrationQuality,
     ValidateT1w,
+    VolumeRatio,
 )
 from bids_lrp.normalize.registration import DEFAULT_SEED
 
 
 def init_normalize_wf(
-    *, template: str, registration: str, omp_nthreads: int = 1, name: str = "normalize_wf"
+    *,
+    template: str,
+    registration: str,
+    omp_nthreads: int = 1,
+    estimate_volumes: bool = False,
+    name: str = "normalize_wf",
 ) -> pe.Workflow:
     """Check, bias-correct, register, mask and scale one T1w image.
 
@@ -32,6 +38,9 @@ def init_normalize_wf(
         ``"syn"`` or ``"affine"``.
     omp_nthreads : int
         Threads for N4 and the registration.
+    estimate_volumes : bool
+        With an affine ``registration``, also register with SyN for the volume estimate (a
+        SyN registration gives it anyway; `bids_lrp.normalize.volumes`).
     name : str
         Workflow name.
 
@@ -50,12 +59,21 @@ def init_normalize_wf(
         ANTs transform files (T1w -> template, template -> T1w).
     metadata
         Registration quality and provenance for the preproc sidecar.
+    volume_ratio
+        Native volume per template voxel (template grid), or ``""`` without a SyN warp.
     """
     workflow = pe.Workflow(name=name)
     inputnode = pe.Node(niu.IdentityInterface(fields=["t1w"]), name="inputnode")
     outputnode = pe.Node(
         niu.IdentityInterface(
-            fields=["reference", "preproc", "forward_transforms", "inverse_transforms", "metadata"]
+            fields=[
+                "reference",
+                "preproc",
+                "forward_transforms",
+                "inverse_transforms",
+                "metadata",
+                "volume_ratio",
+            ]
         ),
         name="outputnode",
     )
@@ -91,4 +109,22 @@ def init_normalize_wf(
             (quality, outputnode, [("metadata", "metadata")]),
         ]
     )
+    ratio = pe.Node(VolumeRatio(template=template), name="volume_ratio")
+    if registration == "syn":
+        workflow.connect(register, "forward_transforms", ratio, "forward_transforms")
+    elif estimate_volumes:  # its own SyN registration: the affine one sees no local change
+        register_syn = pe.Node(
+            RegisterToTemplate(
+                template=template, kind="syn", seed=DEFAULT_SEED, threads=omp_nthreads
+            ),
+            name="register_volumes",
+            n_procs=omp_nthreads,
+            mem_gb=2.0,
+        )
+        workflow.connect(n4, "out_file", register_syn, "in_file")
+        workflow.connect(register_syn, "forward_transforms", ratio, "forward_transforms")
+    else:
+        outputnode.inputs.volume_ratio = ""
+        return workflow
+    workflow.connect(ratio, "out_file", outputnode, "volume_ratio")
     return workflow

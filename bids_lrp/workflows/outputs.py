@@ -15,7 +15,10 @@ _TABLE_COLUMNS = {
     "index": "label value in the atlas image",
     "name": "region name in the atlas",
     "n_voxels": "voxels of the region on the template grid",
-    "volume_mm3": "volume of the region (mm^3)",
+    "volume_mm3": "volume of the region on the template grid (mm^3)",
+    "native_volume_mm3": "volume of the region on the participant's own scan (mm^3): the "
+    "Jacobian determinant of the SyN registration integrated over the region (only with "
+    "--registration syn or --estimate-volumes)",
     "relevance_sum": "sum of relevance over the region (S_a, Böhle et al. 2019)",
     "relevance_density": "relevance_sum / n_voxels",
     "relevance_positive": "sum of positive relevance over the region",

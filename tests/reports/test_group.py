@@ -20,7 +20,8 @@ def test_labelled_group_report(session_group_reports):
     assert page.sections == list(SECTIONS)
     names = [src.rsplit("/", 1)[-1] for src in page.images]
     stem = "atlas-Neuromorphometrics_desc-LRPb0"
-    for name in ("density.svg", "gainADHC.svg", "gainTPHC.svg", "gainTNHC.svg", "violins.svg", "similarity.svg"):
+    figures = ("density", "gainADHC", "gainTPHC", "gainTNHC", "violins", "similarity")
+    for name in (f"{figure}.svg" for figure in figures):
         assert f"{stem}_{name}" in names
     for cohort in ("all", "AD", "HC"):
         assert f"space-MNI152NLin2009cAsym_desc-LRPb0_cohort-{cohort}_mean.png" in names
