@@ -171,12 +171,16 @@ def resolve_source(source: str, output_dir: Path, bids_dir: Path | None) -> Path
     return None
 
 
+_BY_ATLAS_METHOD = ("areasums", "groupstats", "fingerprints", "topareas", "overlap")
+
+
 def group_files(
     group: Path, paths: Iterable[Path] | None = None
 ) -> dict[str, dict[tuple[str, ...], Path]]:
     """The group level's files by kind: those in ``group``, or only ``paths`` when given.
 
-    ``areasums``, ``groupstats`` and ``fingerprints`` are keyed by (atlas, method), ``mean`` maps
+    ``areasums``, ``groupstats``, ``fingerprints``, ``topareas`` and ``overlap`` are keyed by
+    (atlas, method or desc), ``volumecorrelation`` and ``volumes`` by (atlas,), ``mean`` maps
     by (method, cohort, space) and ``metrics`` by (model,).
     """
     found: dict[str, dict[tuple[str, ...], Path]] = {}
@@ -186,8 +190,10 @@ def group_files(
             continue
         entities, suffix, ext = parsed
         desc = entities.get("desc", "")
-        if suffix in ("areasums", "groupstats", "fingerprints") and ext == ".tsv":
+        if suffix in _BY_ATLAS_METHOD and ext == ".tsv":
             found.setdefault(suffix, {})[(entities.get("atlas", ""), desc)] = path
+        elif suffix in ("volumecorrelation", "volumes") and ext == ".tsv":
+            found.setdefault(suffix, {})[(entities.get("atlas", ""),)] = path
         elif suffix == "mean" and ext == ".nii.gz" and "cohort" in entities:
             key = (desc, entities["cohort"], entities.get("space", ""))
             found.setdefault("mean", {})[key] = path

@@ -2,9 +2,10 @@
 
 Built from the group-level tables and maps (Böhle et al. 2019, section 2.5 and figures 4-7):
 relevance density per area (``mean_group(S_a) / |a|``), relevance gain (``mean_AD(S_a) /
-mean_HC(S_a)``, and true positives over true negatives), per-image area sums, mean maps per
-group and the cosine similarity of per-image area vectors ("fingerprints"). Any of these may be
-missing (no labels: no gain, no metrics): the section then says why instead of failing.
+mean_HC(S_a)``, true positives and negatives over all controls), per-image area sums,
+mean maps per group and the cosine similarity of per-image area vectors ("fingerprints"), and
+the paper's own figures (`bids_lrp.reports.paper_section`). Any of these may be missing (no
+labels: no gain, no metrics): the section then says why instead of failing.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from bids_lrp.reports.html import (
     page,
     table,
 )
+from bids_lrp.reports.paper_section import paper_blocks
 
 __all__ = ["SECTIONS", "write_group_report"]
 
@@ -51,6 +53,7 @@ SECTIONS = {
     "violins": "Per-image area relevance",
     "maps": "Mean relevance maps",
     "similarity": "Fingerprint similarity",
+    "boehle2019": "Böhle et al. 2019",
     "skipped": "Skipped",
     "about": "About",
 }
@@ -412,6 +415,20 @@ def write_group_report(output_dir: str | Path, drawn: dict[Part, Blocks] | None 
             rep.say(key, "info", "No area tables were found.")
     if not files.get("mean"):
         rep.say("maps", "info", "No mean maps were found.")
+    try:
+        rep.blocks["boehle2019"] += paper_blocks(rep.figures, rep.src, files)
+    except _DAMAGED as err:
+        LOGGER.exception("group report: the Böhle et al. 2019 section")
+        rep.say("boehle2019", "error", f"the paper's figures could not be drawn ({err})")
+    if not rep.blocks["boehle2019"]:
+        rep.say("boehle2019", "info", "No tables of the paper's analyses were found.")
+    else:
+        rep.blocks["boehle2019"].insert(
+            0,
+            "<p>The figures and numbers of Böhle et al. (2019) for this run, computed as the "
+            "authors' code computes them. S_a(i) is image i's relevance summed over area a, "
+            "|a| the area's voxels; rankings keep the top 25 areas.</p>",
+        )
     rep.blocks["about"].append(
         "<p>Area metrics after Böhle et al. (2019), Front. Aging Neurosci. 11:194: S_a is the "
         "sum of relevance over area a; density = mean S_a / |a|; gain = mean_AD(S_a) / "
