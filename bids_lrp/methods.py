@@ -14,6 +14,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from importlib import metadata
 from typing import Any
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "MethodSpec",
     "get_info",
     "label_order",
+    "load_plugins",
     "method_label",
     "method_of_label",
     "parse_method_spec",
@@ -137,8 +139,32 @@ def register_info(info: MethodInfo) -> MethodInfo:
     return info
 
 
+#: Entry-point group of packages that add methods: each entry point names a module (or a
+#: callable) that registers its methods with `bids_lrp.lrp.register_method` when loaded.
+PLUGIN_GROUP = "bids_lrp.methods"
+_plugins_loaded = False
+
+
+def load_plugins() -> None:
+    """Load the methods of installed packages (entry points `PLUGIN_GROUP`), once.
+
+    This is how a method is usable by every process of a run (nipype's workers start fresh
+    interpreters): a method registered only in the calling process is known to that process.
+    """
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    for entry in metadata.entry_points(group=PLUGIN_GROUP):
+        loaded = entry.load()
+        if callable(loaded):
+            loaded()
+
+
 def get_info(name: str) -> MethodInfo:
     """The catalog entry of ``name``; ValueError naming the known methods otherwise."""
+    if name not in CATALOG:
+        load_plugins()
     try:
         return CATALOG[name]
     except KeyError:

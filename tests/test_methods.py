@@ -126,3 +126,46 @@ def test_a_registered_method_is_usable_by_the_app():
     finally:
         ENGINE_METHODS.pop("my-gradient", None)
         CATALOG.pop("my-gradient", None)
+
+
+PLUGIN = """
+from bids_lrp.lrp.methods import Method, register_method
+from bids_lrp.lrp.plan import Policy
+from bids_lrp.lrp.rules import Gradient
+
+
+def register():
+    register_method(
+        Method(
+            "double-gradient",
+            "twice the gradient (a plugin)",
+            {"start": "logit"},
+            lambda start: Policy(lambda *a: Gradient(), fold_batchnorm=True),
+            kind="gradient",
+            finalize=lambda g, x, p: 2 * g,
+            label="DoubleGradient",
+        )
+    )
+"""
+
+
+def test_an_installed_plugin_is_usable_in_a_fresh_process(tmp_path):
+    """A package's entry point (group bids_lrp.methods) adds its methods in every process."""
+    (tmp_path / "my_lrp_plugin.py").write_text(PLUGIN)
+    info = tmp_path / "my_lrp_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: my-lrp-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[bids_lrp.methods]\ndouble = my_lrp_plugin:register\n")
+    code = (
+        "import torch; from bids_lrp.methods import parse_method_spec; "
+        "from bids_lrp.lrp import explain; "
+        "spec = parse_method_spec('double-gradient'); "
+        "model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3, 2)); "
+        "r = explain(model, torch.ones(1, 1, 3), 1, spec.name); "
+        "print(spec.label, bool(torch.allclose(r.flatten(), 2 * model[1].weight[1])))"
+    )
+    env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.split() == ["DoubleGradient", "True"]

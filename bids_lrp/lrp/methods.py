@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from bids_lrp.lrp.plan import Policy
 from bids_lrp.lrp.rules import AlphaBeta, Boehle2019Beta, Epsilon, Gradient, ZBox
-from bids_lrp.methods import CATALOG, STARTS, MethodInfo, register_info
+from bids_lrp.methods import CATALOG, STARTS, MethodInfo, load_plugins, register_info
 
 __all__ = ["METHODS", "STARTS", "Method", "get_method", "list_methods", "register_method"]
 
@@ -91,6 +91,8 @@ def register_method(method: Method) -> Method:
 
 
 def get_method(name: str) -> Method:
+    if name not in METHODS:
+        load_plugins()
     try:
         return METHODS[name]
     except KeyError:
