@@ -80,7 +80,10 @@ COPY docker/check_image.py /usr/local/share/bids_lrp/check_image.py
 # MPLCONFIGDIR is left unset on purpose: bids_lrp then uses $HOME/.cache/matplotlib, writable
 # here (above) and under Singularity (the host HOME); a fixed /tmp path would be shared by all
 # users of a cluster node under Singularity, and only its first user could write to it.
+# BIDS_LRP_IMAGE: the outputs' provenance (GeneratedBy.Container) names this image only where
+# it is set; /.dockerenv exists in any Docker container and proves nothing.
 ENV PATH=/opt/venv/bin:$PATH \
+    BIDS_LRP_IMAGE=bids_lrp:${VERSION} \
     HOME=/home/bids_lrp \
     TEMPLATEFLOW_HOME=/opt/templateflow \
     NIPYPE_NO_ET=1 \

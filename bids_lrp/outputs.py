@@ -241,12 +241,23 @@ def dataset_description(bids_dir: str | Path, container: Mapping[str, str] | Non
     }
 
 
+#: Set by the bids_lrp image (Dockerfile) to its tag: the only sign that this is our container.
+IMAGE_VARIABLE = "BIDS_LRP_IMAGE"
+
+
 def _container() -> dict[str, str] | None:
+    """The container this run is in, as far as it can be known; None for a native install.
+
+    Singularity and Apptainer name the image they run; Docker names nothing, so only the image
+    our Dockerfile builds (which sets `IMAGE_VARIABLE`) is recorded. ``/.dockerenv`` is not a
+    sign: it exists in any Docker container (a CI runner, a development container), whatever
+    was installed in it.
+    """
     for variable, kind in (("SINGULARITY_NAME", "singularity"), ("APPTAINER_NAME", "apptainer")):
         if os.environ.get(variable):
             return {"Type": kind, "Tag": os.environ[variable]}
-    if Path("/.dockerenv").exists():
-        return {"Type": "docker", "Tag": f"bids_lrp:{__version__}"}
+    if os.environ.get(IMAGE_VARIABLE):
+        return {"Type": "docker", "Tag": os.environ[IMAGE_VARIABLE]}
     return None
 
 

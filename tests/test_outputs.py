@@ -103,3 +103,21 @@ def test_stale_temporaries_of_a_killed_run_are_removed(tmp_path):
     assert remove_stale_temporaries(tmp_path / "sub-01") == [stale]
     assert not stale.exists() and all(p.exists() for p in kept)
     assert remove_stale_temporaries(tmp_path / "missing") == []
+
+
+def test_container_is_recorded_only_where_it_is_known(tmp_path, monkeypatch):
+    """/.dockerenv exists in any Docker container (CI, this machine): it is no provenance."""
+    for variable in ("SINGULARITY_NAME", "APPTAINER_NAME", "BIDS_LRP_IMAGE"):
+        monkeypatch.delenv(variable, raising=False)
+    (tmp_path / "bids").mkdir()
+
+    def container():
+        write_dataset_files(tmp_path / "out", tmp_path / "bids")
+        meta = json.loads((tmp_path / "out" / "dataset_description.json").read_text())
+        return meta["GeneratedBy"][0].get("Container")
+
+    assert container() is None  # a native install, whatever the machine
+    monkeypatch.setenv("BIDS_LRP_IMAGE", "bids_lrp:0.1.0")  # our image (Dockerfile)
+    assert container() == {"Type": "docker", "Tag": "bids_lrp:0.1.0"}
+    monkeypatch.setenv("APPTAINER_NAME", "bids_lrp_0.1.0.sif")
+    assert container() == {"Type": "apptainer", "Tag": "bids_lrp_0.1.0.sif"}

@@ -338,10 +338,19 @@ def _paper_products(
     except (OSError, ValueError) as err:
         logger.warning("%s: cannot read the volume estimates (%s)", atlas, err)
         estimate = None
+    if estimate is None:
+        logger.info(
+            "%s: the region tables hold no native_volume_mm3 (the participant level estimates "
+            "it with --registration syn or --estimate-volumes): no estimated volumes",
+            atlas,
+        )
     volumes = VolumeInputs(
         estimate, raw.n_voxels, external, settings.volume_areas, settings.permutations
     )
-    return write_paper_products(context, atlas, grouped, metas, volumes)
+    files, notes = write_paper_products(context, atlas, grouped, metas, volumes)
+    for note in notes:
+        logger.warning(note)
+    return files, notes
 
 
 def _finish(

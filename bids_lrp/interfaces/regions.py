@@ -63,7 +63,7 @@ def region_tables(
             table = region_table(data, atlas.labels, atlas.table, voxel)
             if ratio is not None:
                 native = native_area_volumes(ratio, atlas.labels, atlas.table, voxel)
-                table.insert(table.columns.get_loc("volume_mm3") + 1, "native_volume_mm3", native)
+                table["native_volume_mm3"] = native  # after the fixed columns (COLUMNS)
             desc = Path(rel_file).name.split("_", 1)[1].split(".", 1)[0]
             path = out / f"regions_{atlas_name}_{desc}.tsv"
             table.to_csv(path, sep="\t", index=False, na_rep="n/a", float_format="%.8g")

@@ -6,6 +6,7 @@ import json
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 
 from tests.e2e.helpers import run_app
 
@@ -59,6 +60,16 @@ def test_syn_registration_end_to_end(tmp_path, sim_bids, e2e_model, reference_ru
         # the inverse warp carries the relevance back: total positive relevance is kept
         assert abs(b[b > 0].sum() / a[a > 0].sum() - 1) < 0.05, desc
     assert not (out / "sub-002").exists()
+    # SyN gives the native volume estimate: the Jacobian integrated per atlas label
+    table = pd.read_csv(
+        anat / f"sub-001_space-{TPL}_atlas-Neuromorphometrics_desc-LRPb0_relevance.tsv", sep="\t"
+    )
+    native = table.set_index("name")["native_volume_mm3"]
+    assert np.isfinite(native).all() and (native >= 0).all()
+    truth = pd.read_csv(sim_bids / "derivatives/simulation/atrophy.tsv", sep="\t")
+    truth = truth[truth["participant_id"] == "sub-001"].set_index("region")["native_volume_mm3"]
+    estimate = native[["Left_Hippocampus", "Right_Hippocampus"]].sum()
+    assert abs(estimate / truth["hippocampus"] - 1) < 0.3
 
 
 def test_full_size_model_with_two_threads_per_node(tmp_path, sim_bids):
