@@ -12,6 +12,19 @@ from pathlib import Path
 from bids_lrp import __version__
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: X)" to an option's help only where it says something: not for options
+    without a value (None, False, 0 of a counter) and not where the help names its default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        if isinstance(action, argparse._CountAction):
+            return text
+        return super()._get_help_string(action)
+
+
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are one line on stderr and exit code 64."""
 
@@ -83,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Explain deep-learning Alzheimer's disease classification of T1w MRI with "
             "layer-wise relevance propagation (Böhle et al. 2019)."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("bids_dir", type=Path, help="the root of the input BIDS dataset")
     parser.add_argument("output_dir", type=Path, help="where the derivatives are written")

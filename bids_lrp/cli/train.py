@@ -18,7 +18,14 @@ from pathlib import Path
 
 from bids_lrp import __version__
 from bids_lrp.cli.logs import setup_logging
-from bids_lrp.cli.parser import _Parser, _positive_float, _positive_int, _probability, number_type
+from bids_lrp.cli.parser import (
+    HelpFormatter,
+    _Parser,
+    _positive_float,
+    _positive_int,
+    _probability,
+    number_type,
+)
 
 __all__ = ["build_parser", "main"]
 
@@ -46,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bids_lrp-train",
         description="Train the network of Böhle et al. (2019) to tell AD from HC on "
         "template-space T1w scans (*_space-<template>_desc-preproc_T1w.nii.gz).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument(
         "scans_dir",

@@ -323,9 +323,15 @@ def make_group(
     write_json(
         group / "group_summary.json",
         {
-            "images_used": n,
-            "skipped": [{"image": "sub-09", "reason": "no predictions file"}],
-            "not_computed": ["gain_TP_HC"] if not labelled else [],
+            "ImagesUsed": n,
+            "ImagesSkipped": {"sub-09": "no predictions file"},
+            "MapsSkipped": {},
+            "Skipped": ["no labels: gain, metrics and TP/TN/FP/FN skipped"]
+            if not labelled
+            else [],
+            "GroupSizes": {"all": n},
+            "Methods": ["LRPb0"],
+            "Settings": {"label_column": "diagnosis" if labelled else None},
         },
     )
     return out

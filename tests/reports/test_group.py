@@ -133,3 +133,25 @@ def test_figures_the_page_no_longer_shows_are_removed(tmp_path):
     assert stale not in shown and not (figures / stale).exists()
     drawn = {p.name for p in figures.iterdir() if p.suffix in (".png", ".svg")}
     assert drawn == shown and (figures / "notes.txt").read_text() == "mine"
+
+
+def test_summary_and_skipped_agree(tmp_path):
+    """A summary that lists skipped images and notes never says "Nothing was skipped"."""
+    import json
+
+    out = make_group(tmp_path / "out", labelled=True)
+    summary = out / "group" / "group_summary.json"
+    data = json.loads(summary.read_text())
+    data["Skipped"] = ["LRPb0, Neuromorphometrics: fingerprints skipped"]
+    data["MapsSkipped"] = {"sub-03": "unreadable map"}
+    summary.write_text(json.dumps(data))
+    text = write_group_report(out).read_text(encoding="utf-8")
+    skipped = text.split('id="skipped"', 1)[1].split("</section>", 1)[0]
+    assert "Nothing was skipped" not in text
+    for item in ("sub-09", "no predictions file", "fingerprints skipped", "unreadable map"):
+        assert item in skipped
+    assert "1 image(s), 1 relevance map(s) of the mean maps, 1 analysis note(s)" in text
+    data.update(ImagesSkipped={}, MapsSkipped={}, Skipped=[])
+    summary.write_text(json.dumps(data))
+    text = write_group_report(out).read_text(encoding="utf-8")
+    assert "Nothing was skipped" in text and "Left out" not in text
