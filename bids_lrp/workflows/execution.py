@@ -154,6 +154,17 @@ def _where(fullname: str) -> str:
     return "sub-" + part.removeprefix("single_subject_").removesuffix("_wf")
 
 
+def shown(where: str) -> str:
+    """An image key as BIDS writes it: ``sub_01_ses_1`` -> ``sub-01_ses-1`` (labels are
+    alphanumeric, so the underscores alternate between entity and label)."""
+    if not where.startswith("sub_"):
+        return where
+    parts = where.split("_")
+    if len(parts) % 2:
+        return where
+    return "_".join(f"{k}-{v}" for k, v in zip(parts[::2], parts[1::2], strict=True))
+
+
 class _Progress:
     """Nipype status callback: one terminal line per finished or failed step."""
 
@@ -166,7 +177,7 @@ class _Progress:
         self.start = time.monotonic()
 
     def __call__(self, node, status: str) -> None:
-        where = _where(node.fullname)
+        where = shown(_where(node.fullname))
         if status == "exception":
             logger.error("%s: step %s failed", where, node.name)
         elif status == "end" and node.name in self.STEPS:
@@ -321,10 +332,10 @@ def run_participant_level(settings: Settings) -> int:
     n_failed = 0
     for key, subject in keys.items():
         if key in failed:
-            logger.error("%s failed: %s", key, failed[key])
+            logger.error("%s failed: %s", shown(key), failed[key])
             n_failed += 1
         elif f"sub-{subject}" in failed:
-            logger.error("%s failed: %s", key, failed[f"sub-{subject}"])
+            logger.error("%s failed: %s", shown(key), failed[f"sub-{subject}"])
             n_failed += 1
     for key, message in failed.items():
         if key not in keys and key.removeprefix("sub-") not in subjects:

@@ -29,7 +29,7 @@ BAD = {
 
 #: The NaN image is a second image of a good participant (sub-001): its other image must still
 #: get its outputs (the participant's shared model node runs again without the bad one).
-IMAGE_KEY = {label: f"sub_{label}" for label in BAD} | {"bad3": "sub_001_acq_nan"}
+IMAGE_KEY = {label: f"sub-{label}" for label in BAD} | {"bad3": "sub-001_acq-nan"}
 
 
 def _add_bad_images(bids: Path) -> None:

@@ -140,4 +140,4 @@ def test_an_image_counts_as_written_only_after_every_writer(tmp_path, caplog, mo
                 progress(SimpleNamespace(name=node.name, fullname=node.fullname), "end")
         assert "outputs written" not in caplog.text
         progress(SimpleNamespace(name="collect_outputs", fullname=collect.fullname), "end")
-    assert "sub_02: outputs written (1/3 images)" in caplog.text
+    assert "sub-02: outputs written (1/3 images)" in caplog.text  # as BIDS names it
