@@ -200,25 +200,33 @@ def _violins(
         rep.say("violins", "info", f"{name}: needs labelled AD and HC images (none or one group).")
         return
     areas = [c for c in sums.columns if c not in IMAGE_COLUMNS]
-    if stats is not None and "gain_AD_HC" in stats:
-        ranked = [a for a in _ranked(stats, "gain_AD_HC")["name"] if a in areas]
-        areas = ranked or areas
+    chosen, what = [], ""
+    for column, words in (("gain_AD_HC", "AD / HC gain"), ("density_AD", "AD relevance density")):
+        if stats is not None and np.isfinite(_numeric(stats, column)).any():
+            chosen = [a for a in _ranked(stats, column)["name"] if a in areas]
+            what = words
+            break
+    if not chosen:  # no gain, no density: the areas of largest mean |S_a|
+        magnitude = sums[areas].apply(pd.to_numeric, errors="coerce").abs().mean()
+        chosen = [a for a in magnitude.sort_values(ascending=False).index if magnitude[a] > 0]
+        what = "mean absolute relevance"
+    if not chosen:
+        rep.say("violins", "info", f"{name}: every area sum is 0: nothing to compare.")
+        return
     data = {
         area: {
             g: pd.to_numeric(sums.loc[labels == g, area], errors="coerce").tolist()
             for g in ("AD", "HC")
         }
-        for area in areas[:VIOLIN_AREAS]
+        for area in chosen[:VIOLIN_AREAS]
     }
     path = violin_plot(
         data,
         rep.figures / f"{stem}_violins.svg",
-        title=f"{name}: per-image relevance of the top areas by gain",
+        title=f"{name}: per-image relevance of the top areas by {what}",
         ylabel="relevance sum S_a",
     )
-    caption = (
-        "Relevance sum per image in the areas with the highest AD / HC gain; one dot per image."
-    )
+    caption = f"Relevance sum per image in the areas with the highest {what}; one dot per image."
     rep.blocks["violins"].append(f"<h3>{esc(name)}</h3>{figure(rep.src(path), caption)}")
 
 

@@ -170,7 +170,17 @@ class _Progress:
 
     #: ``collect_outputs`` merges what every writer of an image wrote: it runs only when all
     #: of them succeeded (a full disk fails one, and the image must not count as written).
-    STEPS = ("validate", "n4", "register", "explain", "regions", "native", "collect_outputs")
+    STEPS = (
+        "validate",
+        "n4",
+        "register",
+        "register_volumes",
+        "volume_ratio",
+        "explain",
+        "regions",
+        "native",
+        "collect_outputs",
+    )
 
     def __init__(self, n_images: int) -> None:
         self.n_images, self.done = n_images, 0

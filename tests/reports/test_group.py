@@ -155,3 +155,14 @@ def test_summary_and_skipped_agree(tmp_path):
     summary.write_text(json.dumps(data))
     text = write_group_report(out).read_text(encoding="utf-8")
     assert "Nothing was skipped" in text and "Left out" not in text
+
+
+def test_violins_say_how_their_areas_were_chosen(tmp_path):
+    """Without a gain (every control map empty) the violins follow the AD density, and say so."""
+    out = make_group(tmp_path / "out", labelled=True, live_controls=0)
+    text = write_group_report(out).read_text(encoding="utf-8")
+    violins = text.split('id="violins"', 1)[1].split("</section>", 1)[0]
+    assert "highest AD relevance density" in violins and "gain" not in violins
+    out = make_group(tmp_path / "out2", labelled=True)
+    violins = write_group_report(out).read_text(encoding="utf-8").split('id="violins"', 1)[1]
+    assert "highest AD / HC gain" in violins.split("</section>", 1)[0]
