@@ -232,7 +232,12 @@ def write_atlas_tables(
     if not fingerprints:
         notes.append(
             f"{method}, {atlas}: fewer than 2 "
-            + ("confident true positives" if ctx.fingerprint_areas == "top25" else "AD images")
+            + (
+                f"true positives (without labels: images predicted AD) with probability_AD > "
+                f"{ctx.confidence:g}"
+                if ctx.fingerprint_areas == "top25"
+                else "AD images"
+            )
             + ": fingerprints skipped"
         )
     return files, notes

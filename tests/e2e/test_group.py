@@ -43,3 +43,19 @@ def test_group_level_on_participant_outputs(tmp_path, sim_bids, reference_run):
     check = open_page(group / "group_report.html", "e2e-group-report")
     assert check.broken_images == [] and check.severe_console == []
     assert check.section_ids == list(SECTIONS)
+
+
+def test_the_papers_68_areas_on_the_real_atlas(tmp_path, sim_bids, reference_run, monkeypatch):
+    import sys
+
+    reference, _ = reference_run
+    out = tmp_path / "out"
+    shutil.copytree(reference, out)
+    monkeypatch.setitem(sys.modules, "bids_lrp.reports.group", None)  # tables only
+    assert main([str(sim_bids), str(out), "group", "--area-grouping", "boehle2019"]) == 0
+    group = out / "group"
+    stats = pd.read_csv(group / "atlas-Neuromorphometrics_desc-LRPb0_groupstats.tsv", sep="\t")
+    assert len(stats) == 68
+    assert {"Cerebellum", "Lateral_Ventricles", "Cerebellar_Vermal_Lobules"} <= set(stats["name"])
+    top = pd.read_csv(group / "atlas-Neuromorphometrics_desc-LRPb0_topareas.tsv", sep="\t")
+    assert (top.groupby("ranking").size() <= 25).all()
