@@ -188,8 +188,8 @@ class AlphaBeta(SignedRule):
 class Boehle2019Beta(SignedRule):
     """The beta rule exactly as Böhle et al. (2019) computed it (alpha = 1 + beta).
 
-    Biases are ignored. A denominator that is exactly zero is replaced by 1 (its contributions
-    are zero too). "Rare" neurons, whose positive or negative denominator is zero, send all
+    Biases are ignored. A denominator that is zero (or subnormal) is replaced by 1 (its
+    contributions are zero, or subnormal, too). "Rare" neurons, whose positive or negative denominator is zero, send all
     relevance through the non-zero part: their denominators are pre-multiplied by ``1 + beta``
     and ``-beta`` so those factors cancel. Finally ``1e-6 * sign(d)`` is added to each
     denominator. This reproduces ``inverter_util.py`` (b-rule) of the authors' code. For
@@ -210,12 +210,16 @@ class Boehle2019Beta(SignedRule):
             z.add_(self.stabilizer)
             return torch.div(relevance, z, out=z)
         zp_all, zn_all = z.chunk(2, dim)
+        tiny = torch.finfo(z.dtype).tiny  # the smallest normal number
         # one channel at a time keeps the masks and temporaries small on full volumes
         slices = range(zp_all.shape[1]) if dim == 1 else [slice(None)]
         for c in slices:
             index = (slice(None), c)
             zp, zn, r = zp_all[index], zn_all[index], relevance[index]
-            zero_p, zero_n = zp == 0, zn == 0
+            # Subnormal sums count as zero: vectorized kernels may flush them to zero (sign()
+            # of 1e-40 gave 0 here, the division then r / 1e-40 = inf and 0 * inf = NaN),
+            # while == 0 does not; their contributions are subnormal too.
+            zero_p, zero_n = zp <= tiny, zn >= -tiny
             rare = zero_p | zero_n
             one = z.new_tensor(1.0)
             zp.masked_fill_(zero_p, 1.0).mul_(torch.where(rare, z.new_tensor(alpha), one))

@@ -125,3 +125,24 @@ def test_healthy_controls_are_explained_for_the_requested_class():
     result = attribute(model, X, 1, "boehle2019")  # class 1 is the losing class here
     assert int(result.logits.argmax()) == 0
     assert float(result.start) == pytest.approx(float(result.probabilities[0, 1]), rel=1e-15)
+
+
+@pytest.mark.parametrize("beta", [0.25, 0.5, 1.0])
+def test_subnormal_sums_count_as_zero(beta):
+    """A subnormal z+ (float32 convolutions leave them) is a zero sum, not a 1e-40 divisor.
+
+    Vectorized kernels may flush a subnormal to zero in one operation (sign) and not in another
+    (== 0): the b-rule then divided by 1e-40 and 0 * inf gave NaN maps for beta 0.25 and 0.5 on
+    the shipped model.
+    """
+    from bids_lrp.lrp.rules import Boehle2019Beta
+
+    rule = Boehle2019Beta(beta=beta)
+    n = 4096  # long enough for the vectorized kernels
+    relevance = torch.full((1, 1, n), 0.5)
+    subnormal = torch.cat([torch.full((1, 1, n), 1e-40), torch.zeros(1, 1, n)], dim=1)
+    zero = torch.zeros(1, 2, n)
+    got = rule.scales_(relevance.clone(), subnormal, None, 1)
+    expected = rule.scales_(relevance.clone(), zero, None, 1)
+    assert bool(torch.isfinite(got).all())
+    torch.testing.assert_close(got, expected)
