@@ -189,12 +189,12 @@ class Boehle2019Beta(SignedRule):
     """The beta rule exactly as Böhle et al. (2019) computed it (alpha = 1 + beta).
 
     Biases are ignored. A denominator that is zero (or subnormal) is replaced by 1 (its
-    contributions are zero, or subnormal, too). "Rare" neurons, whose positive or negative denominator is zero, send all
-    relevance through the non-zero part: their denominators are pre-multiplied by ``1 + beta``
-    and ``-beta`` so those factors cancel. Finally ``1e-6 * sign(d)`` is added to each
-    denominator. This reproduces ``inverter_util.py`` (b-rule) of the authors' code. For
-    beta = 0 this is ``s = R / (z+ + 1e-6)``: where ``z+ = 0`` every contribution is zero, so
-    replacing it by 1 first changes no result.
+    contributions are zero, or subnormal, too). "Rare" neurons, whose positive or negative
+    denominator is zero, send all relevance through the non-zero part: their denominators are
+    pre-multiplied by ``1 + beta`` and ``-beta`` so those factors cancel. Finally
+    ``1e-6 * sign(d)`` is added to each denominator. This reproduces ``inverter_util.py``
+    (b-rule) of the authors' code. For beta = 0 this is ``s = R / (z+ + 1e-6)``: where
+    ``z+ = 0`` every contribution is zero, so replacing it by 1 first changes no result.
     """
 
     beta: float = 0.0

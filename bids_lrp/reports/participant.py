@@ -69,9 +69,16 @@ class _Report:
     """What one report accumulates: notices, per-section blocks, models seen, files used."""
 
     def __init__(
-        self, output_dir: Path, label: str, bids_dir: Path | None, native_space: bool = True
+        self,
+        output_dir: Path,
+        label: str,
+        bids_dir: Path | None,
+        native_space: bool = True,
+        logged: set[str] | None = None,
     ) -> None:
         self.output_dir, self.label, self.bids_dir = output_dir, label, bids_dir
+        # notices about the model, logged once for all the reports of a run (each page has them)
+        self.logged: set[tuple[str, str]] = logged if logged is not None else set()
         self.native_space = native_space  # whether native-space maps were asked for
         self.figures = output_dir / f"sub-{label}" / "figures"
         self.notices: list[Notice] = []
@@ -83,6 +90,12 @@ class _Report:
     def notice(self, level: str, text: str, scope: str = "", code: str = "") -> None:
         self.notices.append(Notice(level, text, scope, code))
         level_ = logging.ERROR if level == "error" else logging.WARNING
+        if scope.startswith("model"):
+            if (scope, text) in self.logged:
+                return
+            self.logged.add((scope, text))
+            LOGGER.log(level_, "reports, %s: %s", scope, text)
+            return
         LOGGER.log(level_, "report of sub-%s, %s: %s", self.label, scope or "all images", text)
 
     def extend(self, notices: list[Notice], scope: str) -> None:
@@ -365,6 +378,7 @@ def write_participant_report(
     *,
     bids_dir: str | Path | None = None,
     native_space: bool = True,
+    logged: set | None = None,
 ) -> Path:
     """Write ``<out>/sub-<label>.html`` and its figures under ``<out>/sub-<label>/figures/``.
 
@@ -381,6 +395,9 @@ def write_participant_report(
     native_space
         Whether the run asked for native-space maps (``--no-native-space`` did not): only
         then is a missing one warned about.
+    logged
+        Notices about the model already logged by an earlier report of the run (shared by
+        the caller so that a warning about the model is logged once, not per participant).
 
     Returns
     -------
@@ -399,7 +416,7 @@ def write_participant_report(
             f"No outputs for participant {label} in {output_dir} (no folder sub-{label}); "
             "run the participant level first"
         )
-    report = _Report(output_dir, label, Path(bids_dir) if bids_dir else None, native_space)
+    report = _Report(output_dir, label, Path(bids_dir) if bids_dir else None, native_space, logged)
     images = find_images(output_dir, label)
     if not images:
         report.notice("error", f"no derivatives found under sub-{label}", code="missing")

@@ -279,12 +279,13 @@ def write_reports(
     """
     from bids_lrp.reports import write_participant_report
 
+    logged: set = set()  # a warning about the model is logged once, not per report
     for subject in subjects:
         if not (output_dir / f"sub-{subject}").is_dir():
             continue  # every image of the participant failed: nothing to report on
         try:
             path = write_participant_report(
-                output_dir, subject, bids_dir=bids_dir, native_space=native_space
+                output_dir, subject, bids_dir=bids_dir, native_space=native_space, logged=logged
             )
         except Exception as err:  # a report problem must not fail the run
             logger.warning("the report of sub-%s could not be written: %s", subject, err)

@@ -218,3 +218,22 @@ def test_an_empty_lrp_map_is_named_as_such():
     # a map that kept a little of its score is not empty
     row, _ = conservation_row("LRPb0", {**meta, "RelevanceSum": 0.0005}, None)
     assert row["check"] == "large"
+
+
+def test_a_warning_about_the_model_is_logged_once_per_run(tmp_path, caplog, monkeypatch):
+    import logging
+
+    from bids_lrp.workflows.execution import write_reports
+    from tests.reports.conftest import make_participant
+
+    out, bids = tmp_path / "out", tmp_path / "bids"
+    for label in ("01", "02", "03"):
+        make_participant(out, bids, label)
+    monkeypatch.setattr(logging.getLogger("bids_lrp"), "propagate", True)
+    with caplog.at_level(logging.WARNING, logger="bids_lrp"):
+        write_reports(out, {"01": [], "02": [], "03": []}, bids)
+    about_model = [r.getMessage() for r in caplog.records if "clinical use" in r.getMessage()]
+    # two notices about this test model, each once (not once per participant's report)
+    assert len(about_model) == len(set(about_model)) == 2, about_model
+    for label in ("01", "02", "03"):  # each page still says it
+        assert "not for clinical use" in (out / f"sub-{label}.html").read_text().lower()
