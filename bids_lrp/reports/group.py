@@ -27,10 +27,10 @@ from bids_lrp.reports.checks import FOOTER
 from bids_lrp.reports.discover import group_files, read_json
 from bids_lrp.reports.figures import bar_chart, similarity_heatmap, violin_plot
 from bids_lrp.reports.group_maps import method_maps
+from bids_lrp.reports.group_summary import summary_blocks
 from bids_lrp.reports.html import (
     Section,
     alert,
-    definition_list,
     esc,
     figure,
     json_details,
@@ -300,65 +300,6 @@ def _metrics(rep: _Group, files: dict[tuple[str, ...], Path]) -> None:
         rep.say("metrics", "info", "No classification metrics (they need labelled images).")
 
 
-#: The rows of the summary: label -> key of ``group_summary.json``.
-_SUMMARY_ROWS = {
-    "Images used": "ImagesUsed",
-    "Images per group": "GroupSizes",
-    "Template space": "Space",
-    "Model": "Model",
-    "Methods": "Methods",
-    "Atlases": "Atlases",
-}
-
-
-def _readable(value: Any) -> str:
-    if isinstance(value, dict):
-        return ", ".join(f"{k} {v}" for k, v in value.items()) or "none"
-    if isinstance(value, list):
-        return ", ".join(map(str, value)) or "none"
-    return str(value)
-
-
-def _summary(rep: _Group, summary: dict[str, Any]) -> None:
-    """What was used (summary) and what was left out (skipped), from ``group_summary.json``."""
-    if not summary:
-        rep.say("summary", "warning", "group_summary.json is missing or unreadable.")
-        rep.say("skipped", "warning", "group_summary.json is missing or unreadable.")
-        return
-    rows = [
-        (label, _readable(summary[key])) for label, key in _SUMMARY_ROWS.items() if key in summary
-    ]
-    settings = summary.get("Settings")
-    if isinstance(settings, dict):
-        shown = {k: v for k, v in settings.items() if v not in (None, [], {}, "")}
-        rows.append(("Settings", "; ".join(f"{k} = {_readable(v)}" for k, v in shown.items())))
-    images = summary.get("ImagesSkipped") or {}
-    maps = summary.get("MapsSkipped") or {}
-    notes = summary.get("Skipped") or []
-    if images or maps or notes:
-        rows.append(
-            (
-                "Left out",
-                f"{len(images)} image(s), {len(maps)} relevance map(s) of the mean maps, "
-                f"{len(notes)} analysis note(s): see Skipped",
-            )
-        )
-    rep.blocks["summary"].append(definition_list(rows))
-    if isinstance(images, dict) and images:
-        rows = [{"image": k, "reason": v} for k, v in images.items()]
-        rep.blocks["skipped"].append("<h3>Images</h3>" + table(rows, ["image", "reason"]))
-    if isinstance(maps, dict) and maps:
-        rows = [{"image": k, "reason": v} for k, v in maps.items()]
-        rep.blocks["skipped"].append(
-            "<h3>Maps left out of the mean maps</h3>" + table(rows, ["image", "reason"])
-        )
-    if isinstance(notes, list) and notes:
-        items = "".join(f"<li>{esc(str(n))}</li>" for n in notes)
-        rep.blocks["skipped"].append(f"<h3>Analyses not computed</h3><ul>{items}</ul>")
-    if not rep.blocks["skipped"]:
-        rep.say("skipped", "ok", "Nothing was skipped: every image, map and analysis was used.")
-
-
 def _pair(rep: _Group, files: dict, atlas: str, method: str) -> None:
     """Density, gain, violins and similarity of one (atlas, method)."""
     name, stem = f"{method}, {atlas}", f"atlas-{atlas}_desc-{method}"
@@ -451,7 +392,7 @@ def write_group_report(output_dir: str | Path, drawn: dict[Part, Blocks] | None 
         )
     files = group_files(rep.group)
     summary = read_json(rep.group / "group_summary.json")
-    _summary(rep, summary)
+    summary_blocks(rep, summary)
     _metrics(rep, files.get("metrics", {}))
     parts = _parts(files)
     for part in parts:
