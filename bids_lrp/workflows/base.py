@@ -34,6 +34,17 @@ IMAGE_WF_KINDS = ("t1w", "post")
 _IMAGE_WF = re.compile(r"^(?:t1w|post)_(?P<image>\w+)_wf$")
 
 
+#: What an image's normalization hands on to its later steps (`init_t1w_wf` -> `init_post_wf`).
+NORMALIZED = (
+    "preproc",
+    "metadata",
+    "reference",
+    "forward_transforms",
+    "inverse_transforms",
+    "volume_ratio",
+)
+
+
 def image_wf_name(t1w: T1wInput, kind: str = "t1w") -> str:
     """Node-safe, unique workflow name of one image (``t1w_sub_01_ses_1_run_1_wf``)."""
     if kind not in IMAGE_WF_KINDS:
@@ -130,10 +141,7 @@ def init_single_subject_wf(
             template_meta={**provenance["template"], "Registration": registration},
             atlas_meta=provenance["atlases"],
         )
-        normalized = [
-            f"outputnode.{field}"
-            for field in ("preproc", "metadata", "reference", "forward_transforms")
-        ] + ["outputnode.inverse_transforms", "outputnode.volume_ratio"]
+        normalized = [f"outputnode.{field}" for field in NORMALIZED]
         workflow.connect(
             [
                 (t1w_wf, merge, [("outputnode.preproc", f"in{index + 1}")]),
@@ -159,14 +167,7 @@ def init_t1w_wf(
     workflow = pe.Workflow(name=name or image_wf_name(t1w))
     inputnode = pe.Node(niu.IdentityInterface(fields=["t1w"]), name="inputnode")
     inputnode.inputs.t1w = str(t1w.path)
-    fields = [
-        "preproc",
-        "metadata",
-        "reference",
-        "forward_transforms",
-        "inverse_transforms",
-        "volume_ratio",
-    ]
+    fields = list(NORMALIZED)
     outputnode = pe.Node(niu.IdentityInterface(fields=fields), name="outputnode")
     normalize_wf = init_normalize_wf(
         template=settings.template,
@@ -199,17 +200,7 @@ def init_post_wf(
     derivatives on disk.
     """
     workflow = pe.Workflow(name=name or image_wf_name(t1w, "post"))
-    fields = [
-        "relevance",
-        "predictions",
-        "explain_meta",
-        "preproc",
-        "metadata",
-        "reference",
-        "forward_transforms",
-        "inverse_transforms",
-        "volume_ratio",
-    ]
+    fields = ["relevance", "predictions", "explain_meta", *NORMALIZED]
     inputnode = pe.Node(niu.IdentityInterface(fields=fields), name="inputnode")
     explain_wf = init_explain_wf(
         index=index,
