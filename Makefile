@@ -10,7 +10,7 @@ TORCH_SPEC ?= torch==2.13.0
 export NIPYPE_NO_ET := 1
 export MPLCONFIGDIR ?= $(CURDIR)/.cache/matplotlib
 
-.PHONY: setup test lint demo model clean
+.PHONY: setup test lint docs demo model clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,13 +18,17 @@ $(BIN)/python:
 
 setup: $(BIN)/python
 	$(BIN)/pip install "$(TORCH_SPEC)"
-	$(BIN)/pip install -e ".[test]"
+	$(BIN)/pip install -e ".[test,docs]"
 
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+# The documentation site: warnings are errors (a broken reference, a page outside the tree).
+docs: setup
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs build/docs
+
+test: lint docs
 	$(BIN)/python -m pytest
 
 # The demo: simulate a small cohort, run the participant and group levels with the shipped

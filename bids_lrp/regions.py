@@ -15,7 +15,7 @@ import re
 import numpy as np
 import pandas as pd
 
-__all__ = ["COLUMNS", "merge_hemispheres", "region_table"]
+__all__ = ["COLUMNS", "COLUMN_DESCRIPTIONS", "merge_hemispheres", "region_table"]
 
 #: Columns of `region_table`, in order (the derivatives' region TSV).
 COLUMNS = (
@@ -29,6 +29,22 @@ COLUMNS = (
     "relevance_negative",
     "relevance_fraction",
 )
+#: What each column of a region table holds (the tables' sidecars and the documentation say it;
+#: ``native_volume_mm3`` is added by the participant level, not by `region_table`).
+COLUMN_DESCRIPTIONS = {
+    "index": "label value in the atlas image",
+    "name": "region name in the atlas",
+    "n_voxels": "voxels of the region on the template grid",
+    "volume_mm3": "volume of the region on the template grid (mm^3)",
+    "native_volume_mm3": "volume of the region on the participant's own scan (mm^3): the "
+    "Jacobian determinant of the SyN registration integrated over the region (only with "
+    "--registration syn or --estimate-volumes)",
+    "relevance_sum": "sum of relevance over the region (S_a, Böhle et al. 2019)",
+    "relevance_density": "relevance_sum / n_voxels",
+    "relevance_positive": "sum of positive relevance over the region",
+    "relevance_negative": "sum of negative relevance over the region",
+    "relevance_fraction": "relevance_sum / total relevance of the image",
+}
 _SUMS = ("n_voxels", "volume_mm3", "relevance_sum", "relevance_positive", "relevance_negative")
 _HEMISPHERE = re.compile(r"^(left|right)[_ ]", flags=re.IGNORECASE)
 

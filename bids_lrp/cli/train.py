@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="bids_lrp-train",
         description="Train the network of Böhle et al. (2019) to tell AD from HC on "
-        "template-space T1w scans (*_space-<template>_desc-preproc_T1w.nii.gz).",
+        "template-space T1w scans (files named "
+        "<prefix>_space-<template>_desc-preproc_T1w.nii.gz).",
         formatter_class=HelpFormatter,
     )
     parser.add_argument(
@@ -137,8 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="instead of --warmup: keep --lr from the first step and raise only the weight "
         "decay, from the paper's 1e-4 to --weight-decay, over the first EPOCHS epochs (not in "
         "the paper; prunes harder than --warmup: heatmaps closer to the evidence, but a network "
-        "less reliable on registered scans, and it learned with 1 seed of 3: "
-        "benchmarks/RESULTS.md)",
+        "less reliable on registered scans, and it often does not learn)",
     )
     fit.add_argument(
         "--label-smoothing",
@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="train towards 1 - S/2 for the true class instead of 1 (not in the paper; the "
         "network then need not shut every AD unit off on controls, whose alpha1-beta0 heatmaps "
-        "would be all zero; it does not always keep them on: benchmarks/RESULTS.md)",
+        "would be all zero; it does not always keep them on)",
     )
     fit.add_argument(
         "--patience", type=_positive_int, default=8, help="epochs without lower validation loss"

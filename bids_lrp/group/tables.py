@@ -27,6 +27,7 @@ __all__ = [
     "GAINS",
     "GROUPS",
     "LABEL_GROUPS",
+    "NEAR_ZERO_DENSITY",
     "OUTCOMES",
     "group_masks",
     "group_stats",
@@ -35,6 +36,9 @@ __all__ = [
     "outcomes",
     "rank_descending",
     "relevance_gain",
+    "standard_error",
+    "unstable_areas",
+    "unstable_denominator",
 ]
 
 #: Groups by diagnosis label and by classification outcome (positive = AD).
@@ -165,11 +169,11 @@ def group_stats(
         One row per area: ``name``, ``n_voxels``, then per group ``mean_<g>``,
         ``density_<g>`` (NaN for an area without voxels) and ``rank_density_<g>``; then
         ``gain_<g>_HC``/``rank_gain_<g>_HC`` for g in AD, TP, TN when both groups have
-        images.
+        images, with ``unstable_gain_<g>_HC`` (`unstable_denominator`).
     """
     voxels = n_voxels.reindex(sums.columns).to_numpy(dtype=np.float64)
     out = pd.DataFrame({"name": list(sums.columns), "n_voxels": voxels.astype(np.int64)})
-    means = {}
+    means, errors = {}, {}
     for group in GROUPS:
         if group not in masks:
             continue
@@ -180,6 +184,7 @@ def group_stats(
         with np.errstate(divide="ignore", invalid="ignore"):
             density = pd.Series(np.where(voxels > 0, mean / np.maximum(voxels, 1), np.nan))
         means[group] = mean
+        errors[group] = standard_error(sums.loc[mask])
         out[f"mean_{group}"] = mean
         out[f"density_{group}"] = density
         out[f"rank_density_{group}"] = rank_descending(density)
@@ -188,4 +193,49 @@ def group_stats(
             gain = relevance_gain(means[num], means[den])
             out[f"gain_{num}_{den}"] = gain
             out[f"rank_gain_{num}_{den}"] = rank_descending(gain)
+            out[f"unstable_gain_{num}_{den}"] = unstable_denominator(
+                means[den], errors[den], voxels
+            )
     return out
+
+
+def standard_error(sums: pd.DataFrame) -> pd.Series:
+    """Standard error of each column's mean (NaN for fewer than 2 rows)."""
+    n = len(sums)
+    if n < 2:
+        return pd.Series(np.nan, index=range(sums.shape[1]))
+    return (sums.std(axis=0, ddof=1) / np.sqrt(n)).reset_index(drop=True)
+
+
+#: A denominator whose density is below this share of the group's median area density is near 0.
+NEAR_ZERO_DENSITY = 0.05
+
+
+def unstable_denominator(mean: pd.Series, error: pd.Series, voxels: np.ndarray) -> pd.Series:
+    """1 where a gain's denominator is near 0, else 0 (``Int64``; NA if it cannot be told).
+
+    The denominator is the mean of a group's area sums. It is near 0 when its magnitude is
+    below its standard error (its sign and size are noise), or when its density (mean / voxels)
+    is below `NEAR_ZERO_DENSITY` of the group's median area density (an area the group's maps
+    barely touch: a gain of thousands from a mean of 1e-5). Such gains are flagged, not
+    dropped, so that the paper's rankings stay intact.
+    """
+    m = mean.to_numpy(dtype=np.float64)
+    e = error.to_numpy(dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        density = np.abs(np.where(voxels > 0, m / np.maximum(voxels, 1), np.nan))
+    typical = float(np.nanmedian(density)) if np.isfinite(density).any() else 0.0
+    tiny = density < NEAR_ZERO_DENSITY * typical
+    noisy = np.abs(m) < np.where(np.isfinite(e), e, 0.0)
+    flags = pd.array(tiny | noisy, dtype="Int64")
+    flags[~np.isfinite(e) & ~tiny] = pd.NA
+    return pd.Series(flags, index=mean.index)
+
+
+def unstable_areas(stats: pd.DataFrame, num: str, den: str) -> list[str]:
+    """Names of the areas in ``stats`` whose gain ``num``/``den`` is flagged unstable."""
+    column = f"unstable_gain_{num}_{den}"
+    if column not in stats or "name" not in stats:
+        return []
+    flags = pd.to_numeric(stats[column], errors="coerce").fillna(0).to_numpy() > 0
+    return [str(n) for n in stats["name"][flags]]

@@ -10,11 +10,13 @@ import nibabel as nib
 import pandas as pd
 
 from bids_lrp.fastgz import sparse_gzip
+from bids_lrp.group.tables import NEAR_ZERO_DENSITY
 from bids_lrp.outputs import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 __all__ = [
     "METRICS_COLUMNS",
     "areasums_columns",
+    "group_words",
     "groupstats_columns",
     "write_nifti",
     "write_tsv",
@@ -75,7 +77,15 @@ def groupstats_columns(columns: Iterable[str]) -> dict[str, str]:
         kind, _, group = column.partition("_")
         if column in described:
             continue
-        if column.startswith("rank_gain_"):
+        if column.startswith("unstable_gain_"):
+            den = column.rsplit("_", 1)[-1]
+            described[column] = (
+                f"1 where the denominator of {column[9:]} is near 0: |mean_{den}| below its "
+                f"standard error, or its density below {NEAR_ZERO_DENSITY:g} of the median "
+                f"density of the {den} areas; the gain and its rank are then noise; 0 "
+                f"otherwise; n/a with fewer than 2 {den} images"
+            )
+        elif column.startswith("rank_gain_"):
             described[column] = f"rank of {column[5:]} (1 = highest)"
         elif column.startswith("rank_density_"):
             described[column] = f"rank of density_{column[13:]} (1 = highest)"
@@ -108,3 +118,8 @@ def write_nifti(path: Path, img: nib.Nifti1Image, sidecar: Mapping[str, Any]) ->
     name = path.name[: -len(".nii.gz")] if path.name.endswith(".nii.gz") else path.stem
     atomic_write_json(path.with_name(name + ".json"), dict(sidecar))
     return path
+
+
+def group_words(group: str) -> str:
+    """What a group name means, in words (``all`` -> ``all images``)."""
+    return _GROUP_WORDS.get(group, f"{group} images")

@@ -25,6 +25,8 @@ from nipype.interfaces.base import (
 )
 
 from bids_lrp.fastgz import save_sparse_nifti
+from bids_lrp.interfaces.normalize import template_images
+from bids_lrp.lrp.brain import outside_share, restrict_to_brain
 from bids_lrp.methods import PREDICTED, parse_method_spec
 
 
@@ -44,20 +46,65 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def _save_relevance(relevance: np.ndarray, img, net_img, path: Path) -> nib.Nifti1Image:
+def _brain_masks(template: str, card) -> tuple[np.ndarray, np.ndarray]:
+    """The template brain mask on the template grid and on the network's grid (bool).
+
+    A network voxel counts as brain when its input (`network_input` of the mask, with the
+    card's resampling) takes anything from a brain voxel.
+    """
+    from bids_lrp.model.data import Grid
+
+    grid = Grid.of_card(card)
+    key = (tuple(grid.shape), tuple(np.asarray(grid.affine).ravel()), card.input_resampling)
+    return _masks_on(template, key)
+
+
+@functools.lru_cache(maxsize=2)
+def _masks_on(template: str, key: tuple) -> tuple[np.ndarray, np.ndarray]:
+    from bids_lrp.model.data import Grid, network_input
+
+    shape, affine, resampling = key
+    _, mask_img, _ = template_images(template)
+    mask = np.asarray(mask_img.dataobj) > 0
+    image = nib.Nifti1Image(mask.astype(np.float32), mask_img.affine)
+    grid = Grid(shape, np.reshape(affine, (4, 4)))
+    on_network = network_input(image, grid, resampling)
+    return mask, np.asarray(on_network.dataobj) > 1e-3
+
+
+def _save_relevance(
+    relevance: np.ndarray, img, net_img, path: Path, inside: np.ndarray
+) -> nib.Nifti1Image:
     """Write one relevance map on the template grid (mapped back keeping its sum)."""
     from bids_lrp.normalize import relevance_to_grid
 
     rel_img = nib.Nifti1Image(relevance.astype(np.float32), net_img.affine)
     if net_img is not img:
-        rel_img = relevance_to_grid(rel_img, img.shape[:3], img.affine)
+        rel_img = relevance_to_grid(rel_img, img.shape[:3], img.affine, inside=inside)
     rel_img.header.set_data_dtype(np.float32)
     rel_img.header.set_xyzt_units("mm")
     save_sparse_nifti(rel_img, path)  # the group level reads thousands: fast to inflate
     return rel_img
 
 
-def _metadata(result, b: int, spec, target: str, card, rel_img, resampled: bool):
+def _outside_on_template(relevance: np.ndarray, img, net_img, inside: np.ndarray) -> float:
+    """Share of ``|relevance|`` (network grid, unmasked) outside the brain on the template grid.
+
+    A coarse network voxel at the brain's edge counts as brain on the network grid; its
+    relevance is then removed only from its outside part on the template grid.
+    """
+    from bids_lrp.normalize import relevance_to_grid
+
+    raw = nib.Nifti1Image(relevance.astype(np.float32), net_img.affine)
+    moved = relevance_to_grid(raw, img.shape[:3], img.affine)
+    return outside_share(np.asarray(moved.dataobj), inside)
+
+
+def _metadata(result, b: int, spec, target: str, card, rel_img, resampled: bool, brain):
+    total, outside = brain
+    start = float(result.start[b])
+    absorbed = start - total
+    error = abs(absorbed) / max(abs(start), np.finfo(np.float32).tiny)
     return {
         "Method": spec.name,
         "MethodSpec": spec.text,
@@ -66,13 +113,12 @@ def _metadata(result, b: int, spec, target: str, card, rel_img, resampled: bool)
         "MethodKind": result.kind,
         "TargetClass": card.class_names[int(result.target[b])],
         "TargetSelection": "predicted class" if target == PREDICTED else "given class",
-        "StartRelevance": float(result.start[b]),
-        "RelevanceSum": float(result.relevance_sum[b]),
+        "StartRelevance": start,
+        "RelevanceSum": total,
         "RelevanceSumTemplateGrid": float(np.asarray(rel_img.dataobj).sum(dtype=float)),
-        "Absorbed": float(result.absorbed[b]),
-        "ConservationError": float(result.conservation_error[b])
-        if result.kind == "relevance"
-        else None,
+        "RelevanceOutsideBrain": outside,
+        "Absorbed": absorbed if result.kind == "relevance" else None,
+        "ConservationError": error if result.kind == "relevance" else None,
         "NetworkGrid": {
             "shape": list(card.input_shape),
             "voxel_size": list(card.voxel_size),
@@ -117,6 +163,7 @@ def explain_images(
     threads: int = 1,
     batch_size: int = 2,
     out_dir: str = ".",
+    template: str | None = None,
 ) -> dict[str, Any]:
     """Classify preprocessed template-space images and explain the ``target_class`` score.
 
@@ -140,6 +187,11 @@ def explain_images(
         Images per forward/backward pass (CPU throughput grows up to about 4; memory too).
     out_dir : str
         Where image ``i``'s relevance maps (template grid) and predictions go (``img<i>/``).
+    template : str, optional
+        The images' template (default: the model card's). Relevance outside its brain mask is
+        removed (`bids_lrp.lrp.brain`); the share removed is recorded per map as
+        ``RelevanceOutsideBrain``, and ``RelevanceSum``, ``Absorbed`` and
+        ``ConservationError`` describe the map as written.
 
     Returns
     -------
@@ -161,6 +213,7 @@ def explain_images(
     targets = {m: (method_targets or {}).get(m, target_class) for m in methods}
     indices = {m: _target_index(t, card) for m, t in targets.items()}
     general = _target_index(target_class, card)
+    on_template, on_network = _brain_masks(template or card.template, card)
     out = {"relevance": [], "predictions": [], "metadata": []}
     for start in range(0, len(in_files), batch_size):
         chunk = list(range(start, min(start + batch_size, len(in_files))))
@@ -180,11 +233,21 @@ def explain_images(
             selection = targets[method]
             relevance = result.relevance[:, 0].detach().cpu().numpy()
             for b, (img, net_img) in enumerate(images):
+                if on_network.shape != relevance[b].shape or on_template.shape != img.shape[:3]:
+                    raise ValueError(
+                        f"{in_files[chunk[b]]}: its grid {img.shape[:3]} or the network's "
+                        f"{relevance[b].shape} is not that of template "
+                        f"{template or card.template}'s brain mask"
+                    )
+                masked, outside = restrict_to_brain(relevance[b], on_network)
+                if net_img is not img:  # the share as the template-grid map would show it
+                    outside = _outside_on_template(relevance[b], img, net_img, on_template)
                 path = folders[b] / f"relevance_{spec.label}.nii.gz"
-                rel_img = _save_relevance(relevance[b], img, net_img, path)
+                rel_img = _save_relevance(masked, img, net_img, path, on_template)
                 files[b].append(str(path))
+                brain = (float(masked.sum(dtype=np.float64)), outside)
                 metadata[b].append(
-                    _metadata(result, b, spec, selection, card, rel_img, net_img is not img)
+                    _metadata(result, b, spec, selection, card, rel_img, net_img is not img, brain)
                 )
         for b in range(len(chunk)):
             probabilities = result.probabilities[b].cpu().numpy().astype(float)
@@ -222,6 +285,7 @@ class _ExplainInputSpec(BaseInterfaceInputSpec):
     device = traits.Str("cpu", usedefault=True)
     threads = traits.Int(1, usedefault=True)
     batch_size = traits.Range(low=1, value=2, usedefault=True)
+    template = traits.Str(desc="the images' template (default: the model card's)")
 
 
 class _ExplainOutputSpec(TraitedSpec):
@@ -250,6 +314,7 @@ class ExplainImages(SimpleInterface):
                 threads=i.threads,
                 batch_size=i.batch_size,
                 out_dir=runtime.cwd,
+                template=i.template or None,
             )
         )
         return runtime

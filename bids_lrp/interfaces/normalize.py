@@ -156,21 +156,18 @@ class _QualityOutSpec(TraitedSpec):
 
 
 class RegistrationQuality(SimpleInterface):
-    """Correlation with the template in its brain mask (`registration_quality`)."""
+    """Check a registered, unmasked scan against the template (`check_registration`)."""
 
     input_spec = _TplInSpec
     output_spec = _QualityOutSpec
 
     def _run_interface(self, runtime):
-        from bids_lrp.normalize import registration_quality
+        from bids_lrp.normalize.quality import check_registration
 
         template, mask, source = template_images(self.inputs.template)
-        value = registration_quality(nib.load(self.inputs.in_file), template, mask)
+        check = check_registration(nib.load(self.inputs.in_file), template, mask)
         self._results["metadata"] = {
-            "RegistrationQuality": {
-                "Metric": "Pearson correlation with the template inside its brain mask",
-                "Value": round(float(value), 6),
-            },
+            "RegistrationQuality": check.metadata(),
             "TemplateSource": source,
         }
         return runtime

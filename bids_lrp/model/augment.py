@@ -7,12 +7,12 @@ dark voxels set the scaling, so the same anatomy comes out with less contrast an
 ``pipeline ~ contrast * true + floor`` with contrast 0.74-0.94 and floor 0.02-0.15 on the AD
 scans of one simulated cohort, `benchmarks/alignment.py`), with a smooth residual bias of a few
 percent. A network pruned hard by weight decay can learn the atrophy at one exact height and one
-exact contrast and lose AD scans to either (benchmarks/RESULTS.md, eighth and ninth rounds).
-On a coarse network grid most of that sensitivity came from sampling the scans without a
-low-pass, which `bids_lrp-train --input-resampling antialiased` (the default) removes; these
-augmentations did not fix it, and with a strong weight decay the intensity one kept the network
-at chance. Both are off by default (the paper augments by a flip and an x-shift only,
-`bids_lrp.model.train.augment`).
+exact contrast and lose AD scans to either. On a coarse network grid most of that
+sensitivity comes from sampling the scans without a low-pass, which
+`bids_lrp-train --input-resampling antialiased` (the default) removes; these augmentations do
+not remove it, and with a strong weight decay the intensity one can keep the network at chance
+(benchmarks/RESULTS.md, "Localization on ground truth"). Both are off by default (the paper
+augments by a flip and an x-shift only, `bids_lrp.model.train.augment`).
 """
 
 from __future__ import annotations

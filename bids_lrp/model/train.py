@@ -208,15 +208,14 @@ def warmup_schedule(recipe: Recipe, epoch: int) -> tuple[float, float]:
     (seen with 480 simulated participants at lr 1e-3 and weight decay 3e-2: the loss stayed at
     ln 2 in three of four runs without this warm-up, in none of five with it). The warm-up lets
     the network find the signal first; the full decay then prunes what it does not need. It does
-    not always: with the shipped recipe on anti-aliased inputs the loss still stayed at ln 2 with
-    two seeds of six (benchmarks/RESULTS.md, tenth round), and training then ends with a warning
-    (`_warn_if_at_chance`).
+    not always: with the shipped recipe on anti-aliased inputs the loss can stay at ln 2 for some
+    seeds, and training then ends with a warning (`_warn_if_at_chance`).
 
     With ``decay_warmup`` instead, only the weight decay rises, from `DECAY_WARMUP_START` (the
     paper's value) over the first ``decay_warmup`` epochs, at the full learning rate from the
     first step. It prunes earlier and harder: on simulated atrophy its heatmaps lay closer to
-    the planted areas, but the pruned network classified registered scans less reliably, and
-    the schedule learned with 1 seed of 3 (benchmarks/RESULTS.md, eighth round).
+    the planted areas, but the pruned network classifies registered scans less reliably, and
+    the schedule often does not learn at all.
     """
     if recipe.decay_warmup > 0:
         share = min(1.0, (epoch - 1) / recipe.decay_warmup)
@@ -433,7 +432,7 @@ def _warn_if_at_chance(history: list[dict], best_epoch: int) -> None:
     """One warning when even the kept checkpoint separates the classes no better than a coin.
 
     A strong weight decay can hold a network at chance for good (`warmup_schedule`); whether
-    it does depends on the seed (benchmarks/RESULTS.md, tenth round), so the run ends with
+    it does depends on the seed, so the run ends with
     weights that must not be used and a hint at what to change.
     """
     kept = history[best_epoch - 1]  # one record per epoch, from epoch 1

@@ -69,7 +69,7 @@ def resample_to_grid(
     Sampling a 1 mm image every 4 mm keeps its finest detail and noise, aliased: two
     registrations of one scan that differ by a fraction of a millimetre then give network
     inputs that correlate only 0.82-0.90 inside the brain (0.99 with ``antialias``; simulated
-    scans, benchmarks/RESULTS.md, ninth round). ``antialias`` low-passes the image first with a
+    scans, benchmarks/RESULTS.md). ``antialias`` low-passes the image first with a
     Gaussian of `antialias_sigmas`, so that each coarse voxel stands for its neighbourhood.
 
     Parameters
@@ -131,7 +131,10 @@ def _preserve_masses(moved: np.ndarray, source: np.ndarray) -> np.ndarray:
 
 
 def relevance_to_grid(
-    relevance: nib.Nifti1Image, shape: tuple[int, int, int], affine: np.ndarray
+    relevance: nib.Nifti1Image,
+    shape: tuple[int, int, int],
+    affine: np.ndarray,
+    inside: np.ndarray | None = None,
 ) -> nib.Nifti1Image:
     """Resample a relevance map onto another grid, preserving its total relevance.
 
@@ -145,6 +148,10 @@ def relevance_to_grid(
         Relevance map.
     shape, affine : tuple of int, numpy.ndarray
         Target grid.
+    inside : numpy.ndarray of bool, optional
+        Voxels of the target grid that may hold relevance (the template brain mask): the
+        interpolation of a coarser map spreads into the voxels just outside it, so those are
+        zeroed before the totals are restored.
 
     Returns
     -------
@@ -155,6 +162,8 @@ def relevance_to_grid(
     density = _image(source / _voxel_volume(relevance.affine), relevance.affine)
     moved = np.asarray(resample_to_grid(density, shape, affine).dataobj, dtype=np.float64)
     moved *= _voxel_volume(affine)
+    if inside is not None:
+        moved[~inside] = 0.0
     return _image(_preserve_masses(moved, source), affine)
 
 

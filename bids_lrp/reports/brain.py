@@ -129,7 +129,8 @@ def slice_mosaic(
     cuts: dict[str, Sequence[float]] | None = None,
     one_row: bool = False,
     title: str = "",
-    colorbar_label: str = "relevance",
+    colorbar_label: str = "relevance per voxel",
+    focus: nib.Nifti1Image | None = None,
 ) -> Path:
     """Slices of ``background`` (grey) with a thresholded ``overlay`` and/or contours.
 
@@ -157,6 +158,10 @@ def slice_mosaic(
         Put all panels in one row (an orthogonal view with one cut per orientation).
     title, colorbar_label
         Text of the figure.
+    focus
+        An image whose non-zero voxels (e.g. a relevance map, which lies in the brain) give the
+        extent the slices are spread over and cropped to, instead of the whole background: a
+        whole-head scan then spends no slice on face, neck or scalp.
     """
     ref = _Volume(background)
     over = _Volume(overlay) if overlay is not None and vmax > 0 else None
@@ -168,6 +173,16 @@ def slice_mosaic(
         else 1.0
     )
     bounds = _bounds(ref, 0.05 * bg_max)
+    if focus is not None:
+        region = _Volume(focus)
+        if region.data.any():
+            region.data = np.abs(region.data)
+            inner = _bounds(region, 0.0) + np.array([-6.0, 6.0])  # 10 mm around it in all
+            bounds = np.stack(
+                [np.maximum(bounds[:, 0], inner[:, 0]), np.minimum(bounds[:, 1], inner[:, 1])],
+                axis=1,
+            )
+            bounds[:, 1] = np.maximum(bounds[:, 1], bounds[:, 0] + 10.0)
     panels = []
     for name in display:
         axis = _AXES[name]
@@ -188,7 +203,7 @@ def slice_mosaic(
     width = max(sizes[a] for a, _ in others) + 2.0  # + a 2 mm gap between panels
     height = max(sizes[b] for _, b in others) + 2.0
     style = _Style(over, contours, bg_max, threshold, *_scale(over, vmax, threshold)[:2], vmax)
-    bar = 0.8 if over is not None else 0.0
+    bar = 1.0 if over is not None else 0.0
     with matplotlib.rc_context(_RC):
         inches = 2.6 if one_row else 1.75  # per panel: an orthogonal view is shown larger
         fig = Figure(figsize=(inches * ncols + bar, inches * nrows * height / width + 0.3))
@@ -277,24 +292,35 @@ def _panel(ax, ref: _Volume, style: _Style, name, axis, k, bounds, cell, *, labe
     for artist in artists:
         artist.set_clip_path(clip)
     mm = ref.affine[axis, 3] + ref.affine[axis, axis] * k
-    text = {"color": "white", "fontsize": 7}
+    text = {"color": "white", "fontsize": 8}
     ax.text(x0 + dx, y0 + dy, f" {name}={mm:.0f}", va="bottom", **text)
     if name != "x" and labels:
         ax.text(x0 + dx, y1 + dy, " L", va="top", **text)
         ax.text(x1 + dx, y1 + dy, "R ", va="top", ha="right", **text)
 
 
-def _colorbar(fig: Figure, cax, cmap, vmin, vmax, ticks, grey, label: str) -> None:
+def _colorbar(
+    fig: Figure, cax, cmap, vmin, vmax, ticks, grey, label: str, colour: str = "white"
+) -> None:
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
+    from matplotlib.ticker import FuncFormatter
 
     bar = fig.colorbar(ScalarMappable(Normalize(vmin, vmax), cmap), cax=cax)
     bar.set_ticks(ticks)
-    bar.ax.tick_params(colors="white", labelsize=6)
-    bar.formatter.set_powerlimits((-2, 3))
-    bar.ax.yaxis.get_offset_text().set(color="white", fontsize=6)
-    bar.set_label(label, color="white", fontsize=7)
+    # every tick carries its own scale (2.1e-05): no offset text to find at the top
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: tick_label(v)))
+    bar.ax.tick_params(colors=colour, labelsize=8)
+    bar.set_label(label, color=colour, fontsize=8)
     bar.ax.axhspan(*grey, color="0.5")
+
+
+def tick_label(value: float) -> str:
+    """A short tick label that carries its own scale: ``0``, ``0.25``, ``2.1e-05``."""
+    if value == 0:
+        return "0"
+    text = f"{value:.2g}"
+    return text.replace("e-0", "e-").replace("e+0", "e+")
 
 
 def pool_to_resolution(image: nib.Nifti1Image, resolution: float = 2.0) -> nib.Nifti1Image:

@@ -38,9 +38,10 @@ __all__ = [
 
 LOGGER = logging.getLogger("bids_lrp")
 
-#: Correlation with the template below which the registration is flagged (measured on good
-#: affine registrations of simulated and real scans: 0.80-0.85).
-REGISTRATION_MIN = 0.70
+#: Correlation with the template below which a registration is flagged when its outputs do
+#: not record the check's verdict: `bids_lrp.normalize.quality.FLOOR` (not imported: the
+#: normalize package loads ANTs, which reports do not need).
+REGISTRATION_MIN = 0.40
 #: Fraction of the start relevance that may be absorbed (biases, stabilizers) before an LRP map
 #: is flagged: region sums then no longer add up to the explained score.
 CONSERVATION_MAX = 0.10
@@ -97,8 +98,12 @@ NATIVE_CAPTION = (
 )
 CONSERVATION_CAPTION = (
     "LRP conserves relevance: the input relevance should add up to the start relevance (the "
-    "explained class's probability for boehle2019). 'absorbed' is the part lost to biases and "
-    "stabilizers; gradient methods have no such property."
+    "explained class's probability for boehle2019). 'absorbed' = start relevance - sum: the "
+    "part taken by biases and stabilizers on the way to the input (gradient methods conserve "
+    "nothing, so it is n/a for them). 'outside brain' is the share of |relevance| the method "
+    "put outside the template brain mask, where the network's input is always 0: it says "
+    "nothing about the participant and was removed from the maps and from every number made "
+    "from them (the sums here are after its removal)."
 )
 FOOTER = (
     "Research software: not a medical device, not for clinical use. Method after Böhle, Eitel, "
@@ -135,7 +140,11 @@ def prediction_notices(probabilities: Mapping[str, float]) -> list[Notice]:
 
 
 def registration_notices(quality: Mapping[str, Any]) -> list[Notice]:
-    """Flag a registration whose quality is missing or below `REGISTRATION_MIN`."""
+    """Flag a registration that failed `bids_lrp.normalize.quality.check_registration`.
+
+    Outputs without the check's verdict (``Passed``) are judged by their correlation alone,
+    against the check's floor.
+    """
     value = number(quality.get("Value"))
     if value is None:
         return [
@@ -145,12 +154,17 @@ def registration_notices(quality: Mapping[str, Any]) -> list[Notice]:
                 code="registration",
             )
         ]
-    if value < REGISTRATION_MIN:
+    passed = quality.get("Passed")
+    if passed is False or (passed is None and value < REGISTRATION_MIN):
+        verdict = quality.get("Verdict") or (
+            f"failed: the scan correlates {value:.3f} with the template inside its brain mask "
+            f"(at least {REGISTRATION_MIN} expected)"
+        )
         return [
             Notice(
                 "warning",
-                f"poor registration: correlation with the template {value:.3f} < "
-                f"{REGISTRATION_MIN}; relevance maps and region tables may be misplaced",
+                f"registration check {verdict}; relevance maps and region tables may be "
+                "misplaced (see the registration figure)",
                 code="registration",
             )
         ]
@@ -231,11 +245,17 @@ def conservation_row(
         "sum (network grid)": total,
         "sum (template grid)": on_template,
         "sum (native grid)": native_sum,
-        "absorbed": number(meta.get("Absorbed")),
+        "absorbed": number(meta.get("Absorbed")) if kind == "relevance" else None,
+        "outside brain": _percent(meta.get("RelevanceOutsideBrain")),
         "conservation error": error,
         "check": status,
     }
     return row, notices
+
+
+def _percent(value: Any) -> str | None:
+    share = number(value)
+    return None if share is None else f"{share:.1%}"
 
 
 def not_for_clinical_use(model: Mapping[str, Any]) -> bool:

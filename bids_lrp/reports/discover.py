@@ -62,6 +62,7 @@ class ImageOutputs:
     relevance: dict[str, Path] = field(default_factory=dict)
     native: dict[str, Path] = field(default_factory=dict)
     regions: dict[str, dict[str, Path]] = field(default_factory=dict)
+    transforms: list[Path] = field(default_factory=list)
 
     @property
     def methods(self) -> list[str]:
@@ -91,8 +92,18 @@ def _classify(image: ImageOutputs, path: Path, entities: dict[str, str], suffix:
             image.template = image.template or space
     elif suffix == "relevance" and desc and ext == "tsv" and "atlas" in entities:
         image.regions.setdefault(desc, {})[entities["atlas"]] = path
+    elif suffix == "xfm" and entities.get("from") == "T1w" and ext in _TRANSFORMS:
+        # ANTs order: a displacement field before the affine it follows
+        image.transforms = sorted([*image.transforms, path], key=lambda p: _transform_rank(p))
     else:
         LOGGER.debug("report: ignoring %s", name)
+
+
+_TRANSFORMS = ("nii.gz", "h5", "mat")
+
+
+def _transform_rank(path: Path) -> int:
+    return _TRANSFORMS.index(path.name.split(".", 1)[-1])
 
 
 def find_images(output_dir: str | Path, subject: str) -> list[ImageOutputs]:

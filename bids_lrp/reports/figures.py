@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -95,6 +96,19 @@ def _new_figure(width: float, height: float) -> Figure:
         return Figure(figsize=(width, height), layout="constrained")
 
 
+def plain_ticks(ax, axis: str = "y") -> None:
+    """Tick labels that carry their own scale (2e-05), not an offset text beside the axis."""
+    from matplotlib.ticker import FuncFormatter
+
+    formatter = FuncFormatter(lambda value, _: f"{value:g}")
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(formatter)
+
+
+def wrapped(title: str, width: int = 80) -> str:
+    """``title`` broken into lines of at most ``width`` characters (none is clipped)."""
+    return textwrap.fill(title, width, break_long_words=False, break_on_hyphens=False)
+
+
 def bar_chart(
     names: Sequence[str],
     series: Mapping[str, Sequence[float]],
@@ -103,6 +117,9 @@ def bar_chart(
     title: str,
     xlabel: str,
     reference: float | None = None,
+    flagged: Sequence[bool] | None = None,
+    flag_label: str = "",
+    log_if_wide: bool = False,
 ) -> Path:
     """Horizontal bars, first name on top; several series are drawn side by side.
 
@@ -118,6 +135,12 @@ def bar_chart(
         Text of the chart.
     reference
         Draw a vertical dashed line at this x (e.g. 1 for a gain).
+    flagged, flag_label
+        Bars to draw hatched and grey (one flag per name), and the legend entry saying why
+        (e.g. a gain whose denominator is near 0).
+    log_if_wide
+        Use a logarithmic axis when all values are positive and span more than a factor 100
+        (gains over a denominator near 0 would otherwise flatten every other bar).
     """
     if not names:
         raise ValueError("bar_chart needs at least one bar")
@@ -126,24 +149,39 @@ def bar_chart(
         ax = fig.add_subplot()
         y = np.arange(len(names))
         height = 0.8 / max(1, len(series))
+        marked = np.asarray(flagged if flagged is not None else [False] * len(names), bool)
         for i, (label, values) in enumerate(series.items()):
             offset = (i - (len(series) - 1) / 2) * height
-            ax.barh(
+            bars = ax.barh(
                 y + offset,
                 np.asarray(values, dtype=float),
                 height=height,
                 label=label,
                 color=GROUP_COLOURS.get(label, f"C{i}"),
             )
+            for bar, flag in zip(bars, marked, strict=True):
+                if flag:
+                    bar.set(facecolor="0.75", hatch="///", edgecolor="0.45")
+        if marked.any():
+            from matplotlib.patches import Patch
+
+            handle = Patch(facecolor="0.75", hatch="///", edgecolor="0.45", label=flag_label)
+            ax.legend(handles=[handle], loc="lower right")
         if reference is not None:
             ax.axvline(reference, color="0.3", linestyle="--", linewidth=0.8)
+        every = np.concatenate([np.asarray(v, dtype=float) for v in series.values()])
+        every = every[np.isfinite(every)]
+        if log_if_wide and every.size and every.min() > 0 and every.max() > 100 * every.min():
+            ax.set_xscale("log")
         ax.set_yticks(y, [str(n) for n in names])
         ax.invert_yaxis()
         ax.set_xlabel(xlabel)
-        ax.set_title(title)
+        if ax.get_xscale() == "linear":
+            plain_ticks(ax, "x")
+        fig.suptitle(wrapped(title), fontsize=10)
         ax.grid(axis="x", color="0.9")
         ax.set_axisbelow(True)
-        if len(series) > 1:
+        if len(series) > 1 and not marked.any():
             ax.legend(loc="lower right")
     return save_figure(fig, path)
 
@@ -188,12 +226,12 @@ def violin_plot(
                 jitter = rng.uniform(-0.12, 0.12, values.size)
                 ax.scatter(i + jitter, values, s=9, color=colour, zorder=3)
             ax.set_xticks(range(len(groups)), [f"{g}\nn={len(v)}" for g, v in groups.items()])
-            ax.set_title(area, fontsize=9)
-            ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+            ax.set_title(wrapped(area.replace("_", " "), 22), fontsize=9)
+            plain_ticks(ax)
         for ax in axes[len(data) :]:
             ax.set_axis_off()
         axes[0].set_ylabel(ylabel)
-        fig.suptitle(title)
+        fig.suptitle(wrapped(title, int(11 * (2.2 * ncols + 0.6))))
     return save_figure(fig, path)
 
 
@@ -231,17 +269,17 @@ def similarity_heatmap(
         image = ax.imshow(matrix, cmap="RdBu_r" if low < 0 else "viridis", vmin=low, vmax=1.0)
         fig.colorbar(image, ax=ax, shrink=0.8, label="cosine similarity")
         if n <= 40:
-            ax.set_xticks(range(n), labels, rotation=90, fontsize=6)
-            ax.set_yticks(range(n), labels, fontsize=6)
+            ax.set_xticks(range(n), labels, rotation=90, fontsize=7)
+            ax.set_yticks(range(n), labels, fontsize=7)
         else:
             ax.set_xticks([])
             ax.set_yticks([])
         if groups is not None:
             _group_strips(ax, groups)
             ax.tick_params(axis="y", pad=14)  # labels clear of the strip
-            ax.set_title(title, pad=14)
+            ax.set_title(wrapped(title, int(11 * size)), pad=14)
         else:
-            ax.set_title(title)
+            ax.set_title(wrapped(title, int(11 * size)))
     return save_figure(fig, path)
 
 

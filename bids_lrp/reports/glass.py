@@ -99,7 +99,7 @@ def glass_brain(
     boxes = _sizes(volume, outline)
     widths = [b[1] - b[0] for b in boxes]
     height = max(b[3] - b[2] for b in boxes)
-    bar = 0.9 if vmax > 0 else 0.0
+    bar = 1.1 if vmax > 0 else 0.0
     top = 0.35 if title else 0.1
     inches = 2.6 / height  # per mm
     fig_w, fig_h = sum(widths) * inches + bar + 0.2, height * inches + top + 0.1
@@ -157,10 +157,7 @@ def glass_brain(
                     (height * inches - 0.2) / fig_h,
                 )
             )
-            _colorbar(fig, cax, cmap, vmin, vmax, ticks, grey, "relevance")
-            cax.tick_params(colors="0.2")
-            cax.yaxis.get_offset_text().set(color="0.2")
-            cax.yaxis.label.set_color("0.2")
+            _colorbar(fig, cax, cmap, vmin, vmax, ticks, grey, "relevance per voxel", "0.2")
         if title:
             fig.suptitle(title, fontsize=10, y=1 - 0.05 / fig_h, va="top")
     return save_figure(fig, path)

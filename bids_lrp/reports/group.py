@@ -21,7 +21,8 @@ from nibabel.filebasedimages import ImageFileError
 
 from bids_lrp import __version__
 from bids_lrp.group.cohort import IMAGE_COLUMNS
-from bids_lrp.group.tables import GAINS
+from bids_lrp.group.tables import GAINS, NEAR_ZERO_DENSITY, unstable_areas
+from bids_lrp.group.write import METRICS_COLUMNS
 from bids_lrp.outputs import atomic_write_text
 from bids_lrp.reports.checks import FOOTER
 from bids_lrp.reports.discover import group_files, read_json
@@ -31,6 +32,7 @@ from bids_lrp.reports.group_summary import summary_blocks
 from bids_lrp.reports.html import (
     Section,
     alert,
+    definition_list,
     esc,
     figure,
     json_details,
@@ -161,6 +163,7 @@ def _gain(rep: _Group, name: str, stem: str, stats: pd.DataFrame, sidecar: dict)
                 said = True
             continue
         top = _ranked(stats, column)
+        unstable = unstable_areas(top, num, den)
         path = bar_chart(
             list(top["name"]),
             {groups: list(top[column])},
@@ -168,8 +171,13 @@ def _gain(rep: _Group, name: str, stem: str, stats: pd.DataFrame, sidecar: dict)
             title=f"{name}: top {len(top)} areas by relevance gain {groups}",
             xlabel=f"relevance gain (mean S_a {groups})",
             reference=1.0,
+            flagged=[n in unstable for n in top["name"]],
+            flag_label=f"mean_{den}(S_a) near 0: noise",
+            log_if_wide=True,
         )
         caption = f"Relevance gain {groups}: ratio of the mean area relevance of the two groups."
+        if unstable:
+            caption += f" Hatched grey: areas whose mean_{den}(S_a) is near 0 (see the warning)."
         if total:
             caption += (
                 f" {live} of {total} {den} maps hold any relevance; the {den} mean rests on them."
@@ -177,6 +185,16 @@ def _gain(rep: _Group, name: str, stem: str, stats: pd.DataFrame, sidecar: dict)
         heading = "" if made else f"<h3>{esc(name)}</h3>"
         rep.blocks["gain"].append(heading + figure(rep.src(path), caption))
         made = True
+        if unstable:
+            rep.say(
+                "gain",
+                "warning",
+                f"{name}: {len(unstable)} of the top {len(top)} areas by gain {groups} "
+                f"({', '.join(unstable)}) divide by a mean_{den}(S_a) near 0 (below its "
+                f"standard error, or a density under {NEAR_ZERO_DENSITY:.0%} of a typical "
+                "area's): their gain and rank are noise (column unstable_gain_* of the group "
+                "statistics table).",
+            )
         if total and 2 * live < total:
             rep.say(
                 "gain",
@@ -282,7 +300,19 @@ def _metrics(rep: _Group, files: dict[tuple[str, ...], Path]) -> None:
         if data is None or data.empty:
             continue
         rows = data.to_dict("records")
-        rep.blocks["metrics"].append(f"<h3>{esc(model)}</h3>" + table(rows, list(data.columns)))
+        rep.blocks["metrics"].append(
+            f"<h3>{esc(model)}</h3>"
+            + table(
+                rows,
+                list(data.columns),
+                caption="The model's classification of the labelled images (AD positive; a "
+                "prediction is AD when p(AD) >= 0.5), overall and per session. What each "
+                "column means:",
+            )
+            + definition_list(
+                [(c, METRICS_COLUMNS[c]) for c in data.columns if c in METRICS_COLUMNS]
+            )
+        )
         overall = next((r for r in rows if r.get("scope") == "overall"), rows[0])
         cells = [
             [f"true {t}"] + [overall.get(c) for c in cs]

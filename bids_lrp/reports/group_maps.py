@@ -10,6 +10,7 @@ import numpy as np
 from scipy import ndimage
 
 from bids_lrp.group.niftistream import read_grid, read_volume
+from bids_lrp.group.write import group_words
 from bids_lrp.reports.brain import pool_to_resolution, slice_mosaic
 from bids_lrp.reports.figures import relevance_scale
 from bids_lrp.reports.glass import glass_brain
@@ -82,7 +83,13 @@ def method_maps(
                 title=f"{method}, mean of {cohort}",
             )
             rep.blocks["maps"].append(
-                figure(rep.src(ortho), f"Mean map, {cohort}: orthogonal slices.")
+                figure(
+                    rep.src(ortho),
+                    f"The voxel-wise mean of the {method} maps of {_cohort_words(cohort)}, "
+                    f"on the template; slices through the maximum of the first map shown, the "
+                    "same for every group, and one colour scale for all of them, so that the "
+                    "groups compare.",
+                )
             )
         glass = glass_brain(
             pooled[(method, cohort, space)],
@@ -91,4 +98,16 @@ def method_maps(
             threshold=max(p[1] for p in projections),
             title=f"{method}, {cohort}",
         )
-        rep.blocks["maps"].append(figure(rep.src(glass), f"Mean map, {cohort}: glass brain."))
+        rep.blocks["maps"].append(
+            figure(
+                rep.src(glass),
+                f"The same mean map of {_cohort_words(cohort)} as a glass brain: maximum-"
+                "intensity projections (pooled to 2 mm, weakest 95% hidden).",
+            )
+        )
+
+
+def _cohort_words(cohort: str) -> str:
+    """``TP`` -> ``the true positives (AD classified AD)``; ``all`` -> ``all images``."""
+    words = group_words(cohort)
+    return words if cohort == "all" else f"the {words}"

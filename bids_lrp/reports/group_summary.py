@@ -19,12 +19,40 @@ _SUMMARY_ROWS = {
 }
 
 
+#: The group level's settings as a reader knows them: key -> (option, what it decides).
+_SETTINGS = {
+    "label_column": ("--label-column", "column of participants.tsv with the diagnosis"),
+    "ad_labels": ("--ad-labels", "values of that column that mean AD"),
+    "hc_labels": ("--hc-labels", "values of that column that mean HC"),
+    "area_grouping": ("--area-grouping", "how atlas labels are merged into areas"),
+    "fingerprint_areas": ("--fingerprint-areas", "areas of the relevance fingerprints"),
+    "volume_columns": ("--volumes", "area = column of external volumes"),
+    "volume_areas": ("--volume-areas", "areas of the volume-relevance correlation"),
+    "permutations": ("--permutations", "permutations of the correlation test"),
+    "confidence": ("--confidence", "p(AD) above which a true positive is confident"),
+    "participant_label": ("--participant-label", "participants included (none: all)"),
+    "session_label": ("--session-label", "sessions included (none: all)"),
+    "nprocs": ("--nprocs", "processes used"),
+}
+
+
+def _settings_table(settings: dict[str, Any]) -> str:
+    rows = [
+        {"option": option, "value": _readable(settings[key]), "what it decides": meaning}
+        for key, (option, meaning) in _SETTINGS.items()
+        if key in settings
+    ]
+    return table(
+        rows, ["option", "value", "what it decides"], caption="Settings of this group run"
+    )
+
+
 def _readable(value: Any) -> str:
     if isinstance(value, dict):
-        return ", ".join(f"{k} {v}" for k, v in value.items()) or "none"
+        return ", ".join(f"{k}: {v}" for k, v in value.items()) or "none"
     if isinstance(value, list):
         return ", ".join(map(str, value)) or "none"
-    return str(value)
+    return "none" if value is None else str(value)
 
 
 def summary_blocks(rep, summary: dict[str, Any]) -> None:
@@ -37,9 +65,6 @@ def summary_blocks(rep, summary: dict[str, Any]) -> None:
         (label, _readable(summary[key])) for label, key in _SUMMARY_ROWS.items() if key in summary
     ]
     settings = summary.get("Settings")
-    if isinstance(settings, dict):
-        shown = {k: v for k, v in settings.items() if v not in (None, [], {}, "")}
-        rows.append(("Settings", "; ".join(f"{k} = {_readable(v)}" for k, v in shown.items())))
     images = summary.get("ImagesSkipped") or {}
     maps = summary.get("MapsSkipped") or {}
     notes = summary.get("Skipped") or []
@@ -52,6 +77,8 @@ def summary_blocks(rep, summary: dict[str, Any]) -> None:
             )
         )
     rep.blocks["summary"].append(definition_list(rows))
+    if isinstance(settings, dict):
+        rep.blocks["summary"].append(_settings_table(settings))
     if isinstance(images, dict) and images:
         rows = [{"image": k, "reason": v} for k, v in images.items()]
         rep.blocks["skipped"].append("<h3>Images</h3>" + table(rows, ["image", "reason"]))

@@ -56,8 +56,10 @@ table.data th { background: #f4f6f9; }
 table.data td.num { text-align: right; font-variant-numeric: tabular-nums; }
 table.data caption { caption-side: top; text-align: left; font-size: 13px;
                      color: var(--muted); padding-bottom: 4px; }
-dl.kv { display: grid; grid-template-columns: max-content auto; gap: 2px 16px; margin: 6px 0; }
-dl.kv dt { font-weight: 600; } dl.kv dd { margin: 0; word-break: break-all; }
+dl.kv { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: 2px 16px;
+        margin: 6px 0; }
+dl.kv dt { font-weight: 600; } dl.kv dd { margin: 0; overflow-wrap: anywhere; }
+code { overflow-wrap: anywhere; }
 div.alert { border-left: 4px solid; padding: 6px 12px; margin: 6px 0; border-radius: 2px; }
 div.alert.warning { border-color: var(--warn); background: var(--warn-bg); }
 div.alert.error { border-color: var(--err); background: var(--err-bg); }

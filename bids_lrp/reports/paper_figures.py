@@ -11,9 +11,8 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
-from matplotlib.ticker import FuncFormatter
 
-from bids_lrp.reports.figures import _RC, _new_figure, save_figure
+from bids_lrp.reports.figures import _RC, _new_figure, plain_ticks, save_figure, wrapped
 
 __all__ = ["area_means", "area_violins", "beta_curve", "overlap_heatmaps", "volume_scatter"]
 
@@ -26,19 +25,13 @@ def _short(name: str, width: int = 28) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _plain_ticks(ax, axis: str = "y") -> None:
-    """Tick labels that carry their own scale (2e-05), not an offset text above the axis."""
-    formatter = FuncFormatter(lambda value, _: f"{value:g}")
-    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(formatter)
-
-
 def _area_axis(ax, areas: Sequence[str]) -> None:
     ax.set_xticks(np.arange(len(areas)), [_short(a) for a in areas], rotation=60, ha="right")
     ax.set_xlim(-0.6, len(areas) - 0.4)
     ax.margins(y=0.12)  # room for the largest dots and the legend
     ax.grid(axis="y", color="0.9")
     ax.set_axisbelow(True)
-    _plain_ticks(ax)
+    plain_ticks(ax)
 
 
 def area_means(
@@ -71,7 +64,7 @@ def area_means(
             )
         _area_axis(ax, areas)
         ax.set_ylabel(ylabel)
-        ax.set_title(title)
+        ax.set_title(wrapped(title))
         ax.legend(loc="upper right", markerscale=0.4)
     return save_figure(fig, path)
 
@@ -109,7 +102,7 @@ def area_violins(
             ax.axhline(reference, color="0.3", linestyle="--", linewidth=0.8)
         _area_axis(ax, areas)
         ax.set_ylabel(ylabel)
-        ax.set_title(title)
+        ax.set_title(wrapped(title))
         ax.legend(loc="upper right")
     return save_figure(fig, path)
 
@@ -135,7 +128,7 @@ def overlap_heatmaps(
             ax.set_title(name)
         axes[0].set_ylabel("beta")
         fig.colorbar(image, ax=list(axes), label="shared top-10 areas (%)", shrink=0.8)
-        fig.suptitle(title)
+        fig.suptitle(wrapped(title))
     return save_figure(fig, path)
 
 
@@ -161,8 +154,8 @@ def volume_scatter(
             stats = "r n/a" if not np.isfinite(r) else f"r = {r:.2f}, p = {p:.3g}"
             ax.set_title(f"{method}\n{stats}", fontsize=9)
             ax.set_xlabel(f"{_short(area)} volume (mm³)")
-            _plain_ticks(ax)
-            _plain_ticks(ax, "x")
+            plain_ticks(ax)
+            plain_ticks(ax, "x")
         for ax in axes[len(panels) :]:
             ax.set_axis_off()
         axes[0].set_ylabel("relevance in the area (S_a)")

@@ -86,6 +86,7 @@ class _Report:
         self.models: dict[str, dict[str, Any]] = {}
         self.conservation: dict[str, tuple[ImageOutputs, list[dict[str, Any]]]] = {}
         self._raw: dict[Path, nib.Nifti1Image] = {}
+        self.focus: nib.Nifti1Image | None = None  # the brain on the image's native grid
 
     def notice(self, level: str, text: str, scope: str = "", code: str = "") -> None:
         self.notices.append(Notice(level, text, scope, code))
@@ -183,7 +184,8 @@ def _registration(report: _Report, image: ImageOutputs, preproc: nib.Nifti1Image
     if preproc is None:
         report.add("registration", image, alert("error", "No normalized T1w was found."))
         return
-    meta = read_sidecar(image.preproc).get("RegistrationQuality")
+    sidecar = read_sidecar(image.preproc)
+    meta = sidecar.get("RegistrationQuality")
     meta = meta if isinstance(meta, dict) else {}
     report.extend(checks.registration_notices(meta), image.prefix)
     outlines = checks.template_outlines(image.template or "")
@@ -194,14 +196,57 @@ def _registration(report: _Report, image: ImageOutputs, preproc: nib.Nifti1Image
             image.prefix,
             "template",
         )
+    moved = _registered_scan(report, image, sidecar, preproc)
     path = report.figures / f"{image.prefix}_space-{image.template}_desc-registration_T1w.png"
-    slice_mosaic(preproc, path, outlines=outlines, title=f"{image.prefix}: normalized T1w")
+    if moved is not None:
+        shown = (
+            f"The participant's T1w, unmasked, moved into {image.template} space by the "
+            "transforms saved in the derivatives"
+        )
+        title = f"{image.prefix}: T1w in {image.template} space, template outline"
+    else:
+        moved = preproc
+        shown = (
+            f"The network input (masked by the template, so the fit outside the brain cannot be "
+            f"judged) in {image.template} space"
+        )
+        title = f"{image.prefix}: network input, template outline"
+    slice_mosaic(moved, path, outlines=outlines, title=title)
+    verdict = meta.get("Verdict")
     caption = (
-        f"Normalized, masked and scaled T1w (network input) in {image.template} space; red: "
-        "the template's brain outline, blue: its white-matter boundary. "
-        f"{meta.get('Metric', 'Registration quality')}: {fmt(meta.get('Value'), 3)}."
+        f"{shown}; red: the template's brain outline, blue: its white-matter boundary. A good "
+        "registration puts the participant's brain edge on the red line and its white matter "
+        "inside the blue one. "
+        f"{meta.get('Metric', 'Registration quality')}: {fmt(meta.get('Value'), 3)}"
+        + (f". Check {verdict}." if verdict else ".")
     )
     report.add("registration", image, figure(report.src(path), caption))
+
+
+def _registered_scan(
+    report: _Report, image: ImageOutputs, sidecar: dict[str, Any], preproc: nib.Nifti1Image
+) -> nib.Nifti1Image | None:
+    """The raw T1w moved by the saved forward transforms onto the template grid, or None."""
+    sources = sidecar.get("Sources") or []
+    sources = [sources] if isinstance(sources, str) else list(sources)
+    raw = next(
+        (p for s in sources if (p := resolve_source(str(s), report.output_dir, report.bids_dir))),
+        None,
+    )
+    if raw is None or not image.transforms:
+        missing = "raw T1w" if raw is None else "forward transforms"
+        report.notice(
+            "warning",
+            f"{missing} not found: the registration figure shows the masked network input, "
+            "which cannot show a misfit (pass the BIDS folder)",
+            image.prefix,
+            "missing",
+        )
+        return None
+    # ANTs is loaded only here: the other reports (and the group level) do not need it
+    from bids_lrp.normalize.registration import apply_transforms
+
+    return apply_transforms(report.raw(raw), preproc, [str(t) for t in image.transforms])
 
 
 def _method_title(meta: dict[str, Any], desc: str) -> str:
@@ -250,11 +295,31 @@ def _method(
 
 
 def _relevance(report: _Report, image: ImageOutputs, preproc: nib.Nifti1Image | None) -> None:
+    report.focus = _guarded(report, image, "native-space maps", _native_focus)
     parts = [
         _guarded(report, image, f"{desc} relevance", _method, desc, preproc) or ""
         for desc in image.methods
     ]
     report.add("relevance", image, "".join(parts) or alert("error", "No relevance maps found."))
+
+
+def _native_focus(report: _Report, image: ImageOutputs) -> nib.Nifti1Image | None:
+    """Where any native-space map of the image holds relevance: the brain on the native grid.
+
+    The maps are 0 outside the template brain mask (moved onto the participant's scan), so
+    their union spans the brain: the native mosaics spread their slices over it, not over the
+    face, neck and scalp of a whole-head scan.
+    """
+    union = None
+    for path in image.native.values():
+        img = _load(path)
+        inside = np.asarray(img.dataobj) != 0
+        if union is not None and union.shape != inside.shape:
+            return None
+        union = inside if union is None else union | inside
+    if union is None or not union.any():
+        return None
+    return nib.Nifti1Image(union.astype(np.float32), img.affine)
 
 
 def _native(report: _Report, image: ImageOutputs, desc: str, parts: list[str]) -> float | None:
@@ -290,6 +355,7 @@ def _native(report: _Report, image: ImageOutputs, desc: str, parts: list[str]) -
         vmax=vmax,
         threshold=threshold,
         title=f"{desc}, participant's own T1w",
+        focus=report.focus,
     )
     parts.append(figure(report.src(path), checks.NATIVE_CAPTION))
     return float(np.asarray(rel.dataobj).sum(dtype=np.float64))
@@ -301,7 +367,8 @@ def _regions(report: _Report, image: ImageOutputs) -> None:
         for atlas, path in sorted(atlases.items()):
             try:
                 regions = _read_tsv(path)
-                top = regions.sort_values("relevance_sum", ascending=False).head(TOP_REGIONS)
+                positive = regions[regions["relevance_sum"] > 0]
+                top = positive.sort_values("relevance_sum", ascending=False).head(TOP_REGIONS)
             except (*_UNREADABLE, KeyError, pd.errors.ParserError) as err:
                 report.notice(
                     "error",
@@ -312,17 +379,33 @@ def _regions(report: _Report, image: ImageOutputs) -> None:
                 continue
             columns = [c for c in checks.REGION_COLUMNS if c in top.columns]
             title = f"{desc}, {atlas} atlas: top {len(top)} regions by relevance sum"
-            parts.append(f"<h4>{esc(title)}</h4>")
-            if len(top):
-                chart = report.figures / f"{path.name.split('.')[0]}.svg"
-                bar_chart(
-                    list(top["name"]),
-                    {"relevance sum": list(top["relevance_sum"])},
-                    chart,
-                    title=title,
-                    xlabel="relevance sum (S_a)",
+            if not len(top):
+                parts.append(f"<h4>{esc(desc)}, {esc(atlas)} atlas: no region to rank</h4>")
+                parts.append(
+                    alert(
+                        "info",
+                        f"No region of {esc(atlas)} holds positive relevance in this map, so "
+                        "there is nothing to rank (an empty map: see the conservation check).",
+                    )
                 )
-                parts.append(figure(report.src(chart), title))
+                continue
+            parts.append(f"<h4>{esc(title)}</h4>")
+            chart = report.figures / f"{path.name.split('.')[0]}.svg"
+            bar_chart(
+                list(top["name"]),
+                {"relevance sum": list(top["relevance_sum"])},
+                chart,
+                title=title,
+                xlabel="relevance sum (S_a)",
+            )
+            parts.append(
+                figure(
+                    report.src(chart),
+                    f"Relevance summed over each region of the {atlas} atlas (S_a), for the "
+                    f"{len(top)} regions of highest sum among those with positive relevance; "
+                    "the table gives the region's other measures.",
+                )
+            )
             parts.append(table(top.to_dict("records"), columns))
     if not parts:
         report.notice("warning", "no region tables", image.prefix, "missing")

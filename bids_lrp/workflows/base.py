@@ -128,6 +128,7 @@ def init_single_subject_wf(
         n_images=len(images),
         device=settings.device,
         omp_nthreads=settings.omp_nthreads,
+        template=settings.template,
     )
     workflow.connect(merge, "out", explain, "in_files")
     registration = settings.registration or model.registration

@@ -28,6 +28,7 @@ def init_model_node(
     device: str = "cpu",
     omp_nthreads: int = 1,
     batch_size: int = BATCH_SIZE,
+    template: str = "",
     name: str = "explain",
 ) -> pe.Node:
     """The node that loads the model once and classifies and explains a participant's images.
@@ -46,6 +47,7 @@ def init_model_node(
             device=device,
             threads=omp_nthreads,
             batch_size=batch_size,
+            template=template,
         ),
         name=name,
         n_procs=omp_nthreads,

@@ -28,7 +28,8 @@ def init_normalize_wf(
 
     N4 bias correction, registration to the template (the paper's SyN-quick profile or
     affine), the template brain mask applied and min-max scaling within it (no per-subject
-    skull stripping, as in the paper); a registration quality metric is computed in the mask.
+    skull stripping, as in the paper); the registration is checked on the unmasked registered
+    scan (`bids_lrp.normalize.quality`).
 
     Parameters
     ----------
@@ -95,7 +96,7 @@ def init_normalize_wf(
             (validate, n4, [("out_file", "in_file")]),
             (n4, register, [("out_file", "in_file")]),
             (register, mask_scale, [("warped", "in_file")]),
-            (mask_scale, quality, [("out_file", "in_file")]),
+            (register, quality, [("warped", "in_file")]),
             (validate, outputnode, [("out_file", "reference")]),
             (mask_scale, outputnode, [("out_file", "preproc")]),
             (

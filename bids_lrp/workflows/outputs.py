@@ -10,21 +10,7 @@ from nipype.pipeline import engine as pe
 
 from bids_lrp.interfaces.io import DerivativesSink
 from bids_lrp.outputs import method_desc, model_desc
-
-_TABLE_COLUMNS = {
-    "index": "label value in the atlas image",
-    "name": "region name in the atlas",
-    "n_voxels": "voxels of the region on the template grid",
-    "volume_mm3": "volume of the region on the template grid (mm^3)",
-    "native_volume_mm3": "volume of the region on the participant's own scan (mm^3): the "
-    "Jacobian determinant of the SyN registration integrated over the region (only with "
-    "--registration syn or --estimate-volumes)",
-    "relevance_sum": "sum of relevance over the region (S_a, Böhle et al. 2019)",
-    "relevance_density": "relevance_sum / n_voxels",
-    "relevance_positive": "sum of positive relevance over the region",
-    "relevance_negative": "sum of negative relevance over the region",
-    "relevance_fraction": "relevance_sum / total relevance of the image",
-}
+from bids_lrp.regions import COLUMN_DESCRIPTIONS
 
 
 def init_outputs_wf(
@@ -142,7 +128,7 @@ def init_outputs_wf(
         "ds_regions",
         "relevance",
         {"space": template},
-        {"Atlases": dict(atlas_meta), **_TABLE_COLUMNS},
+        {"Atlases": dict(atlas_meta), **COLUMN_DESCRIPTIONS},
     )
     writers = [ds_preproc, ds_fwd, ds_inv, ds_rel, ds_pred, ds_tables]
     collect = pe.Node(niu.Merge(len(writers) + int(native_space)), name="collect_outputs")

@@ -8,6 +8,7 @@ import shutil
 import pandas as pd
 
 from bids_lrp.cli.run import main
+from tests.e2e.documented import undocumented
 
 
 def test_group_level_on_participant_outputs(tmp_path, sim_bids, reference_run):
@@ -40,6 +41,9 @@ def test_group_level_on_participant_outputs(tmp_path, sim_bids, reference_run):
     assert abs(row[hippo_column] - hippocampus) <= 1e-6 * max(1.0, abs(hippocampus))
     summary = json.loads((group / "group_summary.json").read_text())
     assert summary
+    # every file and column of a real participant and group run is in docs/outputs.md
+    methods = {"LRPb0", "GuidedBackprop"}
+    assert undocumented(out, methods, "MNI152NLin2009cAsym", "tinytest") == []
     check = open_page(group / "group_report.html", "e2e-group-report")
     assert check.broken_images == [] and check.severe_console == []
     assert check.section_ids == list(SECTIONS)

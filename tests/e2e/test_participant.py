@@ -15,6 +15,7 @@ import pandas as pd
 from bids_lrp.config import load_settings
 from bids_lrp.fastgz import sparse_gzip
 from bids_lrp.regions import COLUMNS
+from bids_lrp.templates import get_template
 from tests.e2e.helpers import outputs_of
 
 TPL = "MNI152NLin2009cAsym"
@@ -77,6 +78,7 @@ def test_maps_tables_and_sidecars(reference_run, sim_bids):
     data = np.asarray(preproc.dataobj)
     assert data.min() >= 0 and data.max() <= 1 and data.max() > 0.9
     predictions = pd.read_csv(anat / "sub-001_desc-tinytest_predictions.tsv", sep="\t")
+    brain = get_template(TPL).brain_mask()
     for desc in ("LRPb0", "GuidedBackprop"):
         tpl = nib.load(anat / f"sub-001_space-{TPL}_desc-{desc}_relevance.nii.gz")
         native = nib.load(anat / f"sub-001_space-T1w_desc-{desc}_relevance.nii.gz")
@@ -95,6 +97,9 @@ def test_maps_tables_and_sidecars(reference_run, sim_bids):
             assert meta["TargetSelection"] == "predicted class"
         tpl_sum = float(np.asarray(tpl.dataobj, dtype=float).sum())
         assert np.isclose(tpl_sum, meta["RelevanceSum"], rtol=1e-3, atol=1e-6)
+        # the network's input is 0 outside the template brain mask: so is every map there
+        assert not np.asarray(tpl.dataobj)[~brain].any()
+        assert 0 <= meta["RelevanceOutsideBrain"] < 1
         if desc == "LRPb0":
             assert meta["MethodParameters"] == {"beta": 0.0, "start": "probability"}
             assert 0 <= meta["ConservationError"] < 1

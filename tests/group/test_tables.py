@@ -121,3 +121,17 @@ def test_images_with_relevance_counts_maps_that_are_not_empty():
     assert images_with_relevance(sums, masks) == {"all": 3, "AD": 2, "HC": 1}
     assert images_with_relevance(sums * 0, masks) == {"all": 0, "AD": 0, "HC": 0}
     assert images_with_relevance(sums.iloc[:0], {"all": np.zeros(0, bool)}) == {"all": 0}
+
+
+def test_a_gain_over_a_near_zero_denominator_is_flagged():
+    """Tiny but steady control sums (guided backprop in an area it ignores) are near 0 too."""
+    from bids_lrp.group.tables import unstable_denominator
+
+    mean = pd.Series([5e-5, 0.6, 0.5, 0.4, 2e-3])
+    error = pd.Series([1e-6, 0.05, 0.6, 0.02, 1e-4])
+    voxels = np.array([4596, 9484, 8000, 7000, 10])
+    flags = unstable_denominator(mean, error, voxels).tolist()
+    # 1: density far below the typical area's; 3: below its standard error; 5: small area
+    assert flags == [1, 0, 1, 0, 0]
+    unknown = unstable_denominator(mean, pd.Series([np.nan] * 5), voxels).tolist()
+    assert unknown[0] == 1 and pd.isna(unknown[1])

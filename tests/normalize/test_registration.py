@@ -9,6 +9,7 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from bids_lrp.normalize import (
     PROFILES,
@@ -19,7 +20,10 @@ from bids_lrp.normalize import (
     registration_quality,
     relevance_to_native,
 )
+from bids_lrp.normalize.quality import check_registration
 from bids_lrp.simulate.native import rotation
+from bids_lrp.templates import get_template
+from tests.normalize.conftest import TEMPLATE as TPL
 from tests.normalize.conftest import downsample
 
 
@@ -138,6 +142,45 @@ def test_colin27_whole_head_registers(colin27, template, tmp_path):
     # contrast against this template); 0.59 for the unposed header without registration.
     assert after > 0.62, after
     assert after > before + 0.2, (before, after)
+    # the check passes it despite its contrast (0.63 < the 0.7 a fixed threshold wanted) and
+    # fails the same scan left where its re-posed header put it
+    assert check_registration(reg.warped, nib.load(get_template(TPL).t1w), mask).passed
+    unregistered = apply_transforms(posed, brain, [])
+    assert not check_registration(unregistered, nib.load(get_template(TPL).t1w), mask).passed
+
+
+def _moved(img: nib.Nifti1Image, matrix: np.ndarray, offset) -> nib.Nifti1Image:
+    data = np.asarray(img.dataobj, dtype=np.float32)
+    return nib.Nifti1Image(ndimage.affine_transform(data, matrix, offset, order=1), img.affine)
+
+
+def test_the_registration_check_fails_broken_registrations(affine_sim, template):
+    """Good registration passes; shifted, rotated, flipped or wrongly moved scans fail."""
+    moving, reg = affine_sim
+    brain, mask = template
+    whole_head = nib.load(get_template(TPL).t1w)
+    good = check_registration(reg.warped, whole_head, mask)
+    assert good.passed and good.improvement < -0.2, good
+    centre = (np.array(reg.warped.shape) - 1) / 2
+    angle = np.deg2rad(15)
+    pitch = np.array(
+        [[1, 0, 0], [0, np.cos(angle), -np.sin(angle)], [0, np.sin(angle), np.cos(angle)]]
+    )
+    flip_y, flip_x = np.diag([1.0, -1.0, 1.0]), np.diag([-1.0, 1.0, 1.0])
+    broken = {
+        "shifted 8 mm": _moved(reg.warped, np.eye(3), [0, 8, 0]),
+        "rotated 15 degrees": _moved(reg.warped, pitch, centre - pitch @ centre),
+        "flipped back-front": _moved(reg.warped, flip_y, [0, 2 * centre[1], 0]),
+        "not registered": apply_transforms(moving, brain, []),
+        "a wrong transform": apply_transforms(moving, brain, reg.inverse_transforms),
+    }
+    for name, img in broken.items():
+        check = check_registration(img, whole_head, mask)
+        assert not check.passed, (name, check)
+        assert "not registered" in check.reason or "not where it belongs" in check.reason
+    # left-right flips look like a good registration (the docstring says why)
+    flipped = _moved(reg.warped, flip_x, [2 * centre[0], 0, 0])
+    assert check_registration(flipped, whole_head, mask).passed
 
 
 def test_unknown_kind_and_bad_prefix(template_3mm, tmp_path):

@@ -40,6 +40,20 @@ return Array.from(document.images)
   .map(img => img.getAttribute('src'));
 """
 _SECTION_IDS = "return Array.from(document.querySelectorAll('section[id]')).map(s => s.id);"
+# Legibility at 100 % zoom: a figure drawn smaller than its pixels shrinks its text (tick labels
+# below ~9 px); text must break between words, not inside them; nothing may be wider than the
+# window (a reader would have to scroll sideways).
+_SHRUNK_IMAGES = """
+return Array.from(document.images)
+  .filter(img => img.naturalWidth > 0 && img.clientWidth < 0.9 * img.naturalWidth)
+  .map(img => `${img.getAttribute('src')} (${img.clientWidth} of ${img.naturalWidth} px)`);
+"""
+_BREAK_ALL = """
+return Array.from(document.querySelectorAll('body *'))
+  .filter(e => getComputedStyle(e).wordBreak === 'break-all')
+  .map(e => `${e.tagName.toLowerCase()}: ${e.textContent.slice(0, 40)}`);
+"""
+_WIDER_THAN_WINDOW = "return document.documentElement.scrollWidth - window.innerWidth;"
 
 
 @dataclass(frozen=True)
@@ -51,6 +65,9 @@ class PageCheck:
     section_ids: list[str]
     n_images: int
     screenshot: Path
+    shrunk_images: list[str]
+    break_all: list[str]
+    overflow_px: int
 
 
 def _driver() -> webdriver.Chrome:
@@ -107,6 +124,9 @@ def open_page(html: Path, name: str) -> PageCheck:
         broken = driver.execute_script(_BROKEN_IMAGES)
         n_images = driver.execute_script("return document.images.length;")
         sections = driver.execute_script(_SECTION_IDS)
+        shrunk = driver.execute_script(_SHRUNK_IMAGES)
+        break_all = driver.execute_script(_BREAK_ALL)
+        overflow = int(driver.execute_script(_WIDER_THAN_WINDOW))
         logs = driver.get_log("browser")
         ARTIFACTS.mkdir(exist_ok=True)
         screenshot = ARTIFACTS / f"{name}.png"
@@ -114,7 +134,7 @@ def open_page(html: Path, name: str) -> PageCheck:
     finally:
         driver.quit()
     severe = [entry["message"] for entry in logs if entry.get("level") == "SEVERE"]
-    return PageCheck(broken, severe, sections, n_images, screenshot)
+    return PageCheck(broken, severe, sections, n_images, screenshot, shrunk, break_all, overflow)
 
 
 class _Scanner(HTMLParser):

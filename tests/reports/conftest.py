@@ -18,6 +18,8 @@ import pandas as pd
 import pytest
 from scipy import ndimage
 
+from bids_lrp.group.tables import group_stats
+
 TPL = "MNI152NLin2009cAsym"
 SHAPE = (49, 58, 49)
 AFFINE = np.array([[4.0, 0, 0, -96], [0, 4.0, 0, -132], [0, 0, 4.0, -78], [0, 0, 0, 1]])
@@ -98,6 +100,15 @@ def to_raw_grid(data: np.ndarray) -> np.ndarray:
     return ndimage.affine_transform(data, vox[:3, :3], vox[:3, 3], RAW_SHAPE, order=1)
 
 
+def identity_transform(path: Path) -> Path:
+    """An ANTs affine transform file that moves nothing."""
+    import ants
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ants.write_transform(ants.create_ants_transform("AffineTransform", dimension=3), str(path))
+    return path
+
+
 def make_raw(bids: Path, label: str, session: str | None) -> str:
     """A raw T1w (3 mm, LPS, skull ring, noise); returns its ``bids:raw:`` source."""
     rng = np.random.default_rng(1)
@@ -146,6 +157,8 @@ def make_participant(
         source = make_raw(bids, label, session)
         common = {"Model": card, "Template": TEMPLATE, "Sources": [source]}
         anat.mkdir(parents=True, exist_ok=True)
+        # the raw scan already lies in template world space: the registration is the identity
+        identity_transform(anat / f"{prefix}_from-T1w_to-{TPL}_mode-image_xfm.mat")
         pd.DataFrame(
             [
                 {
@@ -168,6 +181,13 @@ def make_participant(
                 "RegistrationQuality": {
                     "Metric": "Pearson correlation with the template inside its brain mask",
                     "Value": quality,
+                    "BestMove": "shift +6 mm along y (back-front)",
+                    "Improvement": -0.05 if quality > 0.5 else 0.08,
+                    "Passed": quality > 0.5,
+                    "Verdict": "passed: no shift, rotation or flip fits better"
+                    if quality > 0.5
+                    else "failed: the scan fits the template better after a shift +6 mm along y "
+                    "(back-front) (correlation +0.080): it is not where it belongs",
                 },
             },
         )
@@ -236,12 +256,18 @@ GROUPS = ("all", "AD", "HC", "TP", "TN", "FP", "FN")
 
 
 def make_group(
-    out: Path, *, labelled: bool = True, method: str = "LRPb0", live_controls: int = 4
+    out: Path,
+    *,
+    labelled: bool = True,
+    method: str = "LRPb0",
+    live_controls: int = 4,
+    noisy_control_area: str | None = None,
 ) -> Path:
     """Group-level outputs for 8 images (4 AD, 4 HC when labelled).
 
     ``live_controls``: how many of the HC maps hold relevance (the others are all 0, as LRP b0
-    maps of clear controls).
+    maps of clear controls). ``noisy_control_area``: an area whose control sums scatter around
+    0, so that its gain over HC divides by noise (as guided backpropagation's can).
     """
     group = out / "group"
     group.mkdir(parents=True, exist_ok=True)
@@ -260,6 +286,8 @@ def make_group(
     ) * rng.uniform(0.7, 1.3, (n, len(AREAS)))
     if labelled:
         values[4 + live_controls :] = 0.0
+    if noisy_control_area is not None:
+        values[4:, AREAS.index(noisy_control_area)] = [2e-4, -2.1e-4, 2e-4, -1.85e-4]
     images = [f"sub-{i:02d}" for i in range(1, n + 1)]
     sums = pd.DataFrame(
         {
@@ -276,19 +304,14 @@ def make_group(
     stem = f"atlas-Neuromorphometrics_desc-{method}"
     sums.to_csv(group / f"{stem}_areasums.tsv", sep="\t", index=False, na_rep="n/a")
     voxels = rng.integers(500, 9000, len(AREAS))
-    stats = pd.DataFrame({"name": AREAS, "n_voxels": voxels})
     groups = [g for g in GROUPS if g == "all" or (labelled and g in outcome + labels)]
-    for g in groups:
-        rows = np.ones(n, bool) if g == "all" else np.isin(labels, [g]) | np.isin(outcome, [g])
-        stats[f"mean_{g}"] = values[rows].mean(axis=0)
-        stats[f"density_{g}"] = stats[f"mean_{g}"] / voxels
-        stats[f"rank_density_{g}"] = stats[f"density_{g}"].rank(ascending=False).astype(int)
-    if labelled:
-        for a, b in (("AD", "HC"), ("TP", "HC"), ("TN", "HC")):
-            denominator = stats[f"mean_{b}"].where(stats[f"mean_{b}"] != 0)
-            stats[f"gain_{a}_{b}"] = stats[f"mean_{a}"] / denominator
-            stats[f"rank_gain_{a}_{b}"] = stats[f"gain_{a}_{b}"].rank(ascending=False)
-    stats.to_csv(group / f"{stem}_groupstats.tsv", sep="\t", index=False)
+    masks = {
+        g: np.ones(n, bool) if g == "all" else np.isin(labels, [g]) | np.isin(outcome, [g])
+        for g in groups
+    }
+    # the group level's own statistics (means, densities, gains and their stability)
+    stats = group_stats(pd.DataFrame(values, columns=AREAS), pd.Series(voxels, AREAS), masks)
+    stats.to_csv(group / f"{stem}_groupstats.tsv", sep="\t", index=False, na_rep="n/a")
     sizes = {g: int(sum(1 for x in labels + outcome if x == g)) for g in groups if g != "all"}
     live = np.abs(values).sum(axis=1) > 0
     counts = {

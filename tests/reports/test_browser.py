@@ -19,6 +19,12 @@ def _screenshot_ok(check) -> None:
     assert data.startswith(PNG) and len(data) > 10_000, check.screenshot
 
 
+def _legible(check) -> None:
+    assert check.shrunk_images == []  # figures shown at their own size: text as designed
+    assert check.break_all == []  # words are not cut in two
+    assert check.overflow_px <= 0  # no sideways scrolling
+
+
 def test_participant_report_in_chromium(session_participant_report):
     check = open_page(session_participant_report, "participant-report")
     assert check.broken_images == []
@@ -26,6 +32,7 @@ def test_participant_report_in_chromium(session_participant_report):
     assert check.section_ids == list(PARTICIPANT_SECTIONS)
     assert check.n_images == 18  # 2 sessions x 9 figures
     _screenshot_ok(check)
+    _legible(check)
 
 
 @pytest.mark.parametrize("kind", ["labelled", "unlabelled"])
@@ -36,6 +43,7 @@ def test_group_report_in_chromium(session_group_reports, kind):
     assert check.section_ids == list(GROUP_SECTIONS)
     assert check.n_images == (12 if kind == "labelled" else 4)
     _screenshot_ok(check)
+    _legible(check)
 
 
 def test_the_browser_check_sees_a_broken_page(tmp_path):
@@ -49,6 +57,23 @@ def test_the_browser_check_sees_a_broken_page(tmp_path):
     assert sorted(check.broken_images) == ["https://example.invalid/remote.png", "missing.png"]
     assert any("deliberate error" in message for message in check.severe_console)
     assert check.section_ids == ["a"]
+
+
+def test_the_browser_check_sees_an_illegible_page(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (3000, 200), "white").save(tmp_path / "wide.png")
+    page = tmp_path / "illegible.html"
+    page.write_text(
+        '<!DOCTYPE html><html><body><section id="a">'
+        '<img src="wide.png" style="max-width: 100%">'
+        '<p style="word-break: break-all">IntendedUse: research</p>'
+        '<div style="width: 3000px">a table too wide</div></section></body></html>'
+    )
+    check = open_page(page, "illegible-page")
+    assert check.shrunk_images and "wide.png" in check.shrunk_images[0]
+    assert check.break_all == ["p: IntendedUse: research"]
+    assert check.overflow_px > 0
 
 
 def test_no_selenium_manager(tmp_path, monkeypatch):

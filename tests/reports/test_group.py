@@ -166,3 +166,31 @@ def test_violins_say_how_their_areas_were_chosen(tmp_path):
     out = make_group(tmp_path / "out2", labelled=True)
     violins = write_group_report(out).read_text(encoding="utf-8").split('id="violins"', 1)[1]
     assert "highest AD / HC gain" in violins.split("</section>", 1)[0]
+
+
+def test_gains_over_a_denominator_indistinguishable_from_zero_are_flagged(tmp_path):
+    """A control mean smaller than its standard error makes a huge gain: it is said to be noise."""
+    area = "Amygdala"
+    out = make_group(tmp_path / "out", labelled=True, noisy_control_area=area)
+    stats = pd.read_csv(
+        out / "group" / "atlas-Neuromorphometrics_desc-LRPb0_groupstats.tsv", sep="\t"
+    ).set_index("name")
+    assert stats.loc[area, "unstable_gain_AD_HC"] == 1
+    assert stats.loc[area, "rank_gain_AD_HC"] == 1  # the noise ranks first
+    assert stats.loc["Hippocampus", "unstable_gain_AD_HC"] == 0  # a real difference
+    text = write_group_report(out).read_text(encoding="utf-8")
+    gain = text.split('id="gain"', 1)[1].split("</section>", 1)[0]
+    warnings = [w for w in gain.split('class="alert') if "divide by a mean_HC(S_a) near 0" in w]
+    assert warnings and all(area in w for w in warnings)  # AD / HC, TP / HC, TN / HC
+    quiet = write_group_report(make_group(tmp_path / "quiet")).read_text(encoding="utf-8")
+    flagged = [w for w in quiet.split('class="alert') if "near 0 (below its standard" in w]
+    assert not [w for w in flagged if area in w]  # its controls are not noise there
+
+
+def test_the_summary_shows_settings_by_their_options(tmp_path):
+    out = make_group(tmp_path / "out", labelled=True)
+    text = write_group_report(out).read_text(encoding="utf-8")
+    summary = text.split('id="summary"', 1)[1].split("</section>", 1)[0]
+    assert "Settings of this group run" in summary
+    assert "<td>--label-column</td><td>diagnosis</td>" in summary
+    assert "label_column" not in summary  # no raw keys

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from bids_lrp.reports import write_participant_report
@@ -76,8 +77,20 @@ def test_quality_warnings(poor):
     path, page = poor
     assert {"registration", "conservation", "uncertain"} <= set(page.codes)
     text = path.read_text(encoding="utf-8")
-    assert "poor registration: correlation with the template 0.450" in text
+    assert "registration check failed: the scan fits the template better after a" in text
     assert "uncertain prediction: p(AD) = 0.550" in text
+
+
+def test_registration_without_a_recorded_verdict_is_judged_by_its_correlation():
+    from bids_lrp.normalize.quality import FLOOR
+    from bids_lrp.reports.checks import REGISTRATION_MIN, registration_notices
+
+    assert REGISTRATION_MIN == FLOOR
+    assert registration_notices({"Value": 0.63}) == []  # Colin27's: a good registration
+    [notice] = registration_notices({"Value": 0.2})
+    assert "correlates 0.200 with the template" in notice.text
+    [notice] = registration_notices({"Value": 0.8, "Passed": False, "Verdict": "failed: flipped"})
+    assert "registration check failed: flipped" in notice.text
 
 
 def test_conservation_is_checked_for_lrp_only(poor):
@@ -237,3 +250,63 @@ def test_a_warning_about_the_model_is_logged_once_per_run(tmp_path, caplog, monk
     assert len(about_model) == len(set(about_model)) == 2, about_model
     for label in ("01", "02", "03"):  # each page still says it
         assert "not for clinical use" in (out / f"sub-{label}.html").read_text().lower()
+
+
+def test_an_empty_map_gets_no_chart_of_zero_areas(tmp_path):
+    """A map without positive region sums is said to be empty instead of ranking zeros."""
+    out = make_participant(tmp_path / "out", tmp_path / "bids")
+    anat = out / "sub-01" / "anat"
+    table = anat / f"sub-01_space-{TPL}_atlas-Neuromorphometrics_desc-LRPb0_relevance.tsv"
+    regions = pd.read_csv(table, sep="\t")
+    regions[["relevance_sum", "relevance_positive", "relevance_density"]] = 0.0
+    regions.to_csv(table, sep="\t", index=False)
+    path, page = report(out, tmp_path / "bids")
+    charts = [src for src in page.images if src.endswith(".svg")]
+    assert not [src for src in charts if "desc-LRPb0" in src]  # no chart of zeros
+    assert [src for src in charts if "desc-GuidedBackprop" in src]
+    text = path.read_text(encoding="utf-8")
+    assert "LRPb0, Neuromorphometrics atlas: no region to rank" in text
+    assert "holds positive relevance in this map, so there is nothing to rank" in text
+
+
+def test_the_conservation_table_explains_absorbed_and_outside_brain():
+    from bids_lrp.reports.checks import CONSERVATION_CAPTION, conservation_row
+
+    gradient = {
+        "MethodKind": "gradient",
+        "StartRelevance": 1.2,
+        "RelevanceSum": -214.6,
+        "Absorbed": 215.8,
+        "RelevanceOutsideBrain": 0.1834,
+    }
+    row, _ = conservation_row("GuidedBackprop", gradient, None)
+    assert row["absorbed"] is None  # start - sum means nothing for a gradient
+    assert row["outside brain"] == "18.3%"
+    assert "'absorbed' = start relevance - sum" in CONSERVATION_CAPTION
+    assert "'outside brain'" in CONSERVATION_CAPTION
+    lrp = {"MethodKind": "relevance", "StartRelevance": 0.9, "Absorbed": 0.01}
+    row, _ = conservation_row("LRPb0", {**lrp, "RelevanceSum": 0.89}, None)
+    assert row["absorbed"] == 0.01 and row["outside brain"] is None
+
+
+def test_the_registration_figure_shows_the_unmasked_scan_moved_by_the_saved_transforms(good):
+    """The figure draws the participant's own scan (skull included), not the masked input."""
+    from bids_lrp.reports.discover import find_images
+
+    path, page = good
+    out = path.parent
+    [image] = find_images(out, "01")
+    assert [t.name for t in image.transforms] == [f"sub-01_from-T1w_to-{TPL}_mode-image_xfm.mat"]
+    [src] = [s for s in page.images if "desc-registration" in s]
+    assert "moved into MNI152NLin2009cAsym space by the transforms saved" in path.read_text()
+    assert (out / src).stat().st_size > 1000
+
+
+def test_without_transforms_the_registration_figure_says_what_it_cannot_show(tmp_path):
+    out = make_participant(tmp_path / "out", tmp_path / "bids")
+    (out / "sub-01" / "anat" / f"sub-01_from-T1w_to-{TPL}_mode-image_xfm.mat").unlink()
+    path, page = report(out, tmp_path / "bids")
+    assert "missing" in page.codes
+    text = path.read_text(encoding="utf-8")
+    assert "forward transforms not found: the registration figure shows the masked" in text
+    assert "masked by the template, so the fit outside the brain cannot be judged" in text
