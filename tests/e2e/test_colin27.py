@@ -11,7 +11,6 @@ import nibabel as nib
 import numpy as np
 
 from bids_lrp.cli.run import main
-from tests.e2e.helpers import common_args
 
 
 def _colin27() -> Path:
@@ -32,9 +31,9 @@ def test_colin27_whole_head(tmp_path, e2e_model):
     )
     (bids / "README").write_text("Colin27 (Holmes et al. 1998), from Debian's mricron-data.\n")
     out = tmp_path / "out"
-    code = main(
-        [str(bids), str(out), "participant", "-w", str(tmp_path / "work"), *common_args(e2e_model)]
-    )
+    # one image: both cores go to its steps (N4 and registration at 1 mm take the time)
+    options = ["--model", str(e2e_model), "--nprocs", "2", "--omp-nthreads", "2"]
+    code = main([str(bids), str(out), "participant", "-w", str(tmp_path / "work"), *options])
     assert code == 0
     anat_out = out / "sub-colin27" / "anat"
     tpl = "MNI152NLin2009cAsym"
