@@ -81,3 +81,40 @@ def test_bad_figure_requests_fail_early(tmp_path):
     with pytest.raises(ValueError, match="at least one bar"):
         bar_chart([], {}, tmp_path / "x.svg", title="t", xlabel="x")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_focus_spreads_the_slices_over_the_brain_not_the_head(tmp_path, monkeypatch):
+    """A whole-head scan (neck, face) with relevance in its brain: every cut goes through it."""
+    import re
+
+    from matplotlib.figure import Figure
+
+    shown: list[str] = []
+    savefig = Figure.savefig
+
+    def record(fig, *args, **kwargs):
+        shown.extend(t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text")))
+        return savefig(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", record)
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    affine[:3, 3] = -100.0
+    head = np.full((100, 100, 100), 300, np.float32)  # bright from the neck to the crown
+    rel = np.zeros(head.shape, np.float32)
+    rel[40:60, 45:65, 60:80] = 1e-4  # the "brain": x, y in [-20, 30), z in [20, 60) mm
+    relevance = nib.Nifti1Image(rel, affine)
+    slice_mosaic(
+        nib.Nifti1Image(head, affine),
+        tmp_path / "m.png",
+        overlay=relevance,
+        vmax=1e-4,
+        threshold=1e-5,
+        focus=relevance,
+    )
+    cuts = {
+        axis: [float(v) for v in re.findall(rf"{axis}=(-?\d+)", " ".join(shown))] for axis in "xyz"
+    }
+    bounds = {"x": (-20, 28), "y": (-10, 38), "z": (20, 58)}
+    for axis, (low, high) in bounds.items():
+        assert len(cuts[axis]) == 6, cuts
+        assert all(low - 1 <= c <= high + 1 for c in cuts[axis]), (axis, cuts[axis])
