@@ -107,8 +107,9 @@ def main() -> None:
     args = parser.parse_args()
     from scipy.special import softmax
 
+    from bids_lrp.grid import Grid
     from bids_lrp.model import load_checkpoint
-    from bids_lrp.model.data import Grid, network_input
+    from bids_lrp.model.data import network_input
     from bids_lrp.model.metrics import POSITIVE, predict
 
     nets = [(path, *load_checkpoint(path)) for path in args.model]

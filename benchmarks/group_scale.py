@@ -159,9 +159,10 @@ def generate(
     return bids, out
 
 
-#: The group level without its HTML report (the report module made unimportable).
+#: The group level without its HTML report (the app's report replaced by `NoReport`).
 WITHOUT_REPORT = (
-    "import sys; sys.modules['bids_lrp.reports.group'] = None; "
+    "import sys; from bids_lrp.group.run import NoReport; "
+    "from bids_lrp.reports import background; background.GroupReport = NoReport; "
     "from bids_lrp.cli.run import main; sys.exit(main(sys.argv[1:]))"
 )
 

@@ -5,10 +5,10 @@ participants, fixed seed), the participant level with ``--omp-nthreads 1`` (bit-
 registrations) and the group level with the paper's preset, then hashes every output file.
 Names that carry the time of the run (``logs/config-<time>.toml``) are left out.
 
-Usage::
+Usage (the same ``--work`` both times: ``dataset_description.json`` records the input's path)::
 
-    python benchmarks/identical_outputs.py --work /tmp/ident --write manifest.json   # before
-    python benchmarks/identical_outputs.py --work /tmp/ident2 --compare manifest.json # after
+    python benchmarks/identical_outputs.py --work /tmp/ident --write manifest.json    # before
+    python benchmarks/identical_outputs.py --work /tmp/ident --compare manifest.json  # after
 
 Exit status 1 and the differing files when ``--compare`` finds a difference.
 """

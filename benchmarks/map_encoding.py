@@ -39,7 +39,8 @@ def main() -> None:
     from scipy import ndimage
 
     from bids_lrp.fastgz import sparse_gzip
-    from bids_lrp.group.niftistream import Grid, _blocks, iter_values, keep_freed_memory
+    from bids_lrp.grid import Grid
+    from bids_lrp.group.niftistream import _blocks, iter_values, keep_freed_memory
     from bids_lrp.templates import get_template
 
     keep_freed_memory()

@@ -18,13 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bids_lrp.exitcodes import (
+    EX_CANTCREAT,
+    EX_INVALID_BIDS,
+    EX_NOINPUT,
+    EX_NOTHING_SELECTED,
+    EX_USAGE,
+)
+from bids_lrp.names import image_prefix
+
 __all__ = [
-    "EX_CANTCREAT",
-    "EX_FAILED",
-    "EX_INVALID_BIDS",
-    "EX_NOINPUT",
-    "EX_NOTHING_SELECTED",
-    "EX_USAGE",
     "InputError",
     "T1wInput",
     "check_labels",
@@ -37,13 +40,6 @@ __all__ = [
 
 logger = logging.getLogger("bids_lrp")
 
-# Exit codes (BIDS-Apps execution spec; BSD sysexits where it defers to them).
-EX_FAILED = 1
-EX_INVALID_BIDS = 16
-EX_NOTHING_SELECTED = 18
-EX_USAGE = 64
-EX_NOINPUT = 66
-EX_CANTCREAT = 73
 
 _LABEL = re.compile(r"^[A-Za-z0-9]+$")
 # Entities a filter file may use for the T1w query (pybids names).
@@ -89,8 +85,7 @@ class T1wInput:
     @property
     def prefix(self) -> str:
         """``sub-<l>[_ses-<s>][_acq-<a>][_ce-..][_rec-..][_run-<r>]``."""
-        order = ("sub", "ses", "acq", "ce", "rec", "run")
-        return "_".join(f"{k}-{self.entities[k]}" for k in order if k in self.entities)
+        return image_prefix(self.entities)
 
 
 def check_labels(labels: Iterable[str] | None, entity: str) -> tuple[str, ...]:

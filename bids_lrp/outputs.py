@@ -21,58 +21,27 @@ from types import TracebackType
 from typing import Any
 
 from bids_lrp import __version__
-from bids_lrp.config import PREDICTED
-from bids_lrp.methods import CATALOG, method_label
+from bids_lrp.methods import CATALOG, PREDICTED, method_label
 
 __all__ = [
     "BIDSIGNORE",
-    "ENTITY_ORDER",
     "StagedOutputs",
     "atomic_copy",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
     "check_writable",
-    "derivative_name",
-    "derivative_path",
     "make_folders",
     "method_desc",
     "method_names",
     "model_desc",
     "remove_if_empty",
     "remove_stale_temporaries",
-    "source_prefix",
     "write_citation",
     "write_dataset_description",
     "write_dataset_files",
 ]
 
-# Entities in the order BIDS prints them (derivative entities after the raw ones).
-ENTITY_ORDER = (
-    "sub",
-    "ses",
-    "acq",
-    "ce",
-    "rec",
-    "run",
-    "from",
-    "to",
-    "mode",
-    "space",
-    "res",
-    "atlas",
-    "desc",
-)
-_SOURCE_ENTITIES = ("sub", "ses", "acq", "ce", "rec", "run")
-_LABEL = re.compile(r"^[A-Za-z0-9]+$")
-_PYBIDS_NAMES = {
-    "subject": "sub",
-    "session": "ses",
-    "acquisition": "acq",
-    "ceagent": "ce",
-    "reconstruction": "rec",
-    "run": "run",
-}
 
 # Not (yet) in the BIDS-Derivatives schema: relevance maps and tables, predictions, ANTs .mat.
 BIDSIGNORE = "\n".join(
@@ -114,47 +83,6 @@ def model_desc(name: str) -> str:
     if not label:
         raise ValueError(f"model name {name!r} has no alphanumeric characters")
     return label
-
-
-def source_prefix(entities: Mapping[str, Any]) -> dict[str, str]:
-    """Keep the source entities of a raw T1w (pybids or short names) in BIDS short form."""
-    short = {}
-    for key, value in entities.items():
-        key = _PYBIDS_NAMES.get(key, key)
-        if key in _SOURCE_ENTITIES and value not in (None, ""):
-            short[key] = str(value)
-    if "sub" not in short:
-        raise ValueError(f"a source file needs a subject entity, got {dict(entities)!r}")
-    return short
-
-
-def derivative_name(entities: Mapping[str, Any], suffix: str, extension: str) -> str:
-    """Build a file name from entities in BIDS order, e.g. ``sub-01_space-X_desc-Y_T1w.nii.gz``."""
-    unknown = sorted(set(entities) - set(ENTITY_ORDER))
-    if unknown:
-        raise ValueError(f"unknown entities {unknown}; known: {', '.join(ENTITY_ORDER)}")
-    parts = []
-    for key in ENTITY_ORDER:
-        value = entities.get(key)
-        if value in (None, ""):
-            continue
-        value = str(value)
-        if not _LABEL.match(value):
-            raise ValueError(f"entity {key}-{value!r} is not an alphanumeric BIDS label")
-        parts.append(f"{key}-{value}")
-    if not extension.startswith("."):
-        extension = "." + extension
-    return "_".join([*parts, suffix]) + extension
-
-
-def derivative_path(
-    output_dir: str | Path, entities: Mapping[str, Any], suffix: str, extension: str
-) -> Path:
-    """Return ``<out>/sub-<l>/[ses-<s>/]anat/<name>`` for the given entities."""
-    folder = Path(output_dir) / f"sub-{entities['sub']}"
-    if entities.get("ses"):
-        folder = folder / f"ses-{entities['ses']}"
-    return folder / "anat" / derivative_name(entities, suffix, extension)
 
 
 #: Suffix of the temporary file an atomic write renames into place (``.<name>.<random>.tmp``).

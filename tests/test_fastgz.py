@@ -14,7 +14,8 @@ import pytest
 from isal import isal_zlib
 
 from bids_lrp.fastgz import save_sparse_nifti, sparse_gzip
-from bids_lrp.group.niftistream import _OUT, Grid, _blocks, read_volume
+from bids_lrp.grid import Grid
+from bids_lrp.group.niftistream import _OUT, _blocks, read_volume
 
 
 def _random_runs(rng: np.random.Generator) -> bytes:

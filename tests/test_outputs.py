@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from bids_lrp.names import derivative_name, derivative_path
 from bids_lrp.outputs import (
     atomic_write_bytes,
-    derivative_name,
-    derivative_path,
     write_dataset_files,
 )
 

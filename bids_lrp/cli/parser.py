@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from bids_lrp import __version__
+from bids_lrp.exitcodes import EX_USAGE
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -25,11 +26,11 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose usage errors are one line on stderr and exit code 64."""
+class CommandParser(argparse.ArgumentParser):
+    """The parser of all three commands: a usage error is one line on stderr and exit code 64."""
 
     def error(self, message: str) -> None:
-        self.exit(64, f"{self.prog}: error: {message}\n")
+        self.exit(EX_USAGE, f"{self.prog}: error: {message}\n")
 
 
 def number_type(convert, accept, requirement: str):
@@ -90,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     from bids_lrp.methods import CATALOG, PRESETS
     from bids_lrp.templates import ATLASES, TEMPLATES
 
-    parser = _Parser(
+    parser = CommandParser(
         prog="bids_lrp",
         description=(
             "Explain deep-learning Alzheimer's disease classification of T1w MRI with "

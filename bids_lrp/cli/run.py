@@ -13,12 +13,9 @@ import argparse
 import getpass
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 
-from bids_lrp.cli.logs import setup_logging
-from bids_lrp.cli.signals import Terminated, terminate_on_sigterm
 from bids_lrp.config import (
     CLUSTER_PLUGINS,
     DEFAULT_METHODS,
@@ -26,12 +23,11 @@ from bids_lrp.config import (
     MP_CONTEXT,
     Settings,
 )
-from bids_lrp.inputs import EX_FAILED, EX_USAGE, InputError
+from bids_lrp.exitcodes import EX_FAILED, EX_INTERRUPTED, EX_USAGE, stopped_by
+from bids_lrp.inputs import InputError
 from bids_lrp.methods import PRESETS, method_label
-
-EX_OK = 0
-#: Ctrl-C (SIGINT), as a shell reports a process killed by it.
-EX_INTERRUPTED = 128 + signal.SIGINT
+from bids_lrp.process.logs import setup_logging
+from bids_lrp.process.signals import Terminated, terminate_on_sigterm
 
 
 def _setup_environment(work_dir: Path | None = None) -> None:
@@ -260,8 +256,9 @@ def main(argv: list[str] | None = None) -> int:
             settings = settings_from_args(args)
             if settings.analysis_level == "group":
                 from bids_lrp.group.run import run_group_level
+                from bids_lrp.reports.background import GroupReport
 
-                return run_group_level(settings)
+                return run_group_level(settings, report=GroupReport)
             from bids_lrp.workflows.execution import run_participant_level
 
             return run_participant_level(settings)
@@ -272,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(
             f"bids_lrp: terminated ({err}); rerun with the same work folder to resume\n"
         )
-        return 128 + err.signum
+        return stopped_by(err)
     except KeyboardInterrupt:  # Ctrl-C; workers and their children are stopped already
         sys.stderr.write("bids_lrp: interrupted; rerun with the same work folder to resume\n")
         return EX_INTERRUPTED
@@ -281,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         return EX_FAILED
 
 
-__all__ = ["EX_FAILED", "EX_INTERRUPTED", "EX_OK", "EX_USAGE", "main", "settings_from_args"]
+__all__ = ["EX_FAILED", "EX_INTERRUPTED", "EX_USAGE", "main", "settings_from_args"]
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

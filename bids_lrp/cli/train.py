@@ -17,15 +17,16 @@ import sys
 from pathlib import Path
 
 from bids_lrp import __version__
-from bids_lrp.cli.logs import setup_logging
 from bids_lrp.cli.parser import (
+    CommandParser,
     HelpFormatter,
-    _Parser,
     _positive_float,
     _positive_int,
     _probability,
     number_type,
 )
+from bids_lrp.config import DEFAULT_LABEL_COLUMN
+from bids_lrp.process.logs import setup_logging
 
 __all__ = ["build_parser", "main"]
 
@@ -49,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     from bids_lrp.model.train import SELECTIONS
     from bids_lrp.templates import TEMPLATES
 
-    parser = _Parser(
+    parser = CommandParser(
         prog="bids_lrp-train",
         description="Train the network of Böhle et al. (2019) to tell AD from HC on "
         "template-space T1w scans (files named "
@@ -75,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="raw dataset with participants.tsv (default: the scans' SourceDatasets, or the "
         "folder holding derivatives/)",
     )
-    data.add_argument("--label-column", default="diagnosis", help="participants.tsv column")
+    data.add_argument(
+        "--label-column", default=DEFAULT_LABEL_COLUMN, help="participants.tsv column"
+    )
     data.add_argument("--ad-labels", nargs="+", default=["AD"], metavar="VALUE")
     data.add_argument("--hc-labels", nargs="+", default=["HC", "CN"], metavar="VALUE")
     data.add_argument("--template", choices=sorted(TEMPLATES), default="MNI152NLin2009cAsym")
@@ -213,7 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``bids_lrp-train``; return the exit code (0; 64 bad input; 73 cannot write)."""
+    """Run ``bids_lrp-train``; return the exit code (0; 64 bad input; 73 cannot write; 130
+    Ctrl-C; 143 SIGTERM)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("MPLCONFIGDIR", str(Path.home() / ".cache" / "matplotlib"))
     try:
@@ -221,10 +225,12 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:  # --help, --version (0) and usage errors (64)
         return int(exit_.code or 0)
     _setup_logging(args.verbosity)
-    from bids_lrp.cli.training import EX_USAGE, UsageError, plan_training, run_training
+    from bids_lrp.cli.training import UsageError, plan_training, run_training
+    from bids_lrp.exitcodes import EX_USAGE, stopped_by
     from bids_lrp.model.checkpoint import CheckpointError
     from bids_lrp.model.data import TrainingDataError
     from bids_lrp.model.train import SplitError
+    from bids_lrp.process.signals import terminate_on_sigterm
 
     try:
         plan = plan_training(args)
@@ -232,13 +238,14 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"bids_lrp-train: error: {err}\n")
         return getattr(err, "code", EX_USAGE)
     try:
-        run_training(args, plan, command=shlex.join(["bids_lrp-train", *argv]))
+        with terminate_on_sigterm():  # SIGTERM stops it like Ctrl-C, DataLoader workers too
+            run_training(args, plan, command=shlex.join(["bids_lrp-train", *argv]))
     except (UsageError, TrainingDataError) as err:  # a full disk (73), an unreadable scan (64)
         sys.stderr.write(f"bids_lrp-train: error: {err}\n")
         return getattr(err, "code", EX_USAGE)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:  # Ctrl-C (130) or SIGTERM (143), as bids_lrp
         sys.stderr.write("bids_lrp-train: interrupted; nothing was written\n")
-        return 1
+        return stopped_by(err)
     return 0
 
 

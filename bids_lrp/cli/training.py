@@ -18,6 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bids_lrp.exitcodes import EX_CANTCREAT, EX_USAGE
+from bids_lrp.grid import Grid
+
 __all__ = [
     "EX_CANTCREAT",
     "EX_USAGE",
@@ -27,8 +30,6 @@ __all__ = [
     "run_training",
 ]
 
-EX_USAGE = 64
-EX_CANTCREAT = 73
 logger = logging.getLogger("bids_lrp")
 
 
@@ -252,7 +253,7 @@ def plan_training(args: argparse.Namespace) -> TrainingPlan:
         ]
     source = data.check_same_grid(scans)
     tpl = get_template(args.template)
-    template_grid = data.Grid(tpl.shape(), tpl.affine())
+    template_grid = Grid(tpl.shape(), tpl.affine())
     if not template_grid.same_as(source.shape, source.affine):
         logger.warning(
             "the scans' grid %s is not the %s template grid %s: the participant level feeds "

@@ -10,27 +10,22 @@ region tables.
 from __future__ import annotations
 
 import os
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bids_lrp.inputs import EX_NOINPUT, InputError
+from bids_lrp.exitcodes import EX_NOINPUT
+from bids_lrp.inputs import InputError
 from bids_lrp.methods import label_order
+from bids_lrp.names import SOURCE_ENTITIES, image_prefix, parse_name
 
 __all__ = [
     "Collection",
     "ImageFiles",
     "collect_outputs",
     "find_outputs",
-    "parse_name",
 ]
-
-_NAME = re.compile(
-    r"^(?P<entities>(?:[a-z]+-[A-Za-z0-9]+_)+)(?P<suffix>[A-Za-z0-9]+)(?P<ext>\.[A-Za-z0-9.]+)$"
-)
-_SOURCE = ("sub", "ses", "acq", "ce", "rec", "run")
 
 
 @dataclass
@@ -62,24 +57,6 @@ class Collection:
     atlases: tuple[str, ...]
 
 
-def parse_name(name: str) -> tuple[dict[str, str], str, str] | None:
-    """Split a BIDS file name into (entities in order, suffix, extension); None if it is not one.
-
-    Examples
-    --------
-    >>> parse_name("sub-01_ses-1_desc-x_predictions.tsv")
-    ({'sub': '01', 'ses': '1', 'desc': 'x'}, 'predictions', '.tsv')
-    """
-    match = _NAME.match(name)
-    if match is None:
-        return None
-    pairs = match["entities"].rstrip("_").split("_")
-    entities = dict(pair.split("-", 1) for pair in pairs)
-    if len(entities) != len(pairs):  # an entity given twice
-        return None
-    return entities, match["suffix"], match["ext"]
-
-
 def _anat_folders(output_dir: Path, participants: Sequence[str], sessions: Sequence[str]):
     wanted = {f"sub-{p}" for p in participants}
     wanted_ses = {f"ses-{s}" for s in sessions}
@@ -103,10 +80,10 @@ def _add_file(found: dict[str, ImageFiles], folder: Path, name: str) -> None:
     if parsed is None:
         return
     entities, suffix, ext = parsed
-    prefix = "_".join(f"{k}-{entities[k]}" for k in _SOURCE if k in entities)
+    prefix = image_prefix(entities)
     if "sub" not in entities or not name.startswith(prefix + "_"):
         return
-    derived = {k: v for k, v in entities.items() if k not in _SOURCE}
+    derived = {k: v for k, v in entities.items() if k not in SOURCE_ENTITIES}
     if suffix == "predictions" and ext == ".tsv" and set(derived) == {"desc"}:
         kind = ("predictions", derived["desc"])
     elif suffix == "relevance" and derived.get("space", "T1w") != "T1w" and "desc" in derived:

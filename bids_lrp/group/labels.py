@@ -8,7 +8,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bids_lrp.inputs import EX_INVALID_BIDS, EX_NOINPUT, EX_USAGE, InputError
+from bids_lrp.config import DEFAULT_LABEL_COLUMN
+from bids_lrp.exitcodes import EX_INVALID_BIDS, EX_NOINPUT, EX_USAGE
+from bids_lrp.inputs import InputError
 from bids_lrp.participants import (
     MISSING,
     ParticipantsError,
@@ -85,7 +87,7 @@ def read_labels(
     if not bids_dir.is_dir():
         raise InputError(f"the BIDS dataset folder {bids_dir} does not exist", EX_INVALID_BIDS)
     path = bids_dir / "participants.tsv"
-    name = column or "diagnosis"
+    name = column or DEFAULT_LABEL_COLUMN
     if not path.is_file():
         if column is not None:
             raise InputError(f"--label-column {column}: {path} does not exist", EX_NOINPUT)

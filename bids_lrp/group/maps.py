@@ -19,7 +19,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from bids_lrp.group.niftistream import Grid, MapError, iter_values, keep_freed_memory
+from bids_lrp.grid import Grid
+from bids_lrp.group.niftistream import MapError, iter_values, keep_freed_memory
 
 __all__ = ["StreamedSums", "mean_image", "stream_sums"]
 

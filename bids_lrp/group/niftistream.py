@@ -15,14 +15,14 @@ import functools
 import io
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
+from bids_lrp.grid import Grid
+
 __all__ = [
-    "Grid",
     "MapError",
     "iter_values",
     "keep_freed_memory",
@@ -37,19 +37,6 @@ _HEADER = 348
 
 class MapError(ValueError):
     """A relevance map that cannot be used (unreadable, truncated, another grid)."""
-
-
-@dataclass(frozen=True)
-class Grid:
-    """The voxel grid all maps must share: shape and voxel-to-world affine."""
-
-    shape: tuple[int, int, int]
-    affine: np.ndarray
-
-    @functools.cached_property
-    def size(self) -> int:
-        """Number of voxels."""
-        return int(np.prod(self.shape))
 
 
 @functools.lru_cache(maxsize=1)

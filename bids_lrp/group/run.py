@@ -11,7 +11,7 @@ import errno
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import pandas as pd
 
 from bids_lrp import __version__
 from bids_lrp.config import Settings
+from bids_lrp.exitcodes import EX_CANTCREAT, EX_NOINPUT
 from bids_lrp.group.boehle2019 import VolumeInputs, write_paper_products
 from bids_lrp.group.cohort import area_sums, image_table, read_area_sums
 from bids_lrp.group.collect import Collection, collect_outputs
@@ -31,13 +32,12 @@ from bids_lrp.group.products import (
     write_maps,
     write_metrics,
 )
-from bids_lrp.group.report import GroupReport
 from bids_lrp.group.tables import group_masks
 from bids_lrp.group.volumes import ExternalVolumes, read_estimated_volumes, read_external_volumes
-from bids_lrp.inputs import EX_CANTCREAT, EX_NOINPUT, InputError, check_output_dirs
+from bids_lrp.inputs import InputError, check_output_dirs
 from bids_lrp.outputs import atomic_write_json, check_writable
 
-__all__ = ["run_group_level"]
+__all__ = ["NoReport", "run_group_level"]
 
 logger = logging.getLogger("bids_lrp")
 
@@ -186,8 +186,32 @@ def _settings_summary(settings: Settings, labels: Labels) -> dict[str, Any]:
     }
 
 
-def run_group_level(settings: Settings) -> int:
+class NoReport:
+    """A group level without its HTML report: `run_group_level`'s default ``report``."""
+
+    def __init__(self, output_dir: Path, n_images: int, nprocs: int) -> None:
+        del output_dir, n_images, nprocs
+
+    def __enter__(self) -> NoReport:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def submit(self, part: tuple[str, ...], paths: Iterable[Path]) -> None:
+        """Nothing to draw."""
+
+    def finish(self) -> None:
+        """Nothing to write."""
+
+
+def run_group_level(settings: Settings, report: Callable[..., Any] = NoReport) -> int:
     """Aggregate the participant outputs of ``settings.output_dir``; return the exit code.
+
+    ``report`` makes the object that draws the HTML report beside the tables (called with the
+    output folder, the number of images and ``settings.nprocs``; `NoReport` by default): the
+    app passes `bids_lrp.reports.background.GroupReport`, so that the group level's data part
+    does not depend on the reports.
 
     Raises
     ------
@@ -255,14 +279,14 @@ def run_group_level(settings: Settings) -> int:
     )
     with (
         _writes_into(folder),
-        GroupReport(settings.output_dir, len(cohort), settings.nprocs) as report,
+        report(settings.output_dir, len(cohort), settings.nprocs) as drawing,
     ):
         written, maps_skipped = _write_products(
-            context, collection, read, notes, report, settings, external
+            context, collection, read, notes, drawing, settings, external
         )
         _finish(settings, context, collection, labels, skipped, notes, written, maps_skipped)
         logger.info("group tables and maps written in %.1f s", time.monotonic() - start)
-        report.finish()
+        drawing.finish()
     logger.info(
         "group level done in %.1f s: %d file(s) in %s%s",
         time.monotonic() - start,
@@ -278,7 +302,7 @@ def _write_products(
     collection: Collection,
     read: dict[tuple[str, str], dict],
     notes: list[str],
-    report: GroupReport,
+    report: NoReport,
     settings: Settings,
     external: ExternalVolumes | None,
 ) -> tuple[list[Path], dict[str, str]]:

@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bids_lrp.exitcodes import EX_NOINPUT, EX_USAGE
 from bids_lrp.group.readers import read_tsv_rows
-from bids_lrp.inputs import EX_NOINPUT, EX_USAGE, InputError
+from bids_lrp.inputs import InputError
 from bids_lrp.participants import MISSING, ParticipantsError, participant_id, read_participants
 
 __all__ = ["ExternalVolumes", "read_estimated_volumes", "read_external_volumes"]

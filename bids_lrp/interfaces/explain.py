@@ -8,7 +8,6 @@ through it in batches. ``SelectImage`` hands one image's share of a batch to its
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -52,7 +51,7 @@ def _brain_masks(template: str, card) -> tuple[np.ndarray, np.ndarray]:
     A network voxel counts as brain when its input (`network_input` of the mask, with the
     card's resampling) takes anything from a brain voxel.
     """
-    from bids_lrp.model.data import Grid
+    from bids_lrp.grid import Grid
 
     grid = Grid.of_card(card)
     key = (tuple(grid.shape), tuple(np.asarray(grid.affine).ravel()), card.input_resampling)
@@ -61,7 +60,8 @@ def _brain_masks(template: str, card) -> tuple[np.ndarray, np.ndarray]:
 
 @functools.lru_cache(maxsize=2)
 def _masks_on(template: str, key: tuple) -> tuple[np.ndarray, np.ndarray]:
-    from bids_lrp.model.data import Grid, network_input
+    from bids_lrp.grid import Grid
+    from bids_lrp.model.data import network_input
 
     shape, affine, resampling = key
     _, mask_img, _ = template_images(template)
@@ -344,8 +344,3 @@ class SelectImage(SimpleInterface):
         for key in ("relevance", "predictions", "metadata"):
             self._results[key] = getattr(self.inputs, key)[i]
         return runtime
-
-
-def dumps(data: Any) -> str:
-    """Deterministic JSON (for hashing settings into node inputs)."""
-    return json.dumps(data, sort_keys=True)

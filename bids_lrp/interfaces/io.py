@@ -1,7 +1,7 @@
 """``DerivativesSink``: write one kind of derivative (and its JSON sidecars) atomically.
 
 A small DerivativesDataSink in the niworkflows manner: names come from entities
-(`bids_lrp.outputs.derivative_path`), every file is copied through a temporary file and renamed,
+(`bids_lrp.names.derivative_path`), every file is copied through a temporary file and renamed,
 and the JSON sidecar is written after its data file.
 """
 
@@ -20,7 +20,8 @@ from nipype.interfaces.base import (
     traits,
 )
 
-from bids_lrp.outputs import atomic_copy, atomic_write_json, derivative_path
+from bids_lrp.names import derivative_path
+from bids_lrp.outputs import atomic_copy, atomic_write_json
 
 _EXTENSIONS = (".nii.gz", ".nii", ".tsv", ".json", ".h5", ".mat")
 

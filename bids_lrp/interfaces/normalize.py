@@ -67,11 +67,15 @@ class ValidateT1w(SimpleInterface):
 
 class _N4InSpec(_InSpec):
     shrink_factor = traits.Int(4, usedefault=True)
-    threads = traits.Int(1, usedefault=True)
 
 
 class N4BiasCorrect(SimpleInterface):
-    """N4 bias field correction (`bids_lrp.normalize.n4_bias_correct`)."""
+    """N4 bias field correction (`bids_lrp.normalize.n4_bias_correct`).
+
+    It uses the process's ITK threads: ``ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS`` as it was when
+    the process first used ITK (ITK reads it once). The participant level sets it to
+    ``--omp-nthreads`` before its worker processes start (`bids_lrp.workflows.execution`).
+    """
 
     input_spec = _N4InSpec
     output_spec = _OutSpec
@@ -79,18 +83,11 @@ class N4BiasCorrect(SimpleInterface):
     def _run_interface(self, runtime):
         from bids_lrp.normalize import n4_bias_correct
 
-        _threads(self.inputs.threads)
         out = n4_bias_correct(
             nib.load(self.inputs.in_file), shrink_factor=self.inputs.shrink_factor
         )
         self._results["out_file"] = _save(out, runtime.cwd, "t1w_n4.nii.gz")
         return runtime
-
-
-def _threads(n: int) -> None:
-    import os
-
-    os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(max(1, int(n)))
 
 
 class _RegInSpec(_InSpec):
@@ -115,7 +112,6 @@ class RegisterToTemplate(SimpleInterface):
     def _run_interface(self, runtime):
         from bids_lrp.normalize import register_to_template
 
-        _threads(self.inputs.threads)
         template, mask, _ = template_images(self.inputs.template)
         reg = register_to_template(
             nib.load(self.inputs.in_file),

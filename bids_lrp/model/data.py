@@ -31,6 +31,9 @@ import nibabel as nib
 import numpy as np
 from nibabel.filebasedimages import ImageFileError
 
+from bids_lrp.config import DEFAULT_LABEL_COLUMN
+from bids_lrp.grid import Grid
+
 __all__ = [
     "CLASS_NAMES",
     "Grid",
@@ -59,28 +62,6 @@ _ENTITY = re.compile(r"([a-zA-Z0-9]+)-([a-zA-Z0-9]+)")
 
 class TrainingDataError(ValueError):
     """Training data a user must fix (one-line message, reported without a traceback)."""
-
-
-@dataclass(frozen=True)
-class Grid:
-    """A voxel grid: shape and voxel-to-world (mm) affine."""
-
-    shape: tuple[int, int, int]
-    affine: np.ndarray
-
-    @property
-    def voxel_size(self) -> tuple[float, float, float]:
-        """Voxel edge lengths (mm)."""
-        return tuple(float(v) for v in np.sqrt((self.affine[:3, :3] ** 2).sum(axis=0)))
-
-    @classmethod
-    def of_card(cls, card) -> Grid:
-        """The network input grid a model card records (`bids_lrp.model.ModelCard`)."""
-        return cls(tuple(int(n) for n in card.input_shape), np.asarray(card.affine, float))
-
-    def same_as(self, shape: Sequence[int], affine: np.ndarray) -> bool:
-        """Whether ``(shape, affine)`` is this grid (affine to 1e-4 mm, as the explainer)."""
-        return tuple(shape) == tuple(self.shape) and np.allclose(affine, self.affine, atol=1e-4)
 
 
 @dataclass(frozen=True)
@@ -229,7 +210,7 @@ def label_scans(
     *,
     ad_labels: Sequence[str],
     hc_labels: Sequence[str],
-    column: str = "diagnosis",
+    column: str = DEFAULT_LABEL_COLUMN,
 ) -> tuple[list[Scan], dict[str, int]]:
     """Attach a class to every scan; leave out participants of other classes (e.g. MCI).
 

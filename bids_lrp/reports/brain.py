@@ -32,7 +32,6 @@ from bids_lrp.reports.figures import (
 __all__ = ["Outline", "pool_to_resolution", "slice_mosaic"]
 
 _AXES = {"x": 0, "y": 1, "z": 2}
-_AXIS_NAMES = {"x": "sagittal", "y": "coronal", "z": "axial"}
 
 
 @dataclass(frozen=True)

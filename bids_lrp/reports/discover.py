@@ -15,36 +15,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from bids_lrp.names import SOURCE_ENTITIES, image_prefix, parse_name
+
 __all__ = [
     "ImageOutputs",
     "bids_root",
     "find_images",
     "group_files",
-    "parse_name",
     "read_json",
     "read_sidecar",
     "resolve_source",
 ]
 
 LOGGER = logging.getLogger("bids_lrp")
-
-_NAME = re.compile(
-    r"^(?P<entities>(?:[a-z]+-[A-Za-z0-9]+_)+)(?P<suffix>[A-Za-z0-9]+)(?P<ext>\..+)$"
-)
-_SOURCE_ENTITIES = ("sub", "ses", "acq", "ce", "rec", "run")
-
-
-def parse_name(name: str) -> tuple[dict[str, str], str, str] | None:
-    """Split a BIDS file name into (entities, suffix, extension); ``None`` if it is not one."""
-    match = _NAME.match(name)
-    if not match:
-        return None
-    entities = dict(part.split("-", 1) for part in match["entities"].rstrip("_").split("_"))
-    return entities, match["suffix"], match["ext"]
-
-
-def _prefix(entities: dict[str, str]) -> str:
-    return "_".join(f"{k}-{entities[k]}" for k in _SOURCE_ENTITIES if k in entities)
 
 
 @dataclass
@@ -120,8 +103,8 @@ def find_images(output_dir: str | Path, subject: str) -> list[ImageOutputs]:
         if parsed is None or not path.is_file() or parsed[0].get("sub") != label:
             continue
         entities, suffix, _ = parsed
-        source = {k: entities[k] for k in _SOURCE_ENTITIES if k in entities}
-        key = _prefix(source)
+        source = {k: entities[k] for k in SOURCE_ENTITIES if k in entities}
+        key = image_prefix(source)
         image = images.setdefault(key, ImageOutputs(prefix=key, entities=source))
         _classify(image, path, entities, suffix)
     return [images[k] for k in sorted(images)]

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from bids_lrp.simulate.grids import Grid, coarse_grid
+from bids_lrp.grid import Grid
+from bids_lrp.simulate.grids import coarse_grid
 from bids_lrp.templates import Atlas, TemplateFiles, get_atlas, get_template
 
 __all__ = ["FIELD_STEP", "Anatomy", "load_anatomy", "tissue_means"]

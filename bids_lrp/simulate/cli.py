@@ -11,17 +11,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bids_lrp import __version__
-from bids_lrp.cli.logs import setup_logging
-from bids_lrp.cli.signals import Terminated
+from bids_lrp.cli.parser import CommandParser
+from bids_lrp.exitcodes import EX_CANTCREAT, EX_USAGE, stopped_by
+from bids_lrp.process.logs import setup_logging
+from bids_lrp.process.signals import Terminated
 from bids_lrp.simulate.cohort import simulate_cohort
 from bids_lrp.simulate.plan import DEFAULT_REGIONS, SimulationError
 
 __all__ = ["EX_CANTCREAT", "EX_USAGE", "build_parser", "main"]
-
-#: Exit status for a usage error (BSD sysexits EX_USAGE).
-EX_USAGE = 64
-#: Exit status when the output cannot be written (BSD sysexits EX_CANTCREAT).
-EX_CANTCREAT = 73
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -31,18 +28,13 @@ def _interrupt(signum: int, frame: object) -> None:
     raise Terminated(signum)  # a KeyboardInterrupt: the library cleans up as for Ctrl-C
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, no usage dump, sysexits code
-        self.exit(EX_USAGE, f"{self.prog}: error: {message}\n")
-
-
 def _regions(text: str) -> tuple[str, ...]:
     return tuple(r.strip() for r in text.split(",") if r.strip())
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser of ``bids_lrp-simulate``."""
-    parser = _Parser(
+    parser = CommandParser(
         prog="bids_lrp-simulate",
         description="Simulate a BIDS dataset of AD/CN T1w scans with ground-truth atrophy.",
     )
@@ -113,12 +105,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"bids_lrp-simulate: error: cannot write {args.out_dir}: {err}\n")
         return EX_CANTCREAT
     except KeyboardInterrupt as err:
-        signum = getattr(err, "signum", signal.SIGINT)
+        code = stopped_by(err)
         sys.stderr.write(
-            f"bids_lrp-simulate: interrupted ({signal.Signals(signum).name}); the unfinished "
-            f"dataset was removed, {args.out_dir} is as it was before\n"
+            f"bids_lrp-simulate: interrupted ({signal.Signals(code - 128).name}); the "
+            f"unfinished dataset was removed, {args.out_dir} is as it was before\n"
         )
-        return 128 + signum
+        return code
     finally:
         for sig, handler in handlers.items():
             if handler is not None:  # None: set outside Python, cannot be put back

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from bids_lrp import __version__
+from bids_lrp.names import image_prefix
 from bids_lrp.simulate.atrophy import AtrophyModel
 from bids_lrp.simulate.bids import (
     atomic_write,
@@ -34,7 +35,7 @@ _BIDSIGNORE = "\n".join([*_IGNORED, "atrophy.tsv", "atrophy.json", ""])
 
 def scan_prefix(spec: ScanSpec) -> str:
     """``sub-<label>[_ses-<label>]``."""
-    return f"sub-{spec.subject}" + (f"_ses-{spec.session}" if spec.session else "")
+    return image_prefix({"sub": spec.subject, "ses": spec.session})
 
 
 def _anat(root: Path, spec: ScanSpec) -> Path:

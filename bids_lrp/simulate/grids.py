@@ -8,14 +8,13 @@ transform (ITK interpolates displacement fields linearly too).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from scipy import ndimage
 
+from bids_lrp.grid import Grid
+
 __all__ = [
-    "Grid",
     "affine_coordinates",
     "coarse_grid",
     "invert_displacement",
@@ -24,27 +23,6 @@ __all__ = [
     "sample_field",
     "smooth_random_field",
 ]
-
-
-@dataclass(frozen=True)
-class Grid:
-    """A regular voxel grid in world space.
-
-    Attributes
-    ----------
-    shape : tuple of int
-        Number of voxels per axis.
-    affine : numpy.ndarray
-        4x4 voxel-to-world (RAS mm) matrix.
-    """
-
-    shape: tuple[int, int, int]
-    affine: np.ndarray
-
-    @property
-    def zooms(self) -> np.ndarray:
-        """Voxel sizes in mm."""
-        return np.sqrt((self.affine[:3, :3] ** 2).sum(axis=0))
 
 
 def coarse_grid(grid: Grid, step: int) -> Grid:

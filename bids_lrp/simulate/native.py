@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bids_lrp.simulate.grids import Grid
+from bids_lrp.grid import Grid
 
 __all__ = ["PROTOCOLS", "Protocol", "native_grid", "pose_matrix", "rotation"]
 

@@ -22,7 +22,7 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from bids_lrp.simulate.grids import Grid
+from bids_lrp.grid import Grid
 
 __all__ = ["PREPROC_DESCRIPTION", "true_pose_preproc"]
 

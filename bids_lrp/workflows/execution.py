@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from bids_lrp.config import CLUSTER_PLUGINS, PREDICTED, Settings
+from bids_lrp.exitcodes import EX_FAILED, EX_USAGE
 from bids_lrp.inputs import (
-    EX_FAILED,
-    EX_USAGE,
     InputError,
     check_output_dirs,
     collect_t1w,
@@ -133,6 +132,9 @@ def _configure_nipype(settings: Settings, crash_dir: Path) -> dict[str, Any]:
         "[monitoring]\nenabled = false\n"
     )
     os.environ["NIPYPE_CONFIG_DIR"] = str(cfg_dir)
+    # ITK reads its thread count once per process, at its first use: set before the workers
+    # (and this process) use it, N4 in every worker runs with --omp-nthreads threads.
+    os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(settings.omp_nthreads)
     return {
         "crashdump_dir": str(crash_dir),
         "crashfile_format": "txt",
@@ -243,7 +245,7 @@ def _run_workflows(settings: Settings, subjects, model, prov, crash_dir: Path) -
         )
         workflow.config["execution"] = _configure_nipype(settings, crash_dir)
         if settings.plugin_args.get("mp_context") == "forkserver":
-            from bids_lrp.cli.signals import start_fork_server
+            from bids_lrp.process.signals import start_fork_server
 
             # Workers then ignore Ctrl-C (the main process stops them); started after
             # _configure_nipype, as they inherit the fork server's environment.

@@ -79,7 +79,7 @@ def init_normalize_wf(
         name="outputnode",
     )
     validate = pe.Node(ValidateT1w(), name="validate")
-    n4 = pe.Node(N4BiasCorrect(threads=omp_nthreads), name="n4", n_procs=omp_nthreads)
+    n4 = pe.Node(N4BiasCorrect(), name="n4", n_procs=omp_nthreads)
     register = pe.Node(
         RegisterToTemplate(
             template=template, kind=registration, seed=DEFAULT_SEED, threads=omp_nthreads

@@ -8,8 +8,8 @@ import io
 import logging
 import sys
 
-from bids_lrp.cli.logs import setup_logging
-from bids_lrp.simulate.cli import EX_CANTCREAT
+from bids_lrp.exitcodes import EX_CANTCREAT
+from bids_lrp.process.logs import setup_logging
 from bids_lrp.simulate.cli import main as simulate
 
 

@@ -278,7 +278,7 @@ def test_interrupt_exits_130(tmp_path, tiny_bids, tiny_model, monkeypatch, capsy
 
 
 def test_interrupt_stops_the_processes_it_started():
-    from bids_lrp.cli.signals import terminate_on_sigterm
+    from bids_lrp.process.signals import terminate_on_sigterm
 
     child = None
     with pytest.raises(KeyboardInterrupt), terminate_on_sigterm():
@@ -295,7 +295,7 @@ def test_fork_server_workers_ignore_ctrl_c():
     code = (
         "import multiprocessing as mp, signal\n"
         "from concurrent.futures import ProcessPoolExecutor\n"
-        "from bids_lrp.cli.signals import start_fork_server\n"
+        "from bids_lrp.process.signals import start_fork_server\n"
         "start_fork_server()\n"
         "assert signal.getsignal(signal.SIGINT) is signal.default_int_handler\n"
         "with ProcessPoolExecutor(1, mp_context=mp.get_context('forkserver')) as pool:\n"
@@ -309,7 +309,7 @@ def test_fork_server_workers_ignore_ctrl_c():
 
 
 def test_broken_pool_traceback_silenced_only_when_stopping():
-    from bids_lrp.cli.signals import _QuietBrokenPool
+    from bids_lrp.process.signals import _QuietBrokenPool
 
     def record() -> logging.LogRecord:
         try:

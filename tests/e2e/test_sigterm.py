@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from bids_lrp.cli.signals import descendants
+from bids_lrp.process.signals import descendants
 from tests.e2e.helpers import app_env, common_args
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,4 +168,7 @@ def fake_bids(tmp_path_factory) -> Path:
 @pytest.fixture
 def no_report(monkeypatch):
     """Keep the group report out of these tests (it is tested with the reports)."""
-    monkeypatch.setitem(sys.modules, "bids_lrp.reports.group", None)
+    from bids_lrp.group.run import NoReport
+    from bids_lrp.reports import background
+
+    monkeypatch.setattr(background, "GroupReport", NoReport)

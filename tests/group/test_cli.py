@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-import types
 from pathlib import Path
 
 import nibabel as nib
@@ -14,6 +13,8 @@ import pandas as pd
 import pytest
 
 from bids_lrp.cli.run import main
+from bids_lrp.reports import background
+from bids_lrp.reports.background import GroupReport
 from tests.group.conftest import (
     IMAGES,
     MODEL,
@@ -274,16 +275,19 @@ def test_report_hook_called_and_failures_contained(
     out = tmp_path / "out"
     shutil.copytree(fake_outputs, out)
     calls = []
-    fake = types.ModuleType("bids_lrp.reports.group")
-    fake.write_group_report = lambda output_dir, drawn=None: calls.append(Path(output_dir))
-    monkeypatch.setitem(sys.modules, "bids_lrp.reports.group", fake)
+    monkeypatch.setattr(background, "GroupReport", GroupReport)  # the app's report, not none
+    monkeypatch.setattr(
+        background,
+        "write_group_report",
+        lambda output_dir, drawn=None: calls.append(Path(output_dir)),
+    )
     assert _run(fake_bids, out) == 0
     assert calls == [out.resolve()]
 
     def broken(output_dir, drawn=None):
         raise RuntimeError("boom")
 
-    fake.write_group_report = broken
+    monkeypatch.setattr(background, "write_group_report", broken)
     assert _run(fake_bids, out) == 0
     assert "group report could not be written: boom" in capsys.readouterr().err
 

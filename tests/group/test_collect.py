@@ -6,9 +6,10 @@ import shutil
 
 import pytest
 
-from bids_lrp.group.collect import collect_outputs, find_outputs, parse_name
+from bids_lrp.group.collect import collect_outputs, find_outputs
 from bids_lrp.group.labels import read_labels
 from bids_lrp.inputs import InputError
+from bids_lrp.names import parse_name
 from tests.group.conftest import IMAGES, MODEL, SPACE, write_bids, write_image_outputs
 
 

@@ -9,9 +9,10 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from bids_lrp.grid import Grid
 from bids_lrp.group import maps, niftistream
 from bids_lrp.group.maps import mean_image, stream_sums
-from bids_lrp.group.niftistream import Grid, MapError, read_grid, read_volume
+from bids_lrp.group.niftistream import MapError, read_grid, read_volume
 
 SHAPE = (10, 12, 10)
 AFFINE = np.diag([2.0, 2.0, 2.0, 1.0])

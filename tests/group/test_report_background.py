@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 from bids_lrp.cli.run import main
-from bids_lrp.group import report
+from bids_lrp.group.run import NoReport
+from bids_lrp.reports import background as report
 
 
 def _run(bids: Path, out: Path) -> int:
@@ -46,14 +46,13 @@ def test_report_drawn_beside_the_group_level_is_the_same(
     assert _files(beside / "group" / "figures") == _files(one_go / "group" / "figures")
 
 
-def test_without_the_report_module_the_group_level_still_writes_its_data(
+def test_without_a_report_the_group_level_still_writes_its_data(
     tmp_path, fake_bids, fake_outputs, monkeypatch
 ):
-    """benchmarks/group_scale.py --without-report makes the report module unimportable."""
+    """`run_group_level` draws through the report it is given: `NoReport` draws nothing."""
     out = tmp_path / "out"
     shutil.copytree(fake_outputs, out)
-    monkeypatch.setattr(report, "BACKGROUND_FROM", 0)
-    monkeypatch.setitem(sys.modules, "bids_lrp.reports.group", None)
+    monkeypatch.setattr(report, "GroupReport", NoReport)
     assert _run(fake_bids, out) == 0
     assert (out / "group" / "group_summary.json").is_file()
     assert not (out / "group" / "group_report.html").exists()

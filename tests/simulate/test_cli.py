@@ -9,8 +9,9 @@ import signal
 
 import pytest
 
+from bids_lrp.exitcodes import EX_CANTCREAT, EX_USAGE
 from bids_lrp.simulate import cohort
-from bids_lrp.simulate.cli import EX_CANTCREAT, EX_USAGE, main
+from bids_lrp.simulate.cli import main
 
 BAD = [
     (["--n-subjects", "0"], "--n-subjects"),

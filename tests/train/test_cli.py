@@ -228,3 +228,21 @@ def test_training_options_reach_the_recipe(toy, tmp_path, options, expected):
     recipe = plan_training(args).recipe
     assert {name: getattr(recipe, name) for name in expected} == expected
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("stop", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_stopped_training_exits_as_the_other_commands(tmp_path, monkeypatch, capsys, stop, code):
+    """Ctrl-C gives 130 and SIGTERM 143, as for bids_lrp and bids_lrp-simulate (not 1)."""
+    import signal
+
+    from bids_lrp.cli import training
+    from bids_lrp.cli.train import main as train_main
+    from bids_lrp.process.signals import Terminated
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt if stop == "SIGINT" else Terminated(signal.SIGTERM)
+
+    monkeypatch.setattr(training, "plan_training", lambda args: object())
+    monkeypatch.setattr(training, "run_training", stopped)
+    assert train_main([str(tmp_path), "--out", str(tmp_path / "m.safetensors")]) == code
+    assert "interrupted; nothing was written" in capsys.readouterr().err

@@ -18,6 +18,10 @@ from collections.abc import Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
+from bids_lrp.config import MP_CONTEXT
+from bids_lrp.process.signals import start_fork_server
+from bids_lrp.reports.group import draw_part, write_group_report
+
 __all__ = ["BACKGROUND_FROM", "GroupReport"]
 
 logger = logging.getLogger("bids_lrp")
@@ -42,18 +46,12 @@ class GroupReport:
         self.pool: ProcessPoolExecutor | None = None
         if n_images < BACKGROUND_FROM or nprocs < 2:
             return
-        try:  # without the report module (e.g. the benchmark's --without-report) no pool
-            from bids_lrp.config import MP_CONTEXT
-            from bids_lrp.reports.group import draw_part
-
-            self._draw_part = draw_part
+        try:
             if MP_CONTEXT == "forkserver":
-                from bids_lrp.cli.signals import start_fork_server
-
                 start_fork_server()  # its workers ignore Ctrl-C: no traceback from each
             context = multiprocessing.get_context(MP_CONTEXT)
             self.pool = ProcessPoolExecutor(max_workers=self.WORKERS, mp_context=context)
-        except (ImportError, OSError, ValueError) as err:
+        except (OSError, ValueError) as err:
             logger.debug("group report drawn in the main process: %s", err)
 
     def __enter__(self) -> GroupReport:
@@ -72,9 +70,7 @@ class GroupReport:
         shares = [(*part, k, self.WORKERS) for k in range(self.WORKERS)]
         try:
             for piece in shares if part[0] == "maps" else [part]:
-                self.futures[piece] = self.pool.submit(
-                    self._draw_part, self.output_dir, piece, paths
-                )
+                self.futures[piece] = self.pool.submit(draw_part, self.output_dir, piece, paths)
         except RuntimeError as err:  # a broken pool: the rest is drawn in the main process
             logger.debug("group report part %s not submitted: %s", part, err)
 
@@ -87,11 +83,6 @@ class GroupReport:
             except Exception as err:  # drawn again below, in this process
                 logger.debug("group report part %s failed in the worker: %s", part, err)
         self.__exit__()
-        try:
-            from bids_lrp.reports.group import write_group_report
-        except ImportError as err:
-            logger.debug("no group report: %s", err)
-            return
         try:
             write_group_report(self.output_dir, drawn)
         except Exception as err:
