@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bids_lrp import __version__, inputs
+from bids_lrp import __version__, exitcodes
 from bids_lrp.cli.parser import build_parser
 from tests.containers.descriptor import (
     CREATED_PATHS,
@@ -181,7 +181,7 @@ def test_verbosity_choices_are_the_counted_levels():
 
 def test_error_codes_are_the_exit_codes():
     codes = {e["code"] for e in descriptor()["error-codes"]}
-    exit_codes = {v for k, v in vars(inputs).items() if k.startswith("EX_")}
+    exit_codes = {v for k, v in vars(exitcodes).items() if k.startswith("EX_")}
     assert codes == exit_codes
     assert all(e["description"].strip() for e in descriptor()["error-codes"])
 
