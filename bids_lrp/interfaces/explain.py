@@ -24,8 +24,9 @@ from nipype.interfaces.base import (
 )
 
 from bids_lrp.fastgz import save_sparse_nifti
+from bids_lrp.grid import Grid
 from bids_lrp.interfaces.normalize import template_images
-from bids_lrp.lrp.brain import outside_share, restrict_to_brain
+from bids_lrp.lrp.brain import restrict_to_brain
 from bids_lrp.methods import PREDICTED, parse_method_spec
 
 
@@ -46,13 +47,11 @@ def resolve_device(device: str) -> str:
 
 
 def _brain_masks(template: str, card) -> tuple[np.ndarray, np.ndarray]:
-    """The template brain mask on the template grid and on the network's grid (bool).
+    """The template brain mask (bool, template grid) and its brain fraction on the network grid.
 
-    A network voxel counts as brain when its input (`network_input` of the mask, with the
-    card's resampling) takes anything from a brain voxel.
+    The fraction is `network_input` of the mask with the card's resampling: what part of each
+    network voxel's input comes from brain voxels (below 1e-3 counts as none).
     """
-    from bids_lrp.grid import Grid
-
     grid = Grid.of_card(card)
     key = (tuple(grid.shape), tuple(np.asarray(grid.affine).ravel()), card.input_resampling)
     return _masks_on(template, key)
@@ -60,16 +59,15 @@ def _brain_masks(template: str, card) -> tuple[np.ndarray, np.ndarray]:
 
 @functools.lru_cache(maxsize=2)
 def _masks_on(template: str, key: tuple) -> tuple[np.ndarray, np.ndarray]:
-    from bids_lrp.grid import Grid
-    from bids_lrp.model.data import network_input
+    from bids_lrp.model.data import network_input  # torch: loaded by the model node only
 
     shape, affine, resampling = key
     _, mask_img, _ = template_images(template)
     mask = np.asarray(mask_img.dataobj) > 0
     image = nib.Nifti1Image(mask.astype(np.float32), mask_img.affine)
     grid = Grid(shape, np.reshape(affine, (4, 4)))
-    on_network = network_input(image, grid, resampling)
-    return mask, np.asarray(on_network.dataobj) > 1e-3
+    fraction = np.asarray(network_input(image, grid, resampling).dataobj, dtype=np.float32)
+    return mask, np.where(fraction > 1e-3, np.minimum(fraction, 1.0), 0.0)
 
 
 def _save_relevance(
@@ -85,19 +83,6 @@ def _save_relevance(
     rel_img.header.set_xyzt_units("mm")
     save_sparse_nifti(rel_img, path)  # the group level reads thousands: fast to inflate
     return rel_img
-
-
-def _outside_on_template(relevance: np.ndarray, img, net_img, inside: np.ndarray) -> float:
-    """Share of ``|relevance|`` (network grid, unmasked) outside the brain on the template grid.
-
-    A coarse network voxel at the brain's edge counts as brain on the network grid; its
-    relevance is then removed only from its outside part on the template grid.
-    """
-    from bids_lrp.normalize import relevance_to_grid
-
-    raw = nib.Nifti1Image(relevance.astype(np.float32), net_img.affine)
-    moved = relevance_to_grid(raw, img.shape[:3], img.affine)
-    return outside_share(np.asarray(moved.dataobj), inside)
 
 
 def _metadata(result, b: int, spec, target: str, card, rel_img, resampled: bool, brain):
@@ -240,8 +225,6 @@ def explain_images(
                         f"{template or card.template}'s brain mask"
                     )
                 masked, outside = restrict_to_brain(relevance[b], on_network)
-                if net_img is not img:  # the share as the template-grid map would show it
-                    outside = _outside_on_template(relevance[b], img, net_img, on_template)
                 path = folders[b] / f"relevance_{spec.label}.nii.gz"
                 rel_img = _save_relevance(masked, img, net_img, path, on_template)
                 files[b].append(str(path))

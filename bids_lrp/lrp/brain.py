@@ -18,34 +18,33 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["outside_share", "restrict_to_brain"]
+__all__ = ["restrict_to_brain"]
 
 
-def outside_share(relevance: np.ndarray, inside: np.ndarray) -> float:
-    """``sum |r| outside / sum |r|``, in [0, 1]; 0 for an all-zero map."""
-    if relevance.shape != inside.shape:
-        raise ValueError(f"relevance {relevance.shape} and mask {inside.shape} differ in shape")
-    magnitude = np.abs(relevance, dtype=np.float64)
-    total = float(magnitude.sum())
-    return float(magnitude[~inside].sum()) / total if total > 0 else 0.0
-
-
-def restrict_to_brain(relevance: np.ndarray, inside: np.ndarray) -> tuple[np.ndarray, float]:
+def restrict_to_brain(relevance: np.ndarray, brain: np.ndarray) -> tuple[np.ndarray, float]:
     """Zero ``relevance`` outside the brain; return it and the share of ``|relevance|`` removed.
 
     Parameters
     ----------
     relevance : numpy.ndarray
         One map on the network grid.
-    inside : numpy.ndarray of bool
-        Voxels of that grid whose input carries brain (same shape).
+    brain : numpy.ndarray
+        Per voxel of that grid, the fraction of it that is brain, in [0, 1] (a boolean mask on
+        the template's own grid). A voxel with none is zeroed.
 
     Returns
     -------
     masked : numpy.ndarray
-        ``relevance`` with the outside voxels set to 0 (same dtype).
+        ``relevance`` with the voxels without brain set to 0 (same dtype).
     outside_share : float
-        ``sum |r| outside / sum |r|`` before masking, in [0, 1]; 0 for an all-zero map.
+        ``sum |r| (1 - brain) / sum |r|`` before masking, in [0, 1]: each voxel counts outside by
+        the part of it outside the brain, as the map moved onto a finer template grid would
+        show it; 0 for an all-zero map.
     """
-    share = outside_share(relevance, inside)
-    return np.where(inside, relevance, np.zeros((), dtype=relevance.dtype)), share
+    if relevance.shape != brain.shape:
+        raise ValueError(f"relevance {relevance.shape} and mask {brain.shape} differ in shape")
+    fraction = np.clip(np.asarray(brain, dtype=np.float64), 0.0, 1.0)
+    magnitude = np.abs(relevance, dtype=np.float64)
+    total = float(magnitude.sum())
+    share = float((magnitude * (1.0 - fraction)).sum()) / total if total > 0 else 0.0
+    return np.where(fraction > 0, relevance, np.zeros((), dtype=relevance.dtype)), share

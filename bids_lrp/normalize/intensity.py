@@ -5,10 +5,11 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 
-__all__ = ["mask_and_scale", "registration_quality"]
+__all__ = ["mask_and_scale", "mask_array", "pearson", "registration_quality", "same_grid"]
 
 
-def _same_grid(*images: nib.Nifti1Image) -> None:
+def same_grid(*images: nib.Nifti1Image) -> None:
+    """Raise ValueError unless every image lies on the first one's grid (affine to 1e-4)."""
     first = images[0]
     for other in images[1:]:
         if other.shape[:3] != first.shape[:3] or not np.allclose(
@@ -20,7 +21,8 @@ def _same_grid(*images: nib.Nifti1Image) -> None:
             )
 
 
-def _mask_array(mask: nib.Nifti1Image) -> np.ndarray:
+def mask_array(mask: nib.Nifti1Image) -> np.ndarray:
+    """The mask's non-zero voxels as a boolean array; ValueError when there are none."""
     inside = np.asarray(mask.dataobj) > 0
     if not inside.any():
         raise ValueError("the brain mask is empty")
@@ -50,8 +52,8 @@ def mask_and_scale(image: nib.Nifti1Image, mask: nib.Nifti1Image) -> nib.Nifti1I
     ValueError
         For different grids, an empty mask or an image constant inside the mask.
     """
-    _same_grid(image, mask)
-    inside = _mask_array(mask)
+    same_grid(image, mask)
+    inside = mask_array(mask)
     data = np.asarray(image.dataobj, dtype=np.float64)
     values = data[inside]
     low, high = float(values.min()), float(values.max())
@@ -79,10 +81,17 @@ def registration_quality(
     float
         In [-1, 1]; NaN when either image is constant inside the mask.
     """
-    _same_grid(image, template, mask)
-    inside = _mask_array(mask)
+    same_grid(image, template, mask)
+    inside = mask_array(mask)
     a = np.asarray(image.dataobj, dtype=np.float64)[inside]
     b = np.asarray(template.dataobj, dtype=np.float64)[inside]
+    return pearson(a, b)
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two same-length arrays (float64); NaN when either is constant."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
     a, b = a - a.mean(), b - b.mean()
     denominator = np.sqrt((a * a).sum() * (b * b).sum())
     return float((a * b).sum() / denominator) if denominator > 0 else float("nan")

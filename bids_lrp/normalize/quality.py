@@ -26,6 +26,8 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
+from bids_lrp.normalize.intensity import mask_array, pearson, same_grid
+
 __all__ = ["FLOOR", "MARGIN", "RegistrationCheck", "check_registration"]
 
 #: Below this correlation with the template inside its brain mask the scan is not registered
@@ -59,7 +61,15 @@ class RegistrationCheck:
     correlation: float
     best_move: str
     improvement: float
-    passed: bool
+
+    @property
+    def passed(self) -> bool:
+        """``correlation >= FLOOR`` and ``improvement <= MARGIN`` (both finite)."""
+        return bool(
+            np.isfinite(self.correlation)
+            and self.correlation >= FLOOR
+            and self.improvement <= MARGIN
+        )
 
     @property
     def reason(self) -> str:
@@ -99,12 +109,6 @@ def _coarse(data: np.ndarray, factor: int) -> np.ndarray:
     shape = [n // factor for n in data.shape]
     cropped = data[: shape[0] * factor, : shape[1] * factor, : shape[2] * factor]
     return cropped.reshape(shape[0], factor, shape[1], factor, shape[2], factor).mean((1, 3, 5))
-
-
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a - a.mean(), b - b.mean()
-    denominator = np.sqrt((a * a).sum() * (b * b).sum())
-    return float((a * b).sum() / denominator) if denominator > 0 else float("nan")
 
 
 def _rotation(axis: int, degrees: float) -> np.ndarray:
@@ -157,10 +161,8 @@ def check_registration(
     -------
     RegistrationCheck
     """
-    from bids_lrp.normalize.intensity import _mask_array, _same_grid
-
-    _same_grid(image, template, mask)
-    inside = _mask_array(mask)
+    same_grid(image, template, mask)
+    inside = mask_array(mask)
     voxel = np.sqrt((image.affine[:3, :3] ** 2).sum(axis=0))
     factor = max(1, round(_WORK_MM / float(voxel.max())))
     moving = _coarse(np.asarray(image.dataobj, dtype=np.float32), factor)
@@ -169,14 +171,13 @@ def check_registration(
     if not brain.any():
         raise ValueError("the brain mask is empty at 2 mm")
     target = fixed[brain].astype(np.float64)
-    correlation = _pearson(moving[brain].astype(np.float64), target)
+    correlation = pearson(moving[brain].astype(np.float64), target)
     centre = np.array(ndimage.center_of_mass(brain))
     best_name, best = "none", -np.inf
     for name, matrix, offset in _moves(voxel * factor, centre):
         moved = ndimage.affine_transform(moving, matrix, offset, order=1, mode="nearest")
-        value = _pearson(moved[brain].astype(np.float64), target)
+        value = pearson(moved[brain].astype(np.float64), target)
         if np.isfinite(value) and value > best:
             best_name, best = name, value
     improvement = best - correlation if np.isfinite(correlation) else float("nan")
-    passed = bool(np.isfinite(correlation) and correlation >= FLOOR and improvement <= MARGIN)
-    return RegistrationCheck(float(correlation), best_name, float(improvement), passed)
+    return RegistrationCheck(float(correlation), best_name, float(improvement))

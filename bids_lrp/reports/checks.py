@@ -19,6 +19,7 @@ import nibabel as nib
 import numpy as np
 
 from bids_lrp import __version__
+from bids_lrp.group.tables import NEAR_ZERO_DENSITY
 from bids_lrp.reports.brain import Outline
 from bids_lrp.reports.html import Notice, alert, definition_list, esc
 
@@ -29,6 +30,7 @@ __all__ = [
     "UNCERTAIN_MARGIN",
     "conservation_row",
     "model_notices",
+    "near_zero_denominators",
     "not_for_clinical_use",
     "number",
     "prediction_notices",
@@ -251,6 +253,15 @@ def conservation_row(
         "check": status,
     }
     return row, notices
+
+
+def near_zero_denominators(subject: str, areas: Sequence[str], den: str) -> str:
+    """The warning for gains over a near-zero ``mean_<den>(S_a)`` (`unstable_denominator`)."""
+    return (
+        f"{subject} ({', '.join(areas)}) divide by a mean_{den}(S_a) near 0 (below its standard "
+        f"error, or a density under {NEAR_ZERO_DENSITY:.0%} of a typical area's): their gain "
+        "and rank are noise (column unstable_gain_* of the group statistics table)."
+    )
 
 
 def _percent(value: Any) -> str | None:

@@ -77,7 +77,7 @@ def _classify(image: ImageOutputs, path: Path, entities: dict[str, str], suffix:
         image.regions.setdefault(desc, {})[entities["atlas"]] = path
     elif suffix == "xfm" and entities.get("from") == "T1w" and ext in _TRANSFORMS:
         # ANTs order: a displacement field before the affine it follows
-        image.transforms = sorted([*image.transforms, path], key=lambda p: _transform_rank(p))
+        image.transforms = sorted([*image.transforms, path], key=_transform_rank)
     else:
         LOGGER.debug("report: ignoring %s", name)
 

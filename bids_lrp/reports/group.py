@@ -21,10 +21,10 @@ from nibabel.filebasedimages import ImageFileError
 
 from bids_lrp import __version__
 from bids_lrp.group.cohort import IMAGE_COLUMNS
-from bids_lrp.group.tables import GAINS, NEAR_ZERO_DENSITY, unstable_areas
+from bids_lrp.group.tables import GAINS, unstable_areas
 from bids_lrp.group.write import METRICS_COLUMNS
 from bids_lrp.outputs import atomic_write_text
-from bids_lrp.reports.checks import FOOTER
+from bids_lrp.reports.checks import FOOTER, near_zero_denominators
 from bids_lrp.reports.discover import group_files, read_json
 from bids_lrp.reports.figures import bar_chart, similarity_heatmap, violin_plot
 from bids_lrp.reports.group_maps import method_maps
@@ -186,15 +186,8 @@ def _gain(rep: _Group, name: str, stem: str, stats: pd.DataFrame, sidecar: dict)
         rep.blocks["gain"].append(heading + figure(rep.src(path), caption))
         made = True
         if unstable:
-            rep.say(
-                "gain",
-                "warning",
-                f"{name}: {len(unstable)} of the top {len(top)} areas by gain {groups} "
-                f"({', '.join(unstable)}) divide by a mean_{den}(S_a) near 0 (below its "
-                f"standard error, or a density under {NEAR_ZERO_DENSITY:.0%} of a typical "
-                "area's): their gain and rank are noise (column unstable_gain_* of the group "
-                "statistics table).",
-            )
+            subject = f"{name}: {len(unstable)} of the top {len(top)} areas by gain {groups}"
+            rep.say("gain", "warning", near_zero_denominators(subject, unstable, den))
         if total and 2 * live < total:
             rep.say(
                 "gain",

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bids_lrp.group.tables import NEAR_ZERO_DENSITY, unstable_areas
+from bids_lrp.group.tables import unstable_areas
 from bids_lrp.methods import label_order
+from bids_lrp.reports.checks import near_zero_denominators
 from bids_lrp.reports.discover import read_json
 from bids_lrp.reports.html import alert, esc, figure, table
 from bids_lrp.reports.paper_figures import (
@@ -130,18 +131,8 @@ def _method_blocks(figures: Path, src: Callable, atlas: str, method: str, files:
         )
         unstable = [a for a in unstable_areas(stats.reset_index(), "TP", "HC") if a in areas]
         if unstable:
-            html.append(
-                alert(
-                    "warning",
-                    esc(
-                        f"{method}: {len(unstable)} of these {len(areas)} areas "
-                        f"({', '.join(unstable)}) divide by a mean_HC(S_a) near 0 (below its "
-                        f"standard error, or a density under {NEAR_ZERO_DENSITY:.0%} of a "
-                        "typical area's): their "
-                        "gain is noise."
-                    ),
-                )
-            )
+            subject = f"{method}: {len(unstable)} of these {len(areas)} areas"
+            html.append(alert("warning", esc(near_zero_denominators(subject, unstable, "HC"))))
     elif areas:
         html.append(alert("info", esc(f"{method}: no TP and TN images: no gain violins.")))
     fingerprints = files.get("fingerprints", {}).get((atlas, method))

@@ -20,6 +20,15 @@ def test_outside_relevance_is_removed_and_its_share_reported():
     assert relevance[0, 1] == -3.0  # the input is left as it was
 
 
+def test_a_voxel_partly_in_the_brain_counts_outside_by_its_outside_part():
+    """A coarse network voxel at the brain's edge: kept, its outside part counted as removed."""
+    relevance = np.array([2.0, -4.0, 4.0], dtype=np.float32)
+    brain = np.array([1.0, 0.25, 0.0])
+    masked, share = restrict_to_brain(relevance, brain)
+    assert masked.tolist() == [2.0, -4.0, 0.0]
+    assert share == pytest.approx((4.0 * 0.75 + 4.0) / 10.0)
+
+
 def test_an_empty_map_has_nothing_outside():
     masked, share = restrict_to_brain(np.zeros((2, 2)), np.zeros((2, 2), bool))
     assert share == 0.0 and not masked.any()
