@@ -164,7 +164,7 @@ class Settings:
 
     def save(self, output_dir: Path | None = None) -> Path:
         """Write ``<out>/logs/config-<run_uuid>.toml`` atomically and return its path."""
-        from bids_lrp.outputs import atomic_write_text
+        from bids_lrp.safewrite import atomic_write_text
 
         folder = Path(output_dir or self.output_dir) / "logs"
         return atomic_write_text(folder / f"config-{self.run_uuid or 'run'}.toml", self.to_toml())

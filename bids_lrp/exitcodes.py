@@ -17,6 +17,7 @@ __all__ = [
     "EX_NOTHING_SELECTED",
     "EX_TERMINATED",
     "EX_USAGE",
+    "CommandError",
     "stopped_by",
 ]
 
@@ -36,6 +37,14 @@ EX_CANTCREAT = 73
 EX_INTERRUPTED = 128 + signal.SIGINT
 #: Stopped by SIGTERM (a scheduler's time limit, ``kill``).
 EX_TERMINATED = 128 + signal.SIGTERM
+
+
+class CommandError(Exception):
+    """A problem a command reports as one line and exit status ``code`` (no traceback)."""
+
+    def __init__(self, message: str, code: int = EX_USAGE) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def stopped_by(err: KeyboardInterrupt) -> int:

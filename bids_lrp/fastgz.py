@@ -29,7 +29,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from bids_lrp.outputs import atomic_write_bytes
+from bids_lrp.safewrite import atomic_write_bytes
 
 __all__ = ["save_sparse_nifti", "sparse_gzip"]
 

@@ -24,6 +24,7 @@ from bids_lrp.exitcodes import (
     EX_NOINPUT,
     EX_NOTHING_SELECTED,
     EX_USAGE,
+    CommandError,
 )
 from bids_lrp.names import image_prefix
 
@@ -64,12 +65,8 @@ FILTER_ENTITIES = frozenset(
 )
 
 
-class InputError(Exception):
+class InputError(CommandError):
     """A problem with the user's input; ``code`` is the process exit code."""
-
-    def __init__(self, message: str, code: int = EX_USAGE) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -227,10 +224,10 @@ def check_output_dirs(
 def create_output_dirs(output_dir: Path, work_dir: Path) -> list[Path]:
     """Create the output and work folders (73 when one cannot be written).
 
-    Returns the folders this call created (for `bids_lrp.outputs.remove_if_empty`); on failure
+    Returns the folders this call created (for `bids_lrp.safewrite.remove_if_empty`); on failure
     it removes them again, so an early error leaves nothing behind.
     """
-    from bids_lrp.outputs import check_writable, make_folders, remove_if_empty
+    from bids_lrp.safewrite import check_writable, make_folders, remove_if_empty
 
     created: list[Path] = []
     for kind, folder in (("output", output_dir), ("work", work_dir)):

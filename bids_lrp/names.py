@@ -19,6 +19,7 @@ __all__ = [
     "derivative_name",
     "derivative_path",
     "image_prefix",
+    "model_desc",
     "parse_name",
 ]
 
@@ -96,3 +97,11 @@ def derivative_path(
     if entities.get("ses"):
         folder = folder / f"ses-{entities['ses']}"
     return folder / "anat" / derivative_name(entities, suffix, extension)
+
+
+def model_desc(name: str) -> str:
+    """Turn a model name into an alphanumeric ``desc`` label (``boehle2019-adni`` -> ...)."""
+    label = re.sub(r"[^A-Za-z0-9]", "", name)
+    if not label:
+        raise ValueError(f"model name {name!r} has no alphanumeric characters")
+    return label

@@ -17,7 +17,6 @@ from bids_lrp.methods import (
     method_of_label,
     parse_method_spec,
 )
-from bids_lrp.outputs import method_desc, method_names
 
 
 def test_catalog_and_engine_are_one_registry():
@@ -28,7 +27,7 @@ def test_catalog_and_engine_are_one_registry():
     labels = [method_label(name) for name in CATALOG]
     assert all(label.isalnum() for label in labels)
     assert len(set(labels)) == len(labels)
-    assert method_names()["LRPb0"] == "boehle2019"
+    assert method_of_label("LRPb0") == "boehle2019"
     assert CATALOG["guided-backprop"].default_target == "predicted"
 
 
@@ -62,7 +61,7 @@ def test_catalog_needs_no_torch():
 def test_specs_have_canonical_text_and_label(text, canonical, label):
     spec = parse_method_spec(text)
     assert spec.text == canonical
-    assert spec.label == label == method_desc(text)
+    assert spec.label == label == method_label(text)
     assert parse_method_spec(spec.text) == spec
     assert method_of_label(label) == spec.name
 

@@ -10,11 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from bids_lrp.dataset import write_dataset_files
 from bids_lrp.names import derivative_name, derivative_path
-from bids_lrp.outputs import (
-    atomic_write_bytes,
-    write_dataset_files,
-)
+from bids_lrp.safewrite import atomic_write_bytes
 
 
 def test_names_follow_design():
@@ -79,7 +77,7 @@ def test_dataset_files_concurrent(tmp_path):
 
 
 def test_stale_temporaries_of_a_killed_run_are_removed(tmp_path):
-    from bids_lrp.outputs import remove_stale_temporaries
+    from bids_lrp.safewrite import remove_stale_temporaries
 
     folder = tmp_path / "sub-01" / "anat"
     folder.mkdir(parents=True)
@@ -88,7 +86,7 @@ def test_stale_temporaries_of_a_killed_run_are_removed(tmp_path):
         [
             sys.executable,
             "-c",
-            "import os, sys; from bids_lrp.outputs import _atomic; "
+            "import os, sys; from bids_lrp.safewrite import _atomic; "
             "_atomic(sys.argv[1], lambda handle: (handle.write(b'half'), os._exit(9)))",
             str(folder / "sub-01_desc-x_relevance.nii.gz"),
         ],

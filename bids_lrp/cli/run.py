@@ -23,7 +23,7 @@ from bids_lrp.config import (
     MP_CONTEXT,
     Settings,
 )
-from bids_lrp.exitcodes import EX_FAILED, EX_INTERRUPTED, EX_USAGE, stopped_by
+from bids_lrp.exitcodes import EX_FAILED, EX_INTERRUPTED, EX_USAGE, CommandError, stopped_by
 from bids_lrp.inputs import InputError
 from bids_lrp.methods import PRESETS, method_label
 from bids_lrp.process.logs import setup_logging
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
             from bids_lrp.workflows.execution import run_participant_level
 
             return run_participant_level(settings)
-    except InputError as err:
+    except CommandError as err:  # InputError, WriteError: one line, their exit code
         sys.stderr.write(f"bids_lrp: error: {err}\n")
         return err.code
     except Terminated as err:  # workers and their children are stopped already

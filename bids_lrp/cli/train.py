@@ -16,6 +16,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from tqdm import tqdm
+
 from bids_lrp import __version__
 from bids_lrp.cli.parser import (
     CommandParser,
@@ -25,13 +27,17 @@ from bids_lrp.cli.parser import (
     _probability,
     number_type,
 )
-from bids_lrp.config import DEFAULT_LABEL_COLUMN
+from bids_lrp.exitcodes import EX_USAGE, CommandError, stopped_by
+from bids_lrp.model.card import INPUT_RESAMPLINGS
+from bids_lrp.model.network import ARCHITECTURES
+from bids_lrp.model.train import SELECTIONS
 from bids_lrp.process.logs import setup_logging
+from bids_lrp.process.signals import terminate_on_sigterm
+from bids_lrp.templates import TEMPLATES
+from bids_lrp.training import TrainingSettings, plan_training, run_training
+from bids_lrp.training.settings import default
 
 __all__ = ["build_parser", "main"]
-
-INTENDED_USE = "Research only; not for clinical use."
-
 
 _fraction = number_type(float, lambda v: 0 <= v < 1, "must lie in [0, 1)")
 _non_negative_int = number_type(int, lambda v: v >= 0, "must not be negative")
@@ -45,11 +51,6 @@ _int = number_type(int, lambda v: True, "")
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser of ``bids_lrp-train``."""
-    from bids_lrp.model.card import INPUT_RESAMPLINGS
-    from bids_lrp.model.network import ARCHITECTURES
-    from bids_lrp.model.train import SELECTIONS
-    from bids_lrp.templates import TEMPLATES
-
     parser = CommandParser(
         prog="bids_lrp-train",
         description="Train the network of Böhle et al. (2019) to tell AD from HC on "
@@ -77,11 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
         "folder holding derivatives/)",
     )
     data.add_argument(
-        "--label-column", default=DEFAULT_LABEL_COLUMN, help="participants.tsv column"
+        "--label-column", default=default("label_column"), help="participants.tsv column"
     )
-    data.add_argument("--ad-labels", nargs="+", default=["AD"], metavar="VALUE")
-    data.add_argument("--hc-labels", nargs="+", default=["HC", "CN"], metavar="VALUE")
-    data.add_argument("--template", choices=sorted(TEMPLATES), default="MNI152NLin2009cAsym")
+    data.add_argument("--ad-labels", nargs="+", default=default("ad_labels"), metavar="VALUE")
+    data.add_argument("--hc-labels", nargs="+", default=default("hc_labels"), metavar="VALUE")
+    data.add_argument("--template", choices=sorted(TEMPLATES), default=default("template"))
     data.add_argument(
         "--registration",
         choices=["affine", "syn"],
@@ -90,26 +91,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     net = parser.add_argument_group("Network")
-    net.add_argument("--architecture", choices=sorted(ARCHITECTURES), default="boehle2019")
+    net.add_argument(
+        "--architecture", choices=sorted(ARCHITECTURES), default=default("architecture")
+    )
     net.add_argument(
         "--grid-mm",
         type=_positive_float,
-        default=1.0,
+        default=default("grid_mm"),
         help="network grid voxel size on the template (1: the paper's 193x229x193)",
     )
     net.add_argument(
         "--input-resampling",
         choices=INPUT_RESAMPLINGS,
-        default="antialiased",
+        default=default("input_resampling"),
         help="how scans reach a --grid-mm coarser than theirs: low-passed first (default; "
         "robust to the sub-millimetre differences between registrations) or sampled (linear, "
         "as models trained before this option); recorded on the card, which the participant "
         "level follows",
     )
-    net.add_argument("--channels", type=_positive_int, nargs="+", default=[8, 16, 32, 64])
-    net.add_argument("--pools", type=_positive_int, nargs="+", default=[2, 3, 2, 3])
-    net.add_argument("--hidden", type=_positive_int, default=128)
-    net.add_argument("--dropout", type=_fraction, default=0.4)
+    net.add_argument("--channels", type=_positive_int, nargs="+", default=default("channels"))
+    net.add_argument("--pools", type=_positive_int, nargs="+", default=default("pools"))
+    net.add_argument("--hidden", type=_positive_int, default=default("hidden"))
+    net.add_argument("--dropout", type=_fraction, default=default("dropout"))
     net.add_argument(
         "--init-from",
         type=Path,
@@ -120,14 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     fit = parser.add_argument_group("Training (defaults: Böhle et al. 2019)")
-    fit.add_argument("--epochs", type=_positive_int, default=100, help="at most")
-    fit.add_argument("--batch-size", type=_positive_int, default=4)
-    fit.add_argument("--lr", type=_positive_float, default=1e-4)
-    fit.add_argument("--weight-decay", type=_non_negative_float, default=1e-4)
+    fit.add_argument("--epochs", type=_positive_int, default=default("epochs"), help="at most")
+    fit.add_argument("--batch-size", type=_positive_int, default=default("batch_size"))
+    fit.add_argument("--lr", type=_positive_float, default=default("lr"))
+    fit.add_argument("--weight-decay", type=_non_negative_float, default=default("weight_decay"))
     fit.add_argument(
         "--warmup",
         type=_non_negative_int,
-        default=0,
+        default=default("warmup"),
         metavar="EPOCHS",
         help="raise the learning rate (from a tenth) and the weight decay (from 0) linearly "
         "over the first EPOCHS epochs (not in the paper; lets a large --lr and "
@@ -136,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--decay-warmup",
         type=_non_negative_int,
-        default=0,
+        default=default("decay_warmup"),
         metavar="EPOCHS",
         help="instead of --warmup: keep --lr from the first step and raise only the weight "
         "decay, from the paper's 1e-4 to --weight-decay, over the first EPOCHS epochs (not in "
@@ -146,30 +149,38 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--label-smoothing",
         type=_fraction,
-        default=0.0,
+        default=default("label_smoothing"),
         metavar="S",
         help="train towards 1 - S/2 for the true class instead of 1 (not in the paper; the "
         "network then need not shut every AD unit off on controls, whose alpha1-beta0 heatmaps "
         "would be all zero; it does not always keep them on)",
     )
     fit.add_argument(
-        "--patience", type=_positive_int, default=8, help="epochs without lower validation loss"
+        "--patience",
+        type=_positive_int,
+        default=default("patience"),
+        help="epochs without lower validation loss",
     )
-    fit.add_argument("--min-epochs", type=_non_negative_int, default=15, help="never stop before")
+    fit.add_argument(
+        "--min-epochs",
+        type=_non_negative_int,
+        default=default("min_epochs"),
+        help="never stop before",
+    )
     fit.add_argument(
         "--monitor-from",
         type=_positive_int,
-        default=1,
+        default=default("monitor_from"),
         metavar="EPOCH",
         help="first epoch whose checkpoint may be kept and whose validation loss counts for "
         "early stopping (not in the paper; as Keras' EarlyStopping start_from_epoch: for "
         "fine-tuning with --init-from and a stronger --weight-decay, which otherwise keeps its "
         "first epoch)",
     )
-    fit.add_argument("--select", choices=SELECTIONS, default="balanced_accuracy",
+    fit.add_argument("--select", choices=SELECTIONS, default=default("select"),
                      help="validation criterion of the kept checkpoint")  # fmt: skip
     fit.add_argument("--no-augment", dest="augment", action="store_false")
-    fit.add_argument("--flip-probability", type=_probability, default=0.5)
+    fit.add_argument("--flip-probability", type=_probability, default=default("flip_probability"))
     fit.add_argument(
         "--shift",
         type=_int,
@@ -180,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--pose-jitter",
         type=_non_negative_float,
-        default=0.0,
+        default=default("pose_jitter"),
         metavar="VOXELS",
         help="also shift every training scan by up to VOXELS (a fraction of the network grid) "
         "along y and z, interpolated: the residual misalignment of an affine registration "
@@ -189,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--intensity-jitter",
         type=_fraction,
-        default=0.0,
+        default=default("intensity_jitter"),
         metavar="S",
         help="also re-window every training scan's min-max scaling by up to S and multiply it "
         "by a smooth bias field: what N4 and registration do to the contrast (not in the "
@@ -197,21 +208,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     split = parser.add_argument_group("Split (by participant, stratified by class)")
-    split.add_argument("--val-fraction", type=_fraction, default=0.15)
-    split.add_argument("--test-fraction", type=_fraction, default=0.15)
+    split.add_argument("--val-fraction", type=_fraction, default=default("val_fraction"))
+    split.add_argument("--test-fraction", type=_fraction, default=default("test_fraction"))
     split.add_argument(
         "--folds",
         type=_positive_int,
         help="k-fold cross-validation instead: one model per fold, fold k as its test set",
     )
-    split.add_argument("--seed", type=_int, default=0)
+    split.add_argument("--seed", type=_int, default=default("seed"))
 
     run = parser.add_argument_group("Execution and model card")
-    run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    run.add_argument("--device", choices=["auto", "cpu", "cuda"], default=default("device"))
     run.add_argument("--threads", type=_positive_int, help="CPU threads (default: all, max 8)")
     run.add_argument("--name", help="model name (default: the weights file's stem)")
     run.add_argument("--training-data", help="free text for the card (default: generated)")
-    run.add_argument("--intended-use", default=INTENDED_USE)
+    run.add_argument("--intended-use", default=default("intended_use"))
     return parser
 
 
@@ -225,22 +236,16 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:  # --help, --version (0) and usage errors (64)
         return int(exit_.code or 0)
     _setup_logging(args.verbosity)
-    from bids_lrp.cli.training import UsageError, plan_training, run_training
-    from bids_lrp.exitcodes import EX_USAGE, stopped_by
-    from bids_lrp.model.checkpoint import CheckpointError
-    from bids_lrp.model.data import TrainingDataError
-    from bids_lrp.model.train import SplitError
-    from bids_lrp.process.signals import terminate_on_sigterm
-
     try:
-        plan = plan_training(args)
-    except (UsageError, TrainingDataError, SplitError, CheckpointError) as err:
+        settings = TrainingSettings.from_options(args)
+        plan = plan_training(settings)
+    except (CommandError, ValueError) as err:  # checked before anything is loaded or written
         sys.stderr.write(f"bids_lrp-train: error: {err}\n")
         return getattr(err, "code", EX_USAGE)
     try:
         with terminate_on_sigterm():  # SIGTERM stops it like Ctrl-C, DataLoader workers too
-            run_training(args, plan, command=shlex.join(["bids_lrp-train", *argv]))
-    except (UsageError, TrainingDataError) as err:  # a full disk (73), an unreadable scan (64)
+            run_training(settings, plan, command=shlex.join(["bids_lrp-train", *argv]))
+    except (CommandError, ValueError) as err:  # a full disk (73), an unreadable scan (64)
         sys.stderr.write(f"bids_lrp-train: error: {err}\n")
         return getattr(err, "code", EX_USAGE)
     except KeyboardInterrupt as err:  # Ctrl-C (130) or SIGTERM (143), as bids_lrp
@@ -250,8 +255,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _setup_logging(verbosity: int) -> None:
-    from tqdm import tqdm
-
     setup_logging(
         "bids_lrp-train",
         logging.DEBUG if verbosity > 0 else logging.INFO,

@@ -7,12 +7,10 @@ streamed (the slow part), then ``group_summary.json`` and the group report.
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,7 @@ import pandas as pd
 
 from bids_lrp import __version__
 from bids_lrp.config import Settings
-from bids_lrp.exitcodes import EX_CANTCREAT, EX_NOINPUT
+from bids_lrp.exitcodes import EX_NOINPUT
 from bids_lrp.group.boehle2019 import VolumeInputs, write_paper_products
 from bids_lrp.group.cohort import area_sums, image_table, read_area_sums
 from bids_lrp.group.collect import Collection, collect_outputs
@@ -35,49 +33,11 @@ from bids_lrp.group.products import (
 from bids_lrp.group.tables import group_masks
 from bids_lrp.group.volumes import ExternalVolumes, read_estimated_volumes, read_external_volumes
 from bids_lrp.inputs import InputError, check_output_dirs
-from bids_lrp.outputs import atomic_write_json, check_writable
+from bids_lrp.safewrite import atomic_write_json, writable_folder, writing_into
 
 __all__ = ["NoReport", "run_group_level"]
 
 logger = logging.getLogger("bids_lrp")
-
-
-#: Errors of a write refused (not of a failing disk): the user can fix them, exit 73.
-_REFUSED = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
-
-
-def _cannot_write(folder: Path, err: OSError) -> InputError:
-    return InputError(
-        f"cannot write in {folder}: {err.strerror} (check its owner and permissions, e.g. a "
-        "folder a container created as root)",
-        EX_CANTCREAT,
-    )
-
-
-def _group_dir(output_dir: Path) -> Path:
-    """Create ``<out>/group`` and check that files can be written there, before any work."""
-    folder = output_dir / "group"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise InputError(f"cannot create {folder}: {err.strerror}", EX_CANTCREAT) from None
-    try:
-        check_writable(folder)
-    except OSError as err:
-        raise _cannot_write(folder, err) from None
-    return folder
-
-
-@contextmanager
-def _writes_into(folder: Path) -> Iterator[None]:
-    """Turn a write refused later on (the folder changed meanwhile) into a clear exit 73."""
-    try:
-        yield
-    except OSError as err:
-        if err.errno not in _REFUSED:
-            raise
-        where = Path(err.filename).parent if err.filename else folder
-        raise _cannot_write(where, err) from None
 
 
 def _few(items: list[str], n: int = 5) -> str:
@@ -234,8 +194,8 @@ def run_group_level(settings: Settings, report: Callable[..., Any] = NoReport) -
     collection = collect_outputs(
         settings.output_dir, settings.participant_label, settings.session_label
     )
-    folder = _group_dir(settings.output_dir)
-    with _writes_into(settings.output_dir / "logs"):
+    folder = writable_folder(settings.output_dir / "group")
+    with writing_into(settings.output_dir / "logs"):
         settings.save()
     skipped = dict(collection.skipped)
     for image, reason in skipped.items():
@@ -278,7 +238,7 @@ def run_group_level(settings: Settings, report: Callable[..., Any] = NoReport) -
         fingerprint_areas=settings.fingerprint_areas,
     )
     with (
-        _writes_into(folder),
+        writing_into(folder),
         report(settings.output_dir, len(cohort), settings.nprocs) as drawing,
     ):
         written, maps_skipped = _write_products(

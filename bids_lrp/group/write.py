@@ -11,7 +11,7 @@ import pandas as pd
 
 from bids_lrp.fastgz import sparse_gzip
 from bids_lrp.group.tables import NEAR_ZERO_DENSITY
-from bids_lrp.outputs import atomic_write_bytes, atomic_write_json, atomic_write_text
+from bids_lrp.safewrite import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 __all__ = [
     "METRICS_COLUMNS",

@@ -21,7 +21,7 @@ from nipype.interfaces.base import (
 )
 
 from bids_lrp.names import derivative_path
-from bids_lrp.outputs import atomic_copy, atomic_write_json
+from bids_lrp.safewrite import atomic_copy, atomic_write_json
 
 _EXTENSIONS = (".nii.gz", ".nii", ".tsv", ".json", ".h5", ".mat")
 

@@ -26,7 +26,7 @@ from torch import nn
 
 from bids_lrp.model.card import REGISTRATIONS, CheckpointError, ModelCard, check_card_compatible
 from bids_lrp.model.network import build_model, n_outputs
-from bids_lrp.outputs import StagedOutputs, atomic_write_bytes, atomic_write_text
+from bids_lrp.safewrite import StagedOutputs, atomic_write_bytes, atomic_write_text
 
 __all__ = [
     "REGISTRATIONS",

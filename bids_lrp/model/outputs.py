@@ -3,7 +3,7 @@
 ``model.safetensors`` (+ ``model.json``, the card) gets ``model_history.tsv`` (one row per
 epoch), ``model_curves.png`` and ``model_curves.svg``; a cross-validation adds
 ``model_cv.tsv`` (test metrics per fold, their mean and standard deviation). Every file is
-written atomically (`bids_lrp.outputs.atomic_write_bytes`); `bids_lrp.outputs.StagedOutputs`
+written atomically (`bids_lrp.safewrite.atomic_write_bytes`); `bids_lrp.safewrite.StagedOutputs`
 makes a whole set of them appear together or not at all.
 """
 
@@ -18,7 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from bids_lrp import __version__
-from bids_lrp.outputs import atomic_write_text
+from bids_lrp.safewrite import atomic_write_text
 
 __all__ = [
     "side_files",

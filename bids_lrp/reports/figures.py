@@ -2,7 +2,7 @@
 
 Every function takes arrays, images or paths, draws on its own `matplotlib.figure.Figure`
 (never pyplot's global figure registry), writes one file through a temporary file in the same
-folder (`bids_lrp.outputs.atomic_write_bytes`) and returns the path. Brain views live in
+folder (`bids_lrp.safewrite.atomic_write_bytes`) and returns the path. Brain views live in
 `bids_lrp.reports.brain`; this module holds the colour scale they share and the charts.
 """
 
@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
 
-from bids_lrp.outputs import atomic_write_bytes
+from bids_lrp.safewrite import atomic_write_bytes
 
 __all__ = [
     "RELEVANCE_CMAP",

@@ -23,7 +23,6 @@ from bids_lrp import __version__
 from bids_lrp.group.cohort import IMAGE_COLUMNS
 from bids_lrp.group.tables import GAINS, unstable_areas
 from bids_lrp.group.write import METRICS_COLUMNS
-from bids_lrp.outputs import atomic_write_text
 from bids_lrp.reports.checks import FOOTER, near_zero_denominators
 from bids_lrp.reports.discover import group_files, read_json
 from bids_lrp.reports.figures import bar_chart, similarity_heatmap, violin_plot
@@ -40,6 +39,7 @@ from bids_lrp.reports.html import (
     table,
 )
 from bids_lrp.reports.paper_section import paper_blocks
+from bids_lrp.safewrite import atomic_write_text
 
 __all__ = ["SECTIONS", "write_group_report"]
 

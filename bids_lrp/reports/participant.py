@@ -15,7 +15,6 @@ from typing import Any
 import pandas as pd
 
 from bids_lrp import __version__
-from bids_lrp.outputs import atomic_write_text
 from bids_lrp.reports import checks
 from bids_lrp.reports.discover import (
     ImageOutputs,
@@ -45,6 +44,7 @@ from bids_lrp.reports.participant_state import (
     load_image,
     read_tsv,
 )
+from bids_lrp.safewrite import atomic_write_text
 
 __all__ = ["SECTIONS", "write_participant_report"]
 

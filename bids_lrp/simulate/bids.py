@@ -1,8 +1,8 @@
 """Write a simulated cohort as a BIDS dataset with a ground-truth derivative.
 
-Every file is written atomically (temporary file in the same folder, then ``os.replace``) and
-reproducibly: NIfTI headers are fixed and gzip streams carry ``mtime=0``, so the same arguments
-give byte-identical files.
+Every file is written atomically (`bids_lrp.safewrite.atomic_write_bytes`) and reproducibly:
+NIfTI headers are fixed and gzip streams carry ``mtime=0``, so the same arguments give
+byte-identical files.
 
 Transforms follow ITK/ANTs conventions (LPS physical space). ``from-T1w_to-<tpl>`` resamples the
 T1w onto the template, e.g. ``antsApplyTransforms -i T1w -r template -t <warp.nii.gz> -t
@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
+from bids_lrp.safewrite import atomic_write_bytes
+
 __all__ = [
-    "atomic_write",
     "itk_affine_text",
     "itk_displacement_image",
     "write_json",
@@ -32,20 +31,6 @@ __all__ = [
 ]
 
 _LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; a dataset is for others to read
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_nifti(path: Path, data: np.ndarray, affine: np.ndarray, *, intent: int = 0) -> None:
@@ -70,12 +55,12 @@ def write_nifti(path: Path, data: np.ndarray, affine: np.ndarray, *, intent: int
     if intent:
         header.set_intent(intent)
     header["descrip"] = b"bids_lrp-simulate"
-    atomic_write(path, gzip.compress(image.to_bytes(), compresslevel=1, mtime=0))
+    atomic_write_bytes(path, gzip.compress(image.to_bytes(), compresslevel=1, mtime=0))
 
 
 def write_json(path: Path, content: dict) -> None:
     """Write pretty, key-sorted JSON."""
-    atomic_write(path, (json.dumps(content, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write_bytes(path, (json.dumps(content, indent=2, sort_keys=True) + "\n").encode())
 
 
 def write_tsv(path: Path, table) -> None:
@@ -83,7 +68,7 @@ def write_tsv(path: Path, table) -> None:
     text = table.to_csv(
         sep="\t", index=False, na_rep="n/a", lineterminator="\n", float_format="%.6g"
     )
-    atomic_write(path, text.encode())
+    atomic_write_bytes(path, text.encode())
 
 
 def itk_affine_text(matrix: np.ndarray) -> str:

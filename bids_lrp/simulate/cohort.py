@@ -13,7 +13,7 @@ import pandas as pd
 from bids_lrp.simulate.atrophy import AtrophyModel, atrophy_model
 from bids_lrp.simulate.bids import write_json, write_tsv
 from bids_lrp.simulate.dataset import DERIVATIVE, write_dataset_files, write_scan
-from bids_lrp.simulate.output import check_output_dir, staged_output
+from bids_lrp.simulate.destination import check_output_dir, staged_output
 from bids_lrp.simulate.plan import (
     DEFAULT_REGIONS,
     CohortConfig,

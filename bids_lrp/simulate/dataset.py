@@ -9,16 +9,16 @@ import pandas as pd
 
 from bids_lrp import __version__
 from bids_lrp.names import image_prefix
+from bids_lrp.safewrite import atomic_write_bytes
 from bids_lrp.simulate.atrophy import AtrophyModel
 from bids_lrp.simulate.bids import (
-    atomic_write,
     itk_affine_text,
     itk_displacement_image,
     write_json,
     write_nifti,
     write_tsv,
 )
-from bids_lrp.simulate.output import GENERATOR
+from bids_lrp.simulate.destination import GENERATOR
 from bids_lrp.simulate.plan import CohortConfig, ScanSpec
 from bids_lrp.simulate.preproc import PREPROC_DESCRIPTION, true_pose_preproc
 from bids_lrp.simulate.scan import ScanResult
@@ -78,7 +78,7 @@ def write_dataset_files(
             "GeneratedBy": [_GENERATED_BY],
         },
     )
-    atomic_write(root / "README", _readme(config, source).encode())
+    atomic_write_bytes(root / "README", _readme(config, source).encode())
     first = {s.subject: s for s in specs if s.session in (None, "1")}
     participants = pd.DataFrame(
         {
@@ -116,8 +116,8 @@ def write_dataset_files(
             "License": "CC0",
         },
     )
-    atomic_write(deriv / ".bidsignore", _BIDSIGNORE.encode())
-    atomic_write(deriv / "README", _readme(config, source).encode())
+    atomic_write_bytes(deriv / ".bidsignore", _BIDSIGNORE.encode())
+    atomic_write_bytes(deriv / "README", _readme(config, source).encode())
     labels = pd.DataFrame(
         {
             "index": list(range(1, len(model.areas) + 1)),
@@ -255,8 +255,8 @@ def _write_transforms(
     forward = f"{prefix}_from-T1w_to-{tpl}_mode-image"
     inverse = f"{prefix}_from-{tpl}_to-T1w_mode-image"
     pose = np.linalg.inv(result.native_to_template_affine)
-    atomic_write(out / f"{forward}_desc-affine_xfm.txt", itk_affine_text(pose).encode())
-    atomic_write(
+    atomic_write_bytes(out / f"{forward}_desc-affine_xfm.txt", itk_affine_text(pose).encode())
+    atomic_write_bytes(
         out / f"{inverse}_desc-affine_xfm.txt",
         itk_affine_text(result.native_to_template_affine).encode(),
     )

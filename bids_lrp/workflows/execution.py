@@ -297,7 +297,8 @@ def write_reports(
 
 def run_participant_level(settings: Settings) -> int:
     """Check everything, write the dataset files, run the workflow; return the exit code."""
-    from bids_lrp.outputs import remove_stale_temporaries, write_citation, write_dataset_files
+    from bids_lrp.dataset import write_citation, write_dataset_files
+    from bids_lrp.safewrite import remove_stale_temporaries
 
     # Folders that put data at risk are refused before anything runs; they are created only
     # once the input and the model are known to be fine, so a mistake leaves no empty folder.

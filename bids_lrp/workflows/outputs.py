@@ -9,7 +9,8 @@ from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
 from bids_lrp.interfaces.io import DerivativesSink
-from bids_lrp.outputs import method_desc, model_desc
+from bids_lrp.methods import method_label
+from bids_lrp.names import model_desc
 from bids_lrp.regions import COLUMN_DESCRIPTIONS
 
 
@@ -80,7 +81,7 @@ def init_outputs_wf(
     outputnode = pe.Node(niu.IdentityInterface(fields=["out_files"]), name="outputnode")
     base = {"base_directory": str(output_dir), "entities": dict(entities)}
     common = {"Sources": [source], "Model": dict(model_meta), "Template": dict(template_meta)}
-    descs = [method_desc(m) for m in methods]
+    descs = [method_label(m) for m in methods]
 
     def sink(node_name: str, suffix: str, extra: dict, meta: dict) -> pe.Node:
         return pe.Node(

@@ -16,7 +16,7 @@ import pytest
 
 from bids_lrp.cli import run
 from bids_lrp.cli.run import main
-from bids_lrp.outputs import dataset_description
+from bids_lrp.dataset import dataset_description
 from tests.cli.conftest import _write_dataset
 
 

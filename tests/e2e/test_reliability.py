@@ -14,7 +14,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from bids_lrp.outputs import _TEMPORARY_SUFFIX
+from bids_lrp.safewrite import _TEMPORARY_SUFFIX
 from tests.e2e.helpers import app_env, assert_same_outputs, common_args, outputs_of, run_app
 
 BAD = {

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import bids_lrp.outputs
+import bids_lrp.safewrite
 from bids_lrp.reports import write_participant_report
 from tests.reports.browser import scan_html
 
@@ -55,7 +55,7 @@ def test_a_failed_write_keeps_the_previous_report(participant_out, monkeypatch):
         raise OSError(28, "No space left on device")
 
     # Every file is flushed to disk before it replaces the old one: fail right there.
-    monkeypatch.setattr(bids_lrp.outputs.os, "fsync", disk_full)
+    monkeypatch.setattr(bids_lrp.safewrite.os, "fsync", disk_full)
     with pytest.raises(OSError, match="No space left"):
         write_participant_report(out, "01", bids_dir=bids)
     monkeypatch.undo()

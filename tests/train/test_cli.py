@@ -221,11 +221,11 @@ def test_init_from_a_model_that_does_not_fit(
 )
 def test_training_options_reach_the_recipe(toy, tmp_path, options, expected):
     from bids_lrp.cli.train import build_parser
-    from bids_lrp.cli.training import plan_training
+    from bids_lrp.training import TrainingSettings, plan_training
 
     out = tmp_path / "m.safetensors"
     args = build_parser().parse_args([str(toy[1]), "--out", str(out), *FAST, *options])
-    recipe = plan_training(args).recipe
+    recipe = plan_training(TrainingSettings.from_options(args)).recipe
     assert {name: getattr(recipe, name) for name in expected} == expected
     assert not out.exists()
 
@@ -235,14 +235,14 @@ def test_a_stopped_training_exits_as_the_other_commands(tmp_path, monkeypatch, c
     """Ctrl-C gives 130 and SIGTERM 143, as for bids_lrp and bids_lrp-simulate (not 1)."""
     import signal
 
-    from bids_lrp.cli import training
+    from bids_lrp.cli import train
     from bids_lrp.cli.train import main as train_main
     from bids_lrp.process.signals import Terminated
 
     def stopped(*args, **kwargs):
         raise KeyboardInterrupt if stop == "SIGINT" else Terminated(signal.SIGTERM)
 
-    monkeypatch.setattr(training, "plan_training", lambda args: object())
-    monkeypatch.setattr(training, "run_training", stopped)
+    monkeypatch.setattr(train, "plan_training", lambda settings: object())
+    monkeypatch.setattr(train, "run_training", stopped)
     assert train_main([str(tmp_path), "--out", str(tmp_path / "m.safetensors")]) == code
     assert "interrupted; nothing was written" in capsys.readouterr().err

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bids_lrp.outputs import make_folders, remove_if_empty
+from bids_lrp.safewrite import replaced_contents
 from bids_lrp.simulate.plan import SimulationError
 
 __all__ = ["GENERATOR", "check_output_dir", "is_simulated_dataset", "staged_output"]
@@ -75,40 +73,19 @@ def check_output_dir(out_dir: Path, overwrite: bool) -> None:
         )
 
 
-def _commit(out_dir: Path, staging: Path, trash: Path) -> None:
-    """Replace the contents of ``out_dir`` by those of ``staging``; the description goes last."""
-    trash.mkdir()
-    old = [p for p in out_dir.iterdir() if p not in (staging, trash)]
-    # The old description leaves first, the new one arrives last: a half-moved folder has none.
-    for path in sorted(old, key=lambda p: p.name != _DESCRIPTION):
-        path.rename(trash / path.name)
-    for path in sorted(staging.iterdir(), key=lambda p: p.name == _DESCRIPTION):
-        path.rename(out_dir / path.name)
-    staging.rmdir()
-    shutil.rmtree(trash, ignore_errors=True)
-
-
 @contextmanager
 def staged_output(out_dir: Path) -> Iterator[Path]:
     """Yield a folder to write a dataset into; on success it becomes the contents of ``out_dir``.
 
     ``out_dir`` must have passed `check_output_dir`; its earlier contents (a simulated dataset,
-    or working folders of killed runs) are removed once the new dataset is complete. If the block
-    raises (``KeyboardInterrupt`` included), everything this run wrote is removed, with
+    or working folders of killed runs) are removed once the new dataset is complete, and
+    ``dataset_description.json`` arrives last (`bids_lrp.safewrite.replaced_contents`). If the
+    block raises (``KeyboardInterrupt`` included), everything this run wrote is removed, with
     ``out_dir`` and its parents if this run made them, and the exception propagates.
     """
-    tag = uuid.uuid4().hex[:8]
-    staging = out_dir / f"{_WORK_PREFIX}partial-{tag}"
-    trash = out_dir / f"{_WORK_PREFIX}old-{tag}"
-    made: list[Path] = []
     try:
-        made = make_folders(out_dir)
-        staging.mkdir()
-        yield staging
-        _commit(out_dir, staging, trash)
+        with replaced_contents(out_dir, prefix=_WORK_PREFIX, last=_DESCRIPTION) as staging:
+            yield staging
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.rmtree(trash, ignore_errors=True)
-        remove_if_empty(made)
         logger.info("removed the unfinished output in %s", out_dir)
         raise

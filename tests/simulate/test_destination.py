@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bids_lrp.simulate.output import check_output_dir, is_simulated_dataset, staged_output
+from bids_lrp.simulate.destination import check_output_dir, is_simulated_dataset, staged_output
 from bids_lrp.simulate.plan import SimulationError
 
 OURS = {"DatasetType": "raw", "GeneratedBy": [{"Name": "bids_lrp-simulate", "Version": "0"}]}

@@ -1,0 +1,150 @@
+"""Running a checked ``bids_lrp-train`` request: load the scans once, train one model per split.
+
+Every output is staged beside ``--out`` and moved into place only when all are complete, so a
+failure leaves none of them (and older ones untouched).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from bids_lrp.model.checkpoint import card_path, save_checkpoint
+from bids_lrp.model.data import fingerprint, load_scans
+from bids_lrp.model.network import build_model
+from bids_lrp.model.outputs import side_files, training_curves, write_cv_summary, write_history
+from bids_lrp.model.split import Split
+from bids_lrp.model.train import TrainResult, evaluate, train_model
+from bids_lrp.safewrite import StagedOutputs, writing_into
+from bids_lrp.training.card import training_card
+from bids_lrp.training.plan import TrainingPlan, cv_summary_path
+from bids_lrp.training.settings import TrainingSettings
+
+__all__ = ["run_training"]
+
+logger = logging.getLogger("bids_lrp")
+
+
+def run_training(settings: TrainingSettings, plan: TrainingPlan, *, command: str) -> None:
+    """Load the scans once, train one model per split, write weights, card, history, curves.
+
+    Raises
+    ------
+    bids_lrp.safewrite.WriteError
+        Exit 73, when the outputs cannot be written (a full disk); none of them is.
+    bids_lrp.model.data.TrainingDataError
+        For a scan that cannot be read or is not a network input.
+    """
+    folder = plan.outputs[0].parent
+    with writing_into(folder, every_error=True):
+        staged = StagedOutputs(folder)  # fails before hours of training, not after
+    with staged:
+        _train_all(settings, plan, staged, command)
+        with writing_into(folder, every_error=True):
+            staged.publish()
+    for weights in plan.outputs:
+        logger.info("wrote %s (+ %s card, history, curves)", weights, card_path(weights).name)
+    if settings.folds is not None:
+        logger.info("cross-validation summary: %s", cv_summary_path(settings.out))
+
+
+def _train_all(
+    settings: TrainingSettings, plan: TrainingPlan, staged: StagedOutputs, command: str
+) -> None:
+    torch.set_num_threads(plan.threads)
+    with tqdm(total=len(plan.scans), desc="loading", unit="scan", disable=None) as bar:
+        images, digests = load_scans(
+            plan.scans,
+            plan.grid,
+            threads=plan.threads,
+            progress=lambda n: bar.update(1),
+            resampling=settings.input_resampling,
+        )
+    fp = fingerprint(plan.scans, column=settings.label_column, digests=digests)
+
+    def build() -> torch.nn.Module:
+        model = build_model(settings.architecture, input_shape=plan.grid.shape, **plan.params)
+        if plan.init is not None:
+            model.load_state_dict(plan.init["state"])
+        return model
+
+    tests = []
+    for k, split in enumerate(plan.splits, start=1):
+        fold = None if settings.folds is None else k
+        result, metrics = _train_split(settings, plan, images, build, split, fold)
+        tests.append(metrics["test"])
+        weights = plan.outputs[k - 1]
+        card = training_card(settings, plan, weights, fold, fp, result, metrics, command)
+        with writing_into(staged.folder, every_error=True):
+            _write_model(staged, result, card, weights)
+    if settings.folds is not None:
+        with writing_into(staged.folder, every_error=True):
+            write_cv_summary(tests, staged.path(cv_summary_path(settings.out)))
+
+
+def _write_model(staged: StagedOutputs, result: TrainResult, card, weights: Path) -> None:
+    """Stage the weights, card, history and curves of one trained model."""
+    files = side_files(weights)
+    staged.path(card_path(weights))  # save_checkpoint writes it beside the weights
+    save_checkpoint(result.model.cpu(), card, staged.path(weights))
+    write_history(result.history, staged.path(files["history"]))
+    curves = [staged.path(files["png"]), staged.path(files["svg"])]
+    training_curves(result.history, curves, title=card.name)
+
+
+def _index(plan: TrainingPlan, subjects) -> np.ndarray:
+    chosen = set(subjects)
+    return np.array([i for i, s in enumerate(plan.scans) if s.subject in chosen], dtype=np.int64)
+
+
+def _train_split(
+    settings: TrainingSettings,
+    plan: TrainingPlan,
+    images: np.ndarray,
+    build: Callable[[], torch.nn.Module],
+    split: Split,
+    fold: int | None,
+) -> tuple[TrainResult, dict[str, Any]]:
+    """Train and evaluate one model; return the training result and the metrics per set."""
+    sets = {name: _index(plan, subjects) for name, subjects in split.sets().items()}
+    logger.info(
+        "%straining on %d scans, validating on %d, testing on %d (%s grid %s)",
+        "" if fold is None else f"fold {fold}/{settings.folds}: ",
+        len(sets["train"]), len(sets["validation"]), len(sets["test"]),
+        f"{settings.grid_mm:g} mm", "x".join(map(str, plan.grid.shape)),
+    )  # fmt: skip
+    n_batches = max(1, len(sets["train"]) // plan.recipe.batch_size)
+    with tqdm(
+        total=plan.recipe.epochs * n_batches, desc="training", unit="batch", disable=None
+    ) as bar:
+        result = train_model(
+            build, images, plan.labels, sets["train"], sets["validation"], plan.recipe,
+            device=plan.device, flip_axis=plan.flip_axis, on_batch=lambda: bar.update(1),
+            on_epoch=lambda r: bar.set_postfix(
+                loss=f"{r['train_loss']:.3f}", val=f"{r['val_loss']:.3f}"
+            ),
+        )  # fmt: skip
+    metrics = {
+        name: evaluate(result.model, images[index], plan.labels[index], device=plan.device)
+        for name, index in sets.items()
+    }
+    for name, values in metrics.items():
+        if values["n_scans"]:
+            logger.info(
+                "%s: balanced accuracy %.3f, ROC AUC %s, loss %.4f (%d scans)",
+                name, values["balanced_accuracy"], _fmt(values["roc_auc"]),
+                values["loss"], values["n_scans"],
+            )  # fmt: skip
+    for name, subjects in split.sets().items():
+        metrics[name]["n_participants"] = len(subjects)
+    return result, metrics
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
