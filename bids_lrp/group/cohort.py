@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bids_lrp.group.collect import ImageFiles
 from bids_lrp.group.labels import Labels
 from bids_lrp.group.readers import RegionSums, read_predictions, read_region_sums
 from bids_lrp.group.tables import outcomes
+from bids_lrp.layout import ImageOutputs
 
 __all__ = ["IMAGE_COLUMNS", "AreaSums", "area_sums", "class_of", "image_table", "read_area_sums"]
 
@@ -54,13 +54,13 @@ def _probability_ad(row: Mapping[str, str], ad_values: Sequence[str]) -> float:
 
 
 def image_table(
-    images: Sequence[ImageFiles], labels: Labels, model: str
+    images: Sequence[ImageOutputs], labels: Labels, model: str
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """One row per image: `IMAGE_COLUMNS` (None/NaN where unknown); unreadable ones skipped.
 
     Parameters
     ----------
-    images : sequence of ImageFiles
+    images : sequence of ImageOutputs
         Complete images (`bids_lrp.group.collect.collect_outputs`).
     labels : Labels
         Diagnosis per participant (may be empty).
@@ -79,11 +79,11 @@ def image_table(
             predicted = class_of(row["predicted_class"], labels.ad_values, labels.hc_values)
             probability = _probability_ad(row, labels.ad_values)
         except (OSError, ValueError, UnicodeDecodeError) as err:
-            skipped[image.image] = f"unreadable predictions ({err})"
+            skipped[image.prefix] = f"unreadable predictions ({err})"
             continue
         rows.append(
             {
-                "image": image.image,
+                "image": image.prefix,
                 "participant_id": image.participant_id,
                 "session_id": image.session_id,
                 "label": labels.groups.get(image.participant_id),
@@ -100,7 +100,7 @@ def image_table(
 
 
 def read_area_sums(
-    images: Sequence[ImageFiles], key: tuple[str, str, str]
+    images: Sequence[ImageOutputs], key: tuple[str, str, str]
 ) -> tuple[dict[str, RegionSums], dict[str, str]]:
     """Read the region table ``key = (space, atlas, method)`` of each image.
 
@@ -116,18 +116,18 @@ def read_area_sums(
         try:
             table = read_region_sums(image.tables[key])
         except (OSError, ValueError, UnicodeDecodeError) as err:
-            skipped[image.image] = f"unreadable {key[1]} {key[2]} region table ({err})"
+            skipped[image.prefix] = f"unreadable {key[1]} {key[2]} region table ({err})"
             continue
         if reference is None:
             reference = table
         elif table.names != reference.names or not np.array_equal(
             table.n_voxels, reference.n_voxels
         ):
-            skipped[image.image] = (
+            skipped[image.prefix] = (
                 f"its {key[1]} {key[2]} region table lists other regions than the others'"
             )
             continue
-        read[image.image] = table
+        read[image.prefix] = table
     return read, skipped
 
 

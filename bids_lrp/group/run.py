@@ -89,7 +89,7 @@ def _check_labels(
 
 def _read_tables(collection: Collection, skipped: dict[str, str]) -> dict[tuple[str, str], dict]:
     """Read every region table of the images still in; record the unreadable ones."""
-    images = [im for im in collection.images if im.image not in skipped]
+    images = [im for im in collection.images if im.prefix not in skipped]
     read = {}
     for atlas in collection.atlases:
         for method in collection.methods:
@@ -280,7 +280,7 @@ def _write_products(
     files, more = write_metrics(context)
     written += files
     notes += more
-    images = {im.image: im for im in collection.images}
+    images = {im.prefix: im for im in collection.images}
     maps_skipped: dict[str, str] = {}
     for method in collection.methods:
         paths = [images[i].maps[(collection.space, method)] for i in context.cohort["image"]]
@@ -310,7 +310,7 @@ def _paper_products(
     external: ExternalVolumes | None,
 ) -> tuple[list[Path], list[str]]:
     """Böhle et al. (2019)'s top areas, beta study and volume correlation of one atlas."""
-    images = {im.image: im for im in collection.images}
+    images = {im.prefix: im for im in collection.images}
     order = list(context.cohort["image"])
     grouped = {m: grouped_sums(context, read[(atlas, m)]) for m in collection.methods}
     metas = {m: _sidecar(images[order[0]].maps[(collection.space, m)]) for m in collection.methods}

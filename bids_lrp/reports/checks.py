@@ -364,8 +364,8 @@ def about_html(output_dir: Path, images: Sequence[Any]) -> str:
     files = []
     for image in images:
         paths = [
-            image.predictions,
-            image.preproc,
+            image.prediction,
+            image.network_input,
             *image.relevance.values(),
             *image.native.values(),
             *(p for a in image.regions.values() for p in a.values()),

@@ -1,4 +1,5 @@
-"""Find a participant's derivatives by name and read their sidecars, tolerating what is missing.
+"""Read the sidecars of a participant's derivatives and find the group level's files,
+tolerating what is missing.
 
 Reports are built from the output files alone (they can be regenerated from a finished or a
 copied output folder); nothing here needs the model, the workflow or the work directory.
@@ -10,17 +11,14 @@ import json
 import logging
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from bids_lrp.names import SOURCE_ENTITIES, image_prefix, parse_name
+from bids_lrp.names import parse_name
 
 __all__ = [
-    "ImageOutputs",
     "bids_root",
-    "find_images",
     "group_files",
     "read_json",
     "read_sidecar",
@@ -28,86 +26,6 @@ __all__ = [
 ]
 
 LOGGER = logging.getLogger("bids_lrp")
-
-
-@dataclass
-class ImageOutputs:
-    """The derivatives of one T1w image (``prefix`` = ``sub-<l>[_ses-<s>][_acq-..][_run-..]``).
-
-    Method keys are the ``desc`` labels of the relevance files (e.g. ``LRPb0``).
-    """
-
-    prefix: str
-    entities: dict[str, str]
-    predictions: Path | None = None
-    preproc: Path | None = None
-    template: str | None = None
-    relevance: dict[str, Path] = field(default_factory=dict)
-    native: dict[str, Path] = field(default_factory=dict)
-    regions: dict[str, dict[str, Path]] = field(default_factory=dict)
-    transforms: list[Path] = field(default_factory=list)
-
-    @property
-    def methods(self) -> list[str]:
-        """Methods with any output for this image, in a stable order."""
-        return sorted(set(self.relevance) | set(self.native) | set(self.regions))
-
-    @property
-    def label(self) -> str:
-        """The image's entities without the subject, e.g. ``ses-1 run-2`` (or ``T1w``)."""
-        rest = [f"{k}-{v}" for k, v in self.entities.items() if k != "sub"]
-        return " ".join(rest) if rest else "T1w"
-
-
-def _classify(image: ImageOutputs, path: Path, entities: dict[str, str], suffix: str) -> None:
-    name, ext = path.name, path.name.split(".", 1)[-1]
-    space, desc = entities.get("space"), entities.get("desc")
-    if suffix == "predictions" and ext == "tsv":
-        image.predictions = path
-    elif suffix == "T1w" and desc == "preproc" and space and ext == "nii.gz":
-        image.preproc = path
-        image.template = space
-    elif suffix == "relevance" and desc and ext == "nii.gz":
-        if space == "T1w":
-            image.native[desc] = path
-        elif space:
-            image.relevance[desc] = path
-            image.template = image.template or space
-    elif suffix == "relevance" and desc and ext == "tsv" and "atlas" in entities:
-        image.regions.setdefault(desc, {})[entities["atlas"]] = path
-    elif suffix == "xfm" and entities.get("from") == "T1w" and ext in _TRANSFORMS:
-        # ANTs order: a displacement field before the affine it follows
-        image.transforms = sorted([*image.transforms, path], key=_transform_rank)
-    else:
-        LOGGER.debug("report: ignoring %s", name)
-
-
-_TRANSFORMS = ("nii.gz", "h5", "mat")
-
-
-def _transform_rank(path: Path) -> int:
-    return _TRANSFORMS.index(path.name.split(".", 1)[-1])
-
-
-def find_images(output_dir: str | Path, subject: str) -> list[ImageOutputs]:
-    """All images of ``subject`` with outputs under ``<out>/sub-<l>/[ses-*/]anat/``.
-
-    Files are grouped by their source entities (sub, ses, acq, ce, rec, run), so
-    ``sub-01_run-2_...`` never mixes with ``sub-01_...``.
-    """
-    label = subject.removeprefix("sub-")
-    root = Path(output_dir) / f"sub-{label}"
-    images: dict[str, ImageOutputs] = {}
-    for path in sorted([*root.glob("anat/*"), *root.glob("ses-*/anat/*")]):
-        parsed = parse_name(path.name)
-        if parsed is None or not path.is_file() or parsed[0].get("sub") != label:
-            continue
-        entities, suffix, _ = parsed
-        source = {k: entities[k] for k in SOURCE_ENTITIES if k in entities}
-        key = image_prefix(source)
-        image = images.setdefault(key, ImageOutputs(prefix=key, entities=source))
-        _classify(image, path, entities, suffix)
-    return [images[k] for k in sorted(images)]
 
 
 def sidecar_path(path: Path) -> Path:

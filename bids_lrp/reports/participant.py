@@ -15,13 +15,9 @@ from typing import Any
 import pandas as pd
 
 from bids_lrp import __version__
+from bids_lrp.layout import ImageOutputs, find_images
 from bids_lrp.reports import checks
-from bids_lrp.reports.discover import (
-    ImageOutputs,
-    bids_root,
-    find_images,
-    read_sidecar,
-)
+from bids_lrp.reports.discover import bids_root, read_sidecar
 from bids_lrp.reports.figures import bar_chart
 from bids_lrp.reports.html import (
     Section,
@@ -70,12 +66,12 @@ def _diagnosis(bids_dir: Path | None, label: str) -> dict[str, str]:
 
 def _prediction(report: Report, image: ImageOutputs) -> dict[str, Any]:
     """Prediction block; returns the predictions sidecar (model metadata) or ``{}``."""
-    if image.predictions is None:
+    if image.prediction is None:
         report.notice("error", "no predictions file", image.prefix, "missing")
         report.add("prediction", image, alert("error", "No predictions file was found."))
         return {}
     try:
-        row = read_tsv(image.predictions).iloc[0].to_dict()
+        row = read_tsv(image.prediction).iloc[0].to_dict()
     except (*UNREADABLE, IndexError, pd.errors.ParserError) as err:
         report.notice("error", f"unreadable predictions ({err})", image.prefix, "unreadable")
         report.add("prediction", image, alert("error", "The predictions file is unreadable."))
@@ -100,7 +96,7 @@ def _prediction(report: Report, image: ImageOutputs) -> dict[str, Any]:
     }
     body = probability_bars(probabilities) + definition_list(facts)
     report.add("prediction", image, body)
-    return read_sidecar(image.predictions)
+    return read_sidecar(image.prediction)
 
 
 def _regions(report: Report, image: ImageOutputs) -> None:
@@ -178,10 +174,12 @@ def _image(report: Report, image: ImageOutputs) -> None:
     sidecar = guarded(report, image, "prediction", _prediction) or {}
     _model(report, image, sidecar)
     preproc = None
-    if image.preproc is None:
+    if image.network_input is None:
         report.notice("error", "no normalized T1w (desc-preproc)", image.prefix, "missing")
     else:
-        preproc = guarded(report, image, "normalized T1w", lambda r, i: load_image(i.preproc))
+        preproc = guarded(
+            report, image, "normalized T1w", lambda r, i: load_image(i.network_input)
+        )
     guarded(report, image, "registration check", registration_section, preproc)
     guarded(report, image, "relevance maps", relevance_section, preproc)
     guarded(report, image, "top regions", _regions)
@@ -232,7 +230,7 @@ def write_participant_report(
             "run the participant level first"
         )
     report = Report(output_dir, label, Path(bids_dir) if bids_dir else None, native_space, logged)
-    images = find_images(output_dir, label)
+    images = find_images(output_dir, [label])
     if not images:
         report.notice("error", f"no derivatives found under sub-{label}", code="missing")
     for image in images:

@@ -8,9 +8,10 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
+from bids_lrp.layout import ImageOutputs
 from bids_lrp.reports import checks
 from bids_lrp.reports.brain import slice_mosaic
-from bids_lrp.reports.discover import ImageOutputs, read_sidecar, resolve_source
+from bids_lrp.reports.discover import read_sidecar, resolve_source
 from bids_lrp.reports.figures import relevance_scale
 from bids_lrp.reports.glass import glass_brain
 from bids_lrp.reports.html import alert, esc, figure

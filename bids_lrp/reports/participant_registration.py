@@ -7,9 +7,10 @@ from typing import Any
 
 import nibabel as nib
 
+from bids_lrp.layout import ImageOutputs
 from bids_lrp.reports import checks
 from bids_lrp.reports.brain import slice_mosaic
-from bids_lrp.reports.discover import ImageOutputs, read_sidecar, resolve_source
+from bids_lrp.reports.discover import read_sidecar, resolve_source
 from bids_lrp.reports.html import alert, figure, fmt
 from bids_lrp.reports.participant_state import Report
 
@@ -23,7 +24,7 @@ def registration_section(
     if preproc is None:
         report.add("registration", image, alert("error", "No normalized T1w was found."))
         return
-    sidecar = read_sidecar(image.preproc)
+    sidecar = read_sidecar(image.network_input)
     meta = sidecar.get("RegistrationQuality")
     meta = meta if isinstance(meta, dict) else {}
     report.extend(checks.registration_notices(meta), image.prefix)

@@ -15,7 +15,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from bids_lrp.reports.discover import ImageOutputs
+from bids_lrp.layout import ImageOutputs
 from bids_lrp.reports.html import Notice, esc
 
 __all__ = [

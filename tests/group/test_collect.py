@@ -6,9 +6,10 @@ import shutil
 
 import pytest
 
-from bids_lrp.group.collect import collect_outputs, find_outputs
+from bids_lrp.group.collect import collect_outputs
 from bids_lrp.group.labels import read_labels
 from bids_lrp.inputs import InputError
+from bids_lrp.layout import find_images
 from bids_lrp.names import parse_name
 from tests.group.conftest import IMAGES, MODEL, SPACE, write_bids, write_image_outputs
 
@@ -24,7 +25,7 @@ def test_parse_name():
 
 
 def test_find_outputs_sessions_and_kinds(fake_outputs):
-    found = {image.image: image for image in find_outputs(fake_outputs)}
+    found = {image.prefix: image for image in find_images(fake_outputs)}
     assert sorted(found) == sorted(image.prefix for image in IMAGES)
     first = found["sub-01_ses-2"]
     assert (first.participant_id, first.session_id) == ("sub-01", "ses-2")
@@ -34,11 +35,11 @@ def test_find_outputs_sessions_and_kinds(fake_outputs):
 
 
 def test_filters(fake_outputs):
-    assert [i.image for i in find_outputs(fake_outputs, ["01"])] == [
+    assert [i.prefix for i in find_images(fake_outputs, ["01"])] == [
         "sub-01_ses-1",
         "sub-01_ses-2",
     ]
-    assert [i.image for i in find_outputs(fake_outputs, ["01"], ["2"])] == ["sub-01_ses-2"]
+    assert [i.prefix for i in find_images(fake_outputs, ["01"], ["2"])] == ["sub-01_ses-2"]
 
 
 def test_incomplete_image_is_skipped(tmp_path, fake_outputs):
@@ -47,7 +48,7 @@ def test_incomplete_image_is_skipped(tmp_path, fake_outputs):
     shutil.rmtree(out / "sub-03")
     write_image_outputs(out, IMAGES[3], skip=("desc-GuidedBackprop_relevance.nii.gz",))
     collection = collect_outputs(out)
-    assert "sub-03_ses-1" not in [i.image for i in collection.images]
+    assert "sub-03_ses-1" not in [i.prefix for i in collection.images]
     assert "no GuidedBackprop relevance map" in collection.skipped["sub-03_ses-1"]
     assert collection.methods == ("LRPb0", "GuidedBackprop")
     assert (collection.space, collection.model) == (SPACE, MODEL)

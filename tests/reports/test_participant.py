@@ -291,11 +291,11 @@ def test_the_conservation_table_explains_absorbed_and_outside_brain():
 
 def test_the_registration_figure_shows_the_unmasked_scan_moved_by_the_saved_transforms(good):
     """The figure draws the participant's own scan (skull included), not the masked input."""
-    from bids_lrp.reports.discover import find_images
+    from bids_lrp.layout import find_images
 
     path, page = good
     out = path.parent
-    [image] = find_images(out, "01")
+    [image] = find_images(out, ["01"])
     assert [t.name for t in image.transforms] == [f"sub-01_from-T1w_to-{TPL}_mode-image_xfm.mat"]
     [src] = [s for s in page.images if "desc-registration" in s]
     assert "moved into MNI152NLin2009cAsym space by the transforms saved" in path.read_text()
