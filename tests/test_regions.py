@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -131,11 +132,17 @@ def test_each_table_names_the_map_and_class_it_sums(tmp_path):
     for desc, target, selection in (("LRPb0", "AD", "given class"), ("GB", "HC", "predicted")):
         data = np.zeros(atlas.labels.shape, np.float32)
         data[atlas.labels == 48] = 1.0  # left hippocampus
-        path = tmp_path / f"sub-01_desc-{desc}_relevance.nii.gz"
+        path = tmp_path / f"map{len(files)}.nii.gz"  # the method comes from the sidecar
         nib.save(nib.Nifti1Image(data, atlas.affine), path)
         files.append(str(path))
         metadata.append(
-            {"Method": desc, "TargetClass": target, "TargetSelection": selection, "Absorbed": 0}
+            {
+                "Method": desc,
+                "MethodLabel": desc,
+                "TargetClass": target,
+                "TargetSelection": selection,
+                "Absorbed": 0,
+            }
         )
     out = region_tables(files, ["Neuromorphometrics"], atlas.template, str(tmp_path), metadata)
     assert out["meta"] == [
@@ -144,9 +151,10 @@ def test_each_table_names_the_map_and_class_it_sums(tmp_path):
     ]
     table = pd.read_csv(out["tables"][1], sep="\t").set_index("name")
     assert table.loc["Left_Hippocampus", "relevance_sum"] == (atlas.labels == 48).sum()
-    assert region_tables(files, ["Neuromorphometrics"], atlas.template, str(tmp_path))["meta"] == [
-        {},
-        {},
+    assert out["desc"] == ["LRPb0", "GB"]
+    assert [Path(t).name for t in out["tables"]] == [
+        "regions_Neuromorphometrics_LRPb0.tsv",
+        "regions_Neuromorphometrics_GB.tsv",
     ]
     with pytest.raises(ValueError, match="1 sidecars for 2 relevance maps"):
         region_tables(files, ["Neuromorphometrics"], atlas.template, str(tmp_path), metadata[:1])

@@ -1,19 +1,9 @@
-"""Thin interfaces around the model and the explanation methods.
-
-``explain_images`` classifies template-space images and explains each with every method: the
-model is loaded once per process (cached by path, checksum and device) and the images go
-through it in batches. ``SelectImage`` hands one image's share of a batch to its own branch.
+"""The model node's interfaces: `ExplainImages` runs `bids_lrp.explain.explain_images` on a
+participant's images; `SelectImage` hands one image's share of its outputs to its own branch.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
-
-import nibabel as nib
-import numpy as np
 from nipype.interfaces.base import (
     BaseInterfaceInputSpec,
     File,
@@ -22,238 +12,6 @@ from nipype.interfaces.base import (
     TraitedSpec,
     traits,
 )
-
-from bids_lrp.fastgz import save_sparse_nifti
-from bids_lrp.grid import Grid
-from bids_lrp.interfaces.normalize import template_images
-from bids_lrp.lrp.brain import restrict_to_brain
-from bids_lrp.methods import PREDICTED, parse_method_spec
-
-
-@functools.lru_cache(maxsize=2)
-def _load_model(path: str, sha256: str, device: str):
-    from bids_lrp.model import load_checkpoint
-
-    return load_checkpoint(path, device=device, expected_sha256=sha256 or None)
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when a GPU is usable, else ``cpu``."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
-def _brain_masks(template: str, card) -> tuple[np.ndarray, np.ndarray]:
-    """The template brain mask (bool, template grid) and its brain fraction on the network grid.
-
-    The fraction is `network_input` of the mask with the card's resampling: what part of each
-    network voxel's input comes from brain voxels (below 1e-3 counts as none).
-    """
-    grid = Grid.of_card(card)
-    key = (tuple(grid.shape), tuple(np.asarray(grid.affine).ravel()), card.input_resampling)
-    return _masks_on(template, key)
-
-
-@functools.lru_cache(maxsize=2)
-def _masks_on(template: str, key: tuple) -> tuple[np.ndarray, np.ndarray]:
-    from bids_lrp.model.data import network_input  # torch: loaded by the model node only
-
-    shape, affine, resampling = key
-    _, mask_img, _ = template_images(template)
-    mask = np.asarray(mask_img.dataobj) > 0
-    image = nib.Nifti1Image(mask.astype(np.float32), mask_img.affine)
-    grid = Grid(shape, np.reshape(affine, (4, 4)))
-    fraction = np.asarray(network_input(image, grid, resampling).dataobj, dtype=np.float32)
-    return mask, np.where(fraction > 1e-3, np.minimum(fraction, 1.0), 0.0)
-
-
-def _save_relevance(
-    relevance: np.ndarray, img, net_img, path: Path, inside: np.ndarray
-) -> nib.Nifti1Image:
-    """Write one relevance map on the template grid (mapped back keeping its sum)."""
-    from bids_lrp.normalize import relevance_to_grid
-
-    rel_img = nib.Nifti1Image(relevance.astype(np.float32), net_img.affine)
-    if net_img is not img:
-        rel_img = relevance_to_grid(rel_img, img.shape[:3], img.affine, inside=inside)
-    rel_img.header.set_data_dtype(np.float32)
-    rel_img.header.set_xyzt_units("mm")
-    save_sparse_nifti(rel_img, path)  # the group level reads thousands: fast to inflate
-    return rel_img
-
-
-def _metadata(result, b: int, spec, target: str, card, rel_img, resampled: bool, brain):
-    total, outside = brain
-    start = float(result.start[b])
-    absorbed = start - total
-    error = abs(absorbed) / max(abs(start), np.finfo(np.float32).tiny)
-    return {
-        "Method": spec.name,
-        "MethodSpec": spec.text,
-        "MethodLabel": spec.label,
-        "MethodParameters": result.params,
-        "MethodKind": result.kind,
-        "TargetClass": card.class_names[int(result.target[b])],
-        "TargetSelection": "predicted class" if target == PREDICTED else "given class",
-        "StartRelevance": start,
-        "RelevanceSum": total,
-        "RelevanceSumTemplateGrid": float(np.asarray(rel_img.dataobj).sum(dtype=float)),
-        "RelevanceOutsideBrain": outside,
-        "Absorbed": absorbed if result.kind == "relevance" else None,
-        "ConservationError": error if result.kind == "relevance" else None,
-        "NetworkGrid": {
-            "shape": list(card.input_shape),
-            "voxel_size": list(card.voxel_size),
-            "resampled": resampled,
-        },
-    }
-
-
-def _write_predictions(path: Path, card, target_class: str, probabilities, logits) -> str:
-    rows = {
-        "model": card.name,
-        "target_class": target_class,
-        "predicted_class": card.class_names[int(np.argmax(probabilities))],
-        **{
-            f"probability_{c}": f"{p:.6f}"
-            for c, p in zip(card.class_names, probabilities, strict=True)
-        },
-        **{f"logit_{c}": f"{v:.6f}" for c, v in zip(card.class_names, logits, strict=True)},
-    }
-    path.write_text("\t".join(rows) + "\n" + "\t".join(str(v) for v in rows.values()) + "\n")
-    return str(path)
-
-
-def _target_index(target: str, card) -> int | str:
-    """A class name -> its index; ``--target-class predicted`` -> the engine's token for it."""
-    if target == PREDICTED:
-        return PREDICTED
-    if target not in card.class_names:
-        raise ValueError(f"class {target!r} is not one of the model's {card.class_names}")
-    return card.class_names.index(target)
-
-
-def explain_images(
-    in_files: list[str],
-    model_path: str,
-    model_sha256: str,
-    methods: list[str],
-    target_class: str,
-    *,
-    method_targets: Mapping[str, str] | None = None,
-    device: str = "cpu",
-    threads: int = 1,
-    batch_size: int = 2,
-    out_dir: str = ".",
-    template: str | None = None,
-) -> dict[str, Any]:
-    """Classify preprocessed template-space images and explain the ``target_class`` score.
-
-    Parameters
-    ----------
-    in_files : list of str
-        Masked, scaled T1w images in template space (`init_normalize_wf` outputs).
-    model_path, model_sha256 : str
-        Checkpoint and its expected checksum (loaded once per process).
-    methods : list of str
-        Method specs (`bids_lrp.methods.parse_method_spec`), e.g. ``boehle2019:beta=0.5``.
-    target_class : str
-        The class explained: a class name of the model card or ``"predicted"`` (each image's
-        predicted class). Böhle et al. (2019) explained "AD" for every scan with LRP.
-    method_targets : mapping, optional
-        Method spec -> another class for that method (the paper explained guided
-        backpropagation for the predicted class).
-    device, threads : str, int
-        Torch device and CPU threads.
-    batch_size : int
-        Images per forward/backward pass (CPU throughput grows up to about 4; memory too).
-    out_dir : str
-        Where image ``i``'s relevance maps (template grid) and predictions go (``img<i>/``).
-    template : str, optional
-        The images' template (default: the model card's). Relevance outside its brain mask is
-        removed (`bids_lrp.lrp.brain`); the share removed is recorded per map as
-        ``RelevanceOutsideBrain``, and ``RelevanceSum``, ``Absorbed`` and
-        ``ConservationError`` describe the map as written.
-
-    Returns
-    -------
-    dict
-        Per image, in the order of ``in_files``: ``relevance`` (a list of files, one per
-        method), ``predictions`` (a TSV) and ``metadata`` (one dict per method: parameters,
-        model, conservation check).
-    """
-    import torch
-
-    from bids_lrp.lrp import attribute
-    from bids_lrp.model.data import load_network_input
-
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    torch.set_num_threads(max(1, int(threads)))
-    device = resolve_device(device)
-    model, card = _load_model(str(model_path), model_sha256, device)
-    targets = {m: (method_targets or {}).get(m, target_class) for m in methods}
-    indices = {m: _target_index(t, card) for m, t in targets.items()}
-    general = _target_index(target_class, card)
-    on_template, on_network = _brain_masks(template or card.template, card)
-    out = {"relevance": [], "predictions": [], "metadata": []}
-    for start in range(0, len(in_files), batch_size):
-        chunk = list(range(start, min(start + batch_size, len(in_files))))
-        images = [load_network_input(in_files[i], card) for i in chunk]
-        x = torch.from_numpy(
-            np.stack([np.asarray(net.dataobj, dtype=np.float32) for _, net in images])
-        )[:, None].to(device)
-        folders = [Path(out_dir) / f"img{i}" for i in chunk]
-        for folder in folders:
-            folder.mkdir(parents=True, exist_ok=True)
-        files = [[] for _ in chunk]
-        metadata = [[] for _ in chunk]
-        result = None
-        for method in methods:
-            spec = parse_method_spec(method)
-            result = attribute(model, x, indices[method], spec.name, **dict(spec.params))
-            selection = targets[method]
-            relevance = result.relevance[:, 0].detach().cpu().numpy()
-            for b, (img, net_img) in enumerate(images):
-                if on_network.shape != relevance[b].shape or on_template.shape != img.shape[:3]:
-                    raise ValueError(
-                        f"{in_files[chunk[b]]}: its grid {img.shape[:3]} or the network's "
-                        f"{relevance[b].shape} is not that of template "
-                        f"{template or card.template}'s brain mask"
-                    )
-                masked, outside = restrict_to_brain(relevance[b], on_network)
-                path = folders[b] / f"relevance_{spec.label}.nii.gz"
-                rel_img = _save_relevance(masked, img, net_img, path, on_template)
-                files[b].append(str(path))
-                brain = (float(masked.sum(dtype=np.float64)), outside)
-                metadata[b].append(
-                    _metadata(result, b, spec, selection, card, rel_img, net_img is not img, brain)
-                )
-        for b in range(len(chunk)):
-            probabilities = result.probabilities[b].cpu().numpy().astype(float)
-            logits = result.logits[b].cpu().numpy().astype(float)
-            explained = general if isinstance(general, int) else int(np.argmax(logits))
-            out["predictions"].append(
-                _write_predictions(
-                    folders[b] / "predictions.tsv",
-                    card,
-                    card.class_names[explained],
-                    probabilities,
-                    logits,
-                )
-            )
-        out["relevance"] += files
-        out["metadata"] += metadata
-    return out
-
-
-def explain_image(in_file: str, *args, **kwargs) -> dict[str, Any]:
-    """`explain_images` for one image: ``relevance``, ``predictions``, ``metadata`` of it."""
-    result = explain_images([in_file], *args, **kwargs)
-    return {key: value[0] for key, value in result.items()}
 
 
 class _ExplainInputSpec(BaseInterfaceInputSpec):
@@ -284,6 +42,10 @@ class ExplainImages(SimpleInterface):
     output_spec = _ExplainOutputSpec
 
     def _run_interface(self, runtime):
+        # Deferred: only the model node loads torch; the workflow builder and the other nodes'
+        # processes never need it (seconds and hundreds of MB each).
+        from bids_lrp.explain import explain_images
+
         i = self.inputs
         self._results.update(
             explain_images(

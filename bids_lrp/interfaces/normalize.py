@@ -6,11 +6,9 @@ through `bids_lrp.templates` inside the node (TemplateFlow files when present, b
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import nibabel as nib
-import numpy as np
 from nipype.interfaces.base import (
     BaseInterfaceInputSpec,
     File,
@@ -21,17 +19,7 @@ from nipype.interfaces.base import (
 )
 
 from bids_lrp.fastgz import save_sparse_nifti
-
-
-@functools.lru_cache(maxsize=2)
-def template_images(name: str) -> tuple[nib.Nifti1Image, nib.Nifti1Image, str]:
-    """Template T1w, its brain mask (uint8) and the provenance string."""
-    from bids_lrp.templates import get_template
-
-    tpl = get_template(name)
-    image = nib.load(tpl.t1w)
-    mask = nib.Nifti1Image(tpl.brain_mask().astype(np.uint8), image.affine)
-    return image, mask, tpl.source
+from bids_lrp.templates import template_images
 
 
 def _save(img: nib.Nifti1Image, cwd: str, name: str, sparse: bool = False) -> str:

@@ -7,9 +7,9 @@ from typing import Any
 
 from bids_lrp.model.card import ModelCard
 from bids_lrp.model.data import CLASS_NAMES
-from bids_lrp.model.outputs import side_files, software_versions
 from bids_lrp.model.split import Split
 from bids_lrp.model.train import TrainResult
+from bids_lrp.training.files import side_files, software_versions
 from bids_lrp.training.plan import TrainingPlan
 from bids_lrp.training.settings import TrainingSettings
 

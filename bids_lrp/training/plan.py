@@ -22,10 +22,10 @@ from bids_lrp.grid import Grid
 from bids_lrp.model import data
 from bids_lrp.model.checkpoint import card_path, load_checkpoint, sha256_file
 from bids_lrp.model.network import build_model
-from bids_lrp.model.outputs import side_files
 from bids_lrp.model.split import Split, kfold_splits, split_subjects
 from bids_lrp.model.train import Recipe
 from bids_lrp.templates import get_template
+from bids_lrp.training.files import side_files
 from bids_lrp.training.settings import TrainingSettings, UsageError
 
 __all__ = ["TrainingPlan", "plan_training"]

@@ -18,11 +18,11 @@ from tqdm import tqdm
 from bids_lrp.model.checkpoint import card_path, save_checkpoint
 from bids_lrp.model.data import fingerprint, load_scans
 from bids_lrp.model.network import build_model
-from bids_lrp.model.outputs import side_files, training_curves, write_cv_summary, write_history
 from bids_lrp.model.split import Split
 from bids_lrp.model.train import TrainResult, evaluate, train_model
 from bids_lrp.safewrite import StagedOutputs, writing_into
 from bids_lrp.training.card import training_card
+from bids_lrp.training.files import side_files, training_curves, write_cv_summary, write_history
 from bids_lrp.training.plan import TrainingPlan, cv_summary_path
 from bids_lrp.training.settings import TrainingSettings
 

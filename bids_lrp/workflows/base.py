@@ -13,9 +13,10 @@ from nipype.pipeline import engine as pe
 from bids_lrp import __version__
 from bids_lrp.config import Settings
 from bids_lrp.inputs import T1wInput
-from bids_lrp.workflows.explain import init_explain_wf, init_model_node
+from bids_lrp.workflows.derivatives import init_derivatives_wf
+from bids_lrp.workflows.model import init_model_node
 from bids_lrp.workflows.normalize import init_normalize_wf
-from bids_lrp.workflows.outputs import init_outputs_wf
+from bids_lrp.workflows.tables import init_tables_wf
 
 
 @dataclass(frozen=True)
@@ -203,14 +204,14 @@ def init_post_wf(
     workflow = pe.Workflow(name=name or image_wf_name(t1w, "post"))
     fields = ["relevance", "predictions", "explain_meta", *NORMALIZED]
     inputnode = pe.Node(niu.IdentityInterface(fields=fields), name="inputnode")
-    explain_wf = init_explain_wf(
+    tables_wf = init_tables_wf(
         index=index,
         atlases=settings.atlases,
         template=settings.template,
         native_space=settings.native_space,
     )
     relative = t1w.path.relative_to(settings.bids_dir).as_posix()
-    outputs_wf = init_outputs_wf(
+    derivatives_wf = init_derivatives_wf(
         output_dir=str(settings.output_dir),
         entities=dict(t1w.entities),
         template=settings.template,
@@ -225,7 +226,7 @@ def init_post_wf(
         [
             (
                 inputnode,
-                explain_wf,
+                tables_wf,
                 [
                     ("relevance", "inputnode.relevance"),
                     ("predictions", "inputnode.predictions"),
@@ -237,7 +238,7 @@ def init_post_wf(
             ),
             (
                 inputnode,
-                outputs_wf,
+                derivatives_wf,
                 [
                     ("preproc", "inputnode.preproc"),
                     ("metadata", "inputnode.preproc_meta"),
@@ -246,8 +247,8 @@ def init_post_wf(
                 ],
             ),
             (
-                explain_wf,
-                outputs_wf,
+                tables_wf,
+                derivatives_wf,
                 [
                     ("outputnode.relevance", "inputnode.relevance"),
                     ("outputnode.metadata", "inputnode.metadata"),

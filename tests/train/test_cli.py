@@ -188,12 +188,12 @@ def test_init_from_a_model_that_does_not_fit(
 ):
     import re
 
-    import bids_lrp.model.data as data_module
+    import bids_lrp.training.run as run_module
 
     def refuse(*args, **kwargs):
         raise AssertionError("images were loaded")
 
-    monkeypatch.setattr(data_module, "load_scans", refuse)
+    monkeypatch.setattr(run_module, "load_scans", refuse)
     base, _ = trained
     out = tmp_path / "m" / "x.safetensors"
     code = main([str(toy[1]), "--out", str(out), *FAST, *extra, "--init-from", str(base)])

@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import bids_lrp.model.data as data_module
-import bids_lrp.model.train as train_module
-import bids_lrp.reports.figures as figures
+import bids_lrp.training.files as files_module
+import bids_lrp.training.run as run_module
 from bids_lrp.cli.train import main
 from tests.train.helpers import NET_8MM, TEMPLATE, grid, make_toy_dataset, write_scan
 
@@ -28,8 +27,8 @@ def never_load(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("images were loaded or training started")
 
-    monkeypatch.setattr(data_module, "load_scans", refuse)
-    monkeypatch.setattr(train_module, "train_model", refuse)
+    monkeypatch.setattr(run_module, "load_scans", refuse)
+    monkeypatch.setattr(run_module, "train_model", refuse)
 
 
 def _run(capsys, scans_dir, out, *extra: str) -> tuple[int, str]:
@@ -153,7 +152,7 @@ def test_a_bad_scan_is_refused_before_training(tmp_path, capsys, monkeypatch, da
     def refuse(*args, **kwargs):
         raise AssertionError("training started")
 
-    monkeypatch.setattr(train_module, "train_model", refuse)
+    monkeypatch.setattr(run_module, "train_model", refuse)
     _, scans = make_toy_dataset(tmp_path, n_ad=3, n_hc=3)
     path = scans / "sub-02" / "anat" / f"sub-02_space-{TEMPLATE}_desc-preproc_T1w.nii.gz"
     message = damage(path)
@@ -166,14 +165,14 @@ def test_a_bad_scan_is_refused_before_training(tmp_path, capsys, monkeypatch, da
 
 def _disk_full_at(monkeypatch, name: str) -> None:
     """Let every output be written but ``name`` (a curve figure): that one finds a full disk."""
-    real = figures.save_figure
+    real = files_module.save_figure
 
     def save_figure(fig, path, **kwargs):
         if Path(path).name == name:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real(fig, path, **kwargs)
 
-    monkeypatch.setattr(figures, "save_figure", save_figure)
+    monkeypatch.setattr(files_module, "save_figure", save_figure)
 
 
 @pytest.mark.parametrize(

@@ -20,8 +20,8 @@ MIN_CORRELATION = 0.9
 
 @pytest.mark.slow
 def test_true_pose_scan_matches_an_affine_registration(tmp_path):
-    from bids_lrp.interfaces.normalize import template_images
     from bids_lrp.normalize import load_t1w, mask_and_scale, register_to_template
+    from bids_lrp.templates import template_images
 
     root = tmp_path / "sim"
     simulate_cohort(root, n_subjects=1, ad_fraction=1.0, seed=5)

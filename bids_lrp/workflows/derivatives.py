@@ -14,7 +14,7 @@ from bids_lrp.names import model_desc
 from bids_lrp.regions import COLUMN_DESCRIPTIONS
 
 
-def init_outputs_wf(
+def init_derivatives_wf(
     *,
     output_dir: str,
     entities: Mapping[str, str],
@@ -25,7 +25,7 @@ def init_outputs_wf(
     atlas_meta: Mapping[str, Any],
     source: str,
     native_space: bool = True,
-    name: str = "outputs_wf",
+    name: str = "derivatives_wf",
 ) -> pe.Workflow:
     """Write every derivative of one T1w image, atomically, once the image is done.
 
@@ -52,7 +52,7 @@ def init_outputs_wf(
     ------
     preproc, preproc_meta, forward_transforms, inverse_transforms, relevance, metadata,
     native_relevance, predictions, tables, table_atlas, table_desc, table_meta
-        From `init_normalize_wf` and `init_explain_wf`.
+        From `init_normalize_wf` and `init_tables_wf`.
     done
         Connect the last computing step: nothing is written before the image is complete.
 

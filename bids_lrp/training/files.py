@@ -13,11 +13,16 @@ import platform
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import nibabel
 import numpy as np
 import pandas as pd
+import safetensors
+import scipy
+import torch
 from matplotlib.figure import Figure
 
 from bids_lrp import __version__
+from bids_lrp.reports.figures import save_figure
 from bids_lrp.safewrite import atomic_write_text
 
 __all__ = [
@@ -45,11 +50,6 @@ def side_files(weights: str | Path) -> dict[str, Path]:
 
 def software_versions(device: str = "cpu") -> dict[str, str]:
     """Versions of the software that trained a model (and the GPU, if one was used)."""
-    import nibabel
-    import safetensors
-    import scipy
-    import torch
-
     out = {
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -110,8 +110,6 @@ def training_curves(
     -------
     list of Path
     """
-    from bids_lrp.reports.figures import save_figure
-
     epochs = [r["epoch"] for r in history]
     kept = [r["epoch"] for r in history if r.get("kept")]
     fig = Figure(figsize=(8.0, 3.2))
