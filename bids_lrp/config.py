@@ -17,6 +17,7 @@ from typing import Any
 import tomllib
 
 from bids_lrp.methods import PREDICTED, parse_method_spec
+from bids_lrp.safewrite import atomic_write_text
 
 __all__ = ["PREDICTED", "Settings", "dumps_toml", "load_settings"]
 
@@ -164,8 +165,6 @@ class Settings:
 
     def save(self, output_dir: Path | None = None) -> Path:
         """Write ``<out>/logs/config-<run_uuid>.toml`` atomically and return its path."""
-        from bids_lrp.safewrite import atomic_write_text
-
         folder = Path(output_dir or self.output_dir) / "logs"
         return atomic_write_text(folder / f"config-{self.run_uuid or 'run'}.toml", self.to_toml())
 

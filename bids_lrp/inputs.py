@@ -27,6 +27,7 @@ from bids_lrp.exitcodes import (
     CommandError,
 )
 from bids_lrp.names import image_prefix
+from bids_lrp.safewrite import check_writable, make_folders, remove_if_empty
 
 __all__ = [
     "InputError",
@@ -227,7 +228,6 @@ def create_output_dirs(output_dir: Path, work_dir: Path) -> list[Path]:
     Returns the folders this call created (for `bids_lrp.safewrite.remove_if_empty`); on failure
     it removes them again, so an early error leaves nothing behind.
     """
-    from bids_lrp.safewrite import check_writable, make_folders, remove_if_empty
 
     created: list[Path] = []
     for kind, folder in (("output", output_dir), ("work", work_dir)):

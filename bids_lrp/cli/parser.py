@@ -10,7 +10,17 @@ import argparse
 from pathlib import Path
 
 from bids_lrp import __version__
+from bids_lrp.config import (
+    AREA_GROUPINGS,
+    DEFAULT_GUIDED_BACKPROP_TARGET,
+    DEFAULT_PERMUTATIONS,
+    DEFAULT_TARGET_CLASS,
+    DEFAULT_VOLUME_AREAS,
+    PREDICTED,
+)
 from bids_lrp.exitcodes import EX_USAGE
+from bids_lrp.methods import CATALOG, PRESETS, parse_method_spec
+from bids_lrp.templates import ATLASES, TEMPLATES
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -56,8 +66,6 @@ _probability = number_type(float, lambda v: 0 <= v <= 1, "must lie between 0 and
 
 def _method_spec(text: str) -> str:
     """A ``--methods`` item: the canonical spec (``boehle2019:beta=0`` -> ``boehle2019``)."""
-    from bids_lrp.methods import parse_method_spec
-
     try:
         return parse_method_spec(text).text
     except ValueError as err:
@@ -79,17 +87,6 @@ def default_model() -> Path:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser for ``bids_lrp bids_dir output_dir {participant,group}``."""
-    # the method catalog is torch-free: the group level and --help never import the engine
-    from bids_lrp.config import (
-        AREA_GROUPINGS,
-        DEFAULT_GUIDED_BACKPROP_TARGET,
-        DEFAULT_PERMUTATIONS,
-        DEFAULT_TARGET_CLASS,
-        DEFAULT_VOLUME_AREAS,
-        PREDICTED,
-    )
-    from bids_lrp.methods import CATALOG, PRESETS
-    from bids_lrp.templates import ATLASES, TEMPLATES
 
     parser = CommandParser(
         prog="bids_lrp",

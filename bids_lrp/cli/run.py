@@ -13,9 +13,14 @@ import argparse
 import getpass
 import logging
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
+from bids_lrp.cli.parser import build_parser, default_model
 from bids_lrp.config import (
     CLUSTER_PLUGINS,
     DEFAULT_METHODS,
@@ -24,7 +29,7 @@ from bids_lrp.config import (
     Settings,
 )
 from bids_lrp.exitcodes import EX_FAILED, EX_INTERRUPTED, EX_USAGE, CommandError, stopped_by
-from bids_lrp.inputs import InputError
+from bids_lrp.inputs import InputError, check_labels, load_filters
 from bids_lrp.methods import PRESETS, method_label
 from bids_lrp.process.logs import setup_logging
 from bids_lrp.process.signals import Terminated, terminate_on_sigterm
@@ -59,9 +64,7 @@ def _positive(value) -> bool:
 
 def _check_plugin(name: str, plugin_args: dict, path: Path) -> None:
     """Refuse (64) a plugin nipype lacks, bad resource limits, or a missing submit command."""
-    import shutil
-
-    from nipype.pipeline import plugins
+    from nipype.pipeline import plugins  # nipype takes a second to import; --help skips it
 
     known = sorted(n.removesuffix("Plugin") for n in dir(plugins) if n.endswith("Plugin"))
     usable = [n for n in known if n in LOCAL_PLUGINS or n in CLUSTER_PLUGINS]
@@ -90,8 +93,6 @@ def _check_plugin(name: str, plugin_args: dict, path: Path) -> None:
 
 def _check_slurm_reachable(name: str, path: Path) -> None:
     """``squeue`` must answer: the plugin polls it, and submits nothing when sbatch fails."""
-    import subprocess
-
     user = os.environ.get("LOGNAME") or getpass.getuser()
     try:
         proc = subprocess.run(
@@ -119,8 +120,6 @@ def _load_plugin(path: Path | None, nprocs: int, mem_gb: float | None) -> tuple[
         if mem_gb:
             args["memory_gb"] = mem_gb
         return "MultiProc", args
-    import yaml
-
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as err:
@@ -143,9 +142,6 @@ def _load_plugin(path: Path | None, nprocs: int, mem_gb: float | None) -> tuple[
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """Check the parsed arguments and turn them into `Settings` (raises `InputError`)."""
-    from bids_lrp.cli.parser import default_model
-    from bids_lrp.inputs import check_labels, load_filters
-
     bids_dir = args.bids_dir.expanduser().resolve()
     output_dir = args.output_dir.expanduser().resolve()
     work_dir = (args.work_dir or Path.cwd() / "work").expanduser().resolve()
@@ -243,8 +239,6 @@ def _volume_columns(pairs) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the BIDS App and return its exit code."""
-    from bids_lrp.cli.parser import build_parser
-
     _setup_environment()
     try:
         args = build_parser().parse_args(argv)
@@ -254,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with terminate_on_sigterm():
             settings = settings_from_args(args)
+            # Each level imports only its own stack (torch, ANTs, nipype take seconds): --help,
+            # usage errors and the group level stay fast.
             if settings.analysis_level == "group":
                 from bids_lrp.group.run import run_group_level
                 from bids_lrp.reports.background import GroupReport

@@ -19,6 +19,15 @@ from nipype.interfaces.base import (
 )
 
 from bids_lrp.fastgz import save_sparse_nifti
+from bids_lrp.normalize import (
+    load_t1w,
+    mask_and_scale,
+    n4_bias_correct,
+    register_to_template,
+    relevance_to_native,
+)
+from bids_lrp.normalize.quality import check_registration
+from bids_lrp.normalize.volumes import volume_ratio
 from bids_lrp.templates import template_images
 
 
@@ -47,8 +56,6 @@ class ValidateT1w(SimpleInterface):
     output_spec = _OutSpec
 
     def _run_interface(self, runtime):
-        from bids_lrp.normalize import load_t1w
-
         self._results["out_file"] = _save(load_t1w(self.inputs.in_file), runtime.cwd, "t1w.nii.gz")
         return runtime
 
@@ -69,8 +76,6 @@ class N4BiasCorrect(SimpleInterface):
     output_spec = _OutSpec
 
     def _run_interface(self, runtime):
-        from bids_lrp.normalize import n4_bias_correct
-
         out = n4_bias_correct(
             nib.load(self.inputs.in_file), shrink_factor=self.inputs.shrink_factor
         )
@@ -98,8 +103,6 @@ class RegisterToTemplate(SimpleInterface):
     output_spec = _RegOutSpec
 
     def _run_interface(self, runtime):
-        from bids_lrp.normalize import register_to_template
-
         template, mask, _ = template_images(self.inputs.template)
         reg = register_to_template(
             nib.load(self.inputs.in_file),
@@ -127,8 +130,6 @@ class MaskAndScale(SimpleInterface):
     output_spec = _OutSpec
 
     def _run_interface(self, runtime):
-        from bids_lrp.normalize import mask_and_scale
-
         _, mask, _ = template_images(self.inputs.template)
         out = mask_and_scale(nib.load(self.inputs.in_file), mask)
         self._results["out_file"] = _save(out, runtime.cwd, "t1w_preproc.nii.gz")
@@ -146,8 +147,6 @@ class RegistrationQuality(SimpleInterface):
     output_spec = _QualityOutSpec
 
     def _run_interface(self, runtime):
-        from bids_lrp.normalize.quality import check_registration
-
         template, mask, source = template_images(self.inputs.template)
         check = check_registration(nib.load(self.inputs.in_file), template, mask)
         self._results["metadata"] = {
@@ -174,8 +173,6 @@ class RelevanceToNative(SimpleInterface):
     output_spec = _NativeOutSpec
 
     def _run_interface(self, runtime):
-        from bids_lrp.normalize import relevance_to_native
-
         reference = nib.load(self.inputs.reference)
         inverse = [str(p) for p in self.inputs.inverse_transforms]
         outputs = []
@@ -198,8 +195,6 @@ class VolumeRatio(SimpleInterface):
     output_spec = _OutSpec
 
     def _run_interface(self, runtime):
-        from bids_lrp.normalize.volumes import volume_ratio
-
         template, _, _ = template_images(self.inputs.template)
         out = volume_ratio(list(self.inputs.forward_transforms), template)
         self._results["out_file"] = _save(out, runtime.cwd, "volume_ratio.nii.gz")

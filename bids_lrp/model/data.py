@@ -33,6 +33,10 @@ from nibabel.filebasedimages import ImageFileError
 
 from bids_lrp.config import DEFAULT_LABEL_COLUMN
 from bids_lrp.grid import Grid
+from bids_lrp.model.card import INPUT_RESAMPLINGS
+from bids_lrp.model.checkpoint import sha256_file
+from bids_lrp.normalize.grids import resample_to_grid
+from bids_lrp.participants import MISSING, ParticipantsError, check_repeats, read_participants
 
 __all__ = [
     "CLASS_NAMES",
@@ -171,13 +175,6 @@ def read_labels(bids_dir: str | Path, column: str) -> dict[str, str | None]:
     TrainingDataError
         For a missing or malformed ``participants.tsv`` or a missing column.
     """
-    from bids_lrp.participants import (
-        MISSING,
-        ParticipantsError,
-        check_repeats,
-        read_participants,
-    )
-
     path = Path(bids_dir) / "participants.tsv"
     if not path.is_file():
         raise TrainingDataError(f"participants.tsv not found in {bids_dir}")
@@ -381,9 +378,6 @@ def network_input(img: nib.Nifti1Image, grid: Grid, resampling: str = "linear") 
     nibabel.Nifti1Image
         ``img``, or a float32 image on ``grid``.
     """
-    from bids_lrp.model.card import INPUT_RESAMPLINGS
-    from bids_lrp.normalize.grids import resample_to_grid
-
     if resampling not in INPUT_RESAMPLINGS:
         raise ValueError(f"resampling must be one of {INPUT_RESAMPLINGS}, got {resampling!r}")
     if grid.same_as(img.shape[:3], img.affine):
@@ -411,8 +405,6 @@ def _read_scan(path: Path) -> tuple[nib.Nifti1Image, str]:
     TrainingDataError
         Naming the file when it cannot be read (truncated, corrupt, not NIfTI, no access).
     """
-    from bids_lrp.model.checkpoint import sha256_file
-
     try:
         img = nib.load(path)
         raw = np.asarray(img.dataobj, dtype=np.float32)

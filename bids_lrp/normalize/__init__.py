@@ -12,37 +12,41 @@ Pipeline (Böhle et al. 2019, section 2.1)::
 Nothing here imports nipype; the workflows wrap these functions.
 """
 
-from bids_lrp.normalize.bias import n4_bias_correct
-from bids_lrp.normalize.grids import (
-    antialias_sigmas,
-    relevance_to_grid,
-    relevance_to_native,
-    resample_to_grid,
-)
-from bids_lrp.normalize.images import InvalidImageError, load_t1w, load_template
-from bids_lrp.normalize.intensity import mask_and_scale, registration_quality
-from bids_lrp.normalize.registration import (
-    INTERPOLATIONS,
-    PROFILES,
-    Registration,
-    apply_transforms,
-    register_to_template,
-)
+from __future__ import annotations
 
-__all__ = [
-    "INTERPOLATIONS",
-    "PROFILES",
-    "InvalidImageError",
-    "Registration",
-    "antialias_sigmas",
-    "apply_transforms",
-    "load_t1w",
-    "load_template",
-    "mask_and_scale",
-    "n4_bias_correct",
-    "register_to_template",
-    "registration_quality",
-    "relevance_to_grid",
-    "relevance_to_native",
-    "resample_to_grid",
-]
+import importlib
+from typing import Any
+
+#: Public name -> the submodule defining it. The package imports a submodule only when one of
+#: its names is first used: ANTsPy (bias, images, registration, volumes) takes seconds to
+#: import, and the resampling and intensity functions, which the model node and the reports
+#: use, do not need it.
+_EXPORTS = {
+    "n4_bias_correct": "bias",
+    "antialias_sigmas": "grids",
+    "relevance_to_grid": "grids",
+    "resample_to_grid": "grids",
+    "InvalidImageError": "images",
+    "load_t1w": "images",
+    "load_template": "images",
+    "mask_and_scale": "intensity",
+    "registration_quality": "intensity",
+    "INTERPOLATIONS": "registration",
+    "PROFILES": "registration",
+    "Registration": "registration",
+    "apply_transforms": "registration",
+    "register_to_template": "registration",
+    "relevance_to_native": "registration",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -16,14 +16,14 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from bids_lrp.normalize.registration import apply_transforms
-
 __all__ = [
     "ORDERS",
     "antialias_sigmas",
+    "image_of",
+    "preserve_masses",
     "relevance_to_grid",
-    "relevance_to_native",
     "resample_to_grid",
+    "voxel_volume",
 ]
 
 logger = logging.getLogger(__name__)
@@ -32,13 +32,15 @@ logger = logging.getLogger(__name__)
 ORDERS: dict[str, int] = {"nearest": 0, "linear": 1, "cubic": 3}
 
 
-def _image(data: np.ndarray, affine: np.ndarray) -> nib.Nifti1Image:
+def image_of(data: np.ndarray, affine: np.ndarray) -> nib.Nifti1Image:
+    """A float32 NIfTI image of ``data`` on ``affine`` (units mm)."""
     out = nib.Nifti1Image(np.asarray(data, dtype=np.float32), np.asarray(affine, float))
     out.header.set_xyzt_units("mm")
     return out
 
 
-def _voxel_volume(affine: np.ndarray) -> float:
+def voxel_volume(affine: np.ndarray) -> float:
+    """The volume of one voxel of ``affine`` (mm³)."""
     return float(abs(np.linalg.det(np.asarray(affine, float)[:3, :3])))
 
 
@@ -111,10 +113,10 @@ def resample_to_grid(
         cval=0.0,
         prefilter=ORDERS[interpolation] > 1,
     )
-    return _image(out, target)
+    return image_of(out, target)
 
 
-def _preserve_masses(moved: np.ndarray, source: np.ndarray) -> np.ndarray:
+def preserve_masses(moved: np.ndarray, source: np.ndarray) -> np.ndarray:
     """Rescale the positive and negative parts of ``moved`` to the totals of ``source``."""
     out = np.array(moved, dtype=np.float64)
     for sign in (1.0, -1.0):
@@ -159,45 +161,9 @@ def relevance_to_grid(
         float32 relevance on the target grid with the same sum (to float32 precision).
     """
     source = np.asarray(relevance.dataobj, dtype=np.float64)
-    density = _image(source / _voxel_volume(relevance.affine), relevance.affine)
+    density = image_of(source / voxel_volume(relevance.affine), relevance.affine)
     moved = np.asarray(resample_to_grid(density, shape, affine).dataobj, dtype=np.float64)
-    moved *= _voxel_volume(affine)
+    moved *= voxel_volume(affine)
     if inside is not None:
         moved[~inside] = 0.0
-    return _image(_preserve_masses(moved, source), affine)
-
-
-def relevance_to_native(
-    relevance_img: nib.Nifti1Image,
-    native_reference: nib.Nifti1Image,
-    inverse_transforms: list[str],
-) -> nib.Nifti1Image:
-    """Warp a template-space relevance map onto the participant's own T1w grid.
-
-    Uses `bids_lrp.normalize.Registration.inverse_transforms` (linear interpolation of the
-    relevance density), then preserves the positive and negative relevance totals as
-    `relevance_to_grid` does. Local volume changes of a nonlinear warp are not modelled: the map is
-    for display on the participant's anatomy; region sums belong in template space.
-
-    Parameters
-    ----------
-    relevance_img : nibabel.Nifti1Image
-        Relevance on the template grid.
-    native_reference : nibabel.Nifti1Image
-        The participant's T1w (defines the output grid).
-    inverse_transforms : list of str
-        Template -> native transform files (ANTs order).
-
-    Returns
-    -------
-    nibabel.Nifti1Image
-        float32 relevance on the native grid with the same total.
-    """
-    source = np.asarray(relevance_img.dataobj, dtype=np.float64)
-    density = _image(source / _voxel_volume(relevance_img.affine), relevance_img.affine)
-    reference = _image(np.zeros(native_reference.shape[:3], np.float32), native_reference.affine)
-    moved = np.asarray(
-        apply_transforms(density, reference, inverse_transforms).dataobj, dtype=np.float64
-    )
-    moved *= _voxel_volume(native_reference.affine)
-    return _image(_preserve_masses(moved, source), native_reference.affine)
+    return image_of(preserve_masses(moved, source), affine)

@@ -10,6 +10,8 @@ import ants
 import nibabel as nib
 import numpy as np
 
+from bids_lrp.templates import get_template
+
 __all__ = [
     "VOXEL_SIZE_RANGE",
     "InvalidImageError",
@@ -136,8 +138,6 @@ def load_template(
     brain, mask : nibabel.Nifti1Image
         float32 brain T1w and uint8 mask (1 = brain) on the template grid.
     """
-    from bids_lrp.templates import get_template
-
     files = get_template(name, resolution)
     affine = files.affine()
     brain = nib.Nifti1Image(files.brain(), affine)

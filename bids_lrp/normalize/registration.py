@@ -24,6 +24,7 @@ import ants
 import nibabel as nib
 import numpy as np
 
+from bids_lrp.normalize.grids import image_of, preserve_masses, voxel_volume
 from bids_lrp.normalize.images import from_ants, to_ants
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "RegistrationProfile",
     "apply_transforms",
     "register_to_template",
+    "relevance_to_native",
 ]
 
 logger = logging.getLogger(__name__)
@@ -234,12 +236,12 @@ def register_to_template(
         raise ValueError(f"seed must be an integer >= 1 (ANTs reads 0 as random), got {seed!r}")
     with tempfile.TemporaryDirectory(dir=prefix.parent, prefix=".ants-") as tmp:
         workdir = Path(tmp)
-        nib.save(_float_image(template), workdir / "fixed.nii")
-        nib.save(_float_image(moving), workdir / "moving.nii")
+        nib.save(_floatimage_of(template), workdir / "fixed.nii")
+        nib.save(_floatimage_of(moving), workdir / "moving.nii")
         mask_file = None
         if mask is not None:
             mask_file = str(workdir / "mask.nii")
-            nib.save(_float_image(mask), mask_file)
+            nib.save(_floatimage_of(mask), mask_file)
         logger.info("registering to template (%s): %s", kind, profile.description)
         result = _run(
             threads,
@@ -252,11 +254,11 @@ def register_to_template(
         )
         forward, inverse = _collect(result, workdir, prefix)
         warped = nib.load(workdir / "warped.nii")
-        warped = _float_image(nib.Nifti1Image(np.asarray(warped.dataobj), warped.affine))
+        warped = _floatimage_of(nib.Nifti1Image(np.asarray(warped.dataobj), warped.affine))
     return Registration(warped, forward, inverse, kind)
 
 
-def _float_image(image: nib.Nifti1Image) -> nib.Nifti1Image:
+def _floatimage_of(image: nib.Nifti1Image) -> nib.Nifti1Image:
     out = nib.Nifti1Image(np.asarray(image.dataobj, dtype=np.float32), image.affine)
     out.header.set_xyzt_units("mm", "sec")
     return out
@@ -301,3 +303,39 @@ def apply_transforms(
         whichtoinvert=[False] * len(transforms),
     )
     return from_ants(warped)
+
+
+def relevance_to_native(
+    relevance_img: nib.Nifti1Image,
+    native_reference: nib.Nifti1Image,
+    inverse_transforms: list[str],
+) -> nib.Nifti1Image:
+    """Warp a template-space relevance map onto the participant's own T1w grid.
+
+    Uses `Registration.inverse_transforms` (linear interpolation of the
+    relevance density), then preserves the positive and negative relevance totals as
+    `relevance_to_grid` does. Local volume changes of a nonlinear warp are not modelled: the map is
+    for display on the participant's anatomy; region sums belong in template space.
+
+    Parameters
+    ----------
+    relevance_img : nibabel.Nifti1Image
+        Relevance on the template grid.
+    native_reference : nibabel.Nifti1Image
+        The participant's T1w (defines the output grid).
+    inverse_transforms : list of str
+        Template -> native transform files (ANTs order).
+
+    Returns
+    -------
+    nibabel.Nifti1Image
+        float32 relevance on the native grid with the same total.
+    """
+    source = np.asarray(relevance_img.dataobj, dtype=np.float64)
+    density = image_of(source / voxel_volume(relevance_img.affine), relevance_img.affine)
+    reference = image_of(np.zeros(native_reference.shape[:3], np.float32), native_reference.affine)
+    moved = np.asarray(
+        apply_transforms(density, reference, inverse_transforms).dataobj, dtype=np.float64
+    )
+    moved *= voxel_volume(native_reference.affine)
+    return image_of(preserve_masses(moved, source), native_reference.affine)

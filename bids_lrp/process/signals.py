@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import forkserver
 from pathlib import Path
 
 __all__ = ["Terminated", "descendants", "start_fork_server", "terminate_on_sigterm"]
@@ -95,7 +96,6 @@ def start_fork_server() -> None:
     The fork server hands its own startup handlers down to every worker it forks; a SIG_IGN
     survives the ``exec`` that starts it. A fork server already running is left as it is.
     """
-    from multiprocessing import forkserver
 
     if threading.current_thread() is not threading.main_thread():
         forkserver.ensure_running()

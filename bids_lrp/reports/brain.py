@@ -19,7 +19,11 @@ from typing import Any
 import matplotlib
 import nibabel as nib
 import numpy as np
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import FuncFormatter
 from scipy import ndimage
 
 from bids_lrp.reports.figures import (
@@ -241,8 +245,6 @@ class _Style:
 
 def _panel(ax, ref: _Volume, style: _Style, name, axis, k, bounds, cell, *, labels) -> None:
     """Draw plane ``k`` along ``axis`` into ``cell`` (x, y, width, height) of the axes."""
-    from matplotlib.patches import Rectangle
-
     (x0, x1), (y0, y1) = (bounds[a] for a in range(3) if a != axis)
     dx = cell[0] + (cell[2] - (x1 - x0)) / 2 - x0
     dy = cell[1] + (cell[3] - (y1 - y0)) / 2 - y0
@@ -301,10 +303,6 @@ def _panel(ax, ref: _Volume, style: _Style, name, axis, k, bounds, cell, *, labe
 def _colorbar(
     fig: Figure, cax, cmap, vmin, vmax, ticks, grey, label: str, colour: str = "white"
 ) -> None:
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import Normalize
-    from matplotlib.ticker import FuncFormatter
-
     bar = fig.colorbar(ScalarMappable(Normalize(vmin, vmax), cmap), cax=cax)
     bar.set_ticks(ticks)
     # every tick carries its own scale (2.1e-05): no offset text to find at the top

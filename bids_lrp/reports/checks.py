@@ -20,13 +20,14 @@ import numpy as np
 
 from bids_lrp import __version__
 from bids_lrp.group.tables import NEAR_ZERO_DENSITY
+from bids_lrp.normalize.quality import FLOOR
 from bids_lrp.reports.brain import Outline
 from bids_lrp.reports.html import Notice, alert, definition_list, esc
+from bids_lrp.templates import get_template
 
 __all__ = [
     "CONSERVATION_MAX",
     "GRID_SUM_TOLERANCE",
-    "REGISTRATION_MIN",
     "UNCERTAIN_MARGIN",
     "conservation_row",
     "model_notices",
@@ -40,10 +41,6 @@ __all__ = [
 
 LOGGER = logging.getLogger("bids_lrp")
 
-#: Correlation with the template below which a registration is flagged when its outputs do
-#: not record the check's verdict: `bids_lrp.normalize.quality.FLOOR` (not imported: the
-#: normalize package loads ANTs, which reports do not need).
-REGISTRATION_MIN = 0.40
 #: Fraction of the start relevance that may be absorbed (biases, stabilizers) before an LRP map
 #: is flagged: region sums then no longer add up to the explained score.
 CONSERVATION_MAX = 0.10
@@ -157,10 +154,10 @@ def registration_notices(quality: Mapping[str, Any]) -> list[Notice]:
             )
         ]
     passed = quality.get("Passed")
-    if passed is False or (passed is None and value < REGISTRATION_MIN):
+    if passed is False or (passed is None and value < FLOOR):
         verdict = quality.get("Verdict") or (
             f"failed: the scan correlates {value:.3f} with the template inside its brain mask "
-            f"(at least {REGISTRATION_MIN} expected)"
+            f"(at least {FLOOR} expected)"
         )
         return [
             Notice(
@@ -385,8 +382,6 @@ def about_html(output_dir: Path, images: Sequence[Any]) -> str:
 @functools.lru_cache(maxsize=4)
 def template_outlines(name: str) -> tuple[Outline, ...]:
     """The template's brain outline (red) and white-matter boundary (blue); empty if unknown."""
-    from bids_lrp.templates import get_template
-
     try:
         template = get_template(name)
         image = nib.load(template.t1w)

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
-from matplotlib.colors import LinearSegmentedColormap
+from matplotlib.colors import LinearSegmentedColormap, ListedColormap
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter
 
 from bids_lrp.safewrite import atomic_write_bytes
 
@@ -98,8 +100,6 @@ def _new_figure(width: float, height: float) -> Figure:
 
 def plain_ticks(ax, axis: str = "y") -> None:
     """Tick labels that carry their own scale (2e-05), not an offset text beside the axis."""
-    from matplotlib.ticker import FuncFormatter
-
     formatter = FuncFormatter(lambda value, _: f"{value:g}")
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(formatter)
 
@@ -163,8 +163,6 @@ def bar_chart(
                 if flag:
                     bar.set(facecolor="0.75", hatch="///", edgecolor="0.45")
         if marked.any():
-            from matplotlib.patches import Patch
-
             handle = Patch(facecolor="0.75", hatch="///", edgecolor="0.45", label=flag_label)
             ax.legend(handles=[handle], loc="lower right")
         if reference is not None:
@@ -285,8 +283,6 @@ def similarity_heatmap(
 
 def _group_strips(ax, groups: Sequence[str]) -> None:
     """Colour strips along the top and the left of a matrix, one cell per image's group."""
-    from matplotlib.colors import ListedColormap
-
     names = list(dict.fromkeys(groups))
     cmap = ListedColormap([GROUP_COLOURS.get(g, "0.8") for g in names])
     codes = np.array([[names.index(g) for g in groups]])

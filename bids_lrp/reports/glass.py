@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 
 from bids_lrp.reports.brain import _colorbar, _scale, _Volume, pool_to_resolution
 from bids_lrp.reports.figures import _RC, relevance_scale, save_figure
+from bids_lrp.templates import get_template
 
 __all__ = ["glass_brain", "signed_projection"]
 
@@ -36,8 +37,6 @@ def signed_projection(data: np.ndarray, axis: int) -> np.ndarray:
 @functools.lru_cache(maxsize=2)
 def _outline(template: str) -> tuple[tuple[np.ndarray, list[float]], ...] | None:
     """Per view: the projected brain mask of ``template`` and its imshow extent (mm)."""
-    from bids_lrp.templates import get_template
-
     try:
         files = get_template(template)
         mask = _Volume(files.mask if files.mask is not None else files.t1w)

@@ -15,6 +15,7 @@ from bids_lrp.reports.brain import pool_to_resolution, slice_mosaic
 from bids_lrp.reports.figures import relevance_scale
 from bids_lrp.reports.glass import glass_brain
 from bids_lrp.reports.html import esc, figure
+from bids_lrp.templates import get_template
 
 __all__ = ["COHORT_ORDER", "load_map", "method_maps", "peak"]
 
@@ -47,8 +48,6 @@ def method_maps(
     ``rep`` is the report being built (`bids_lrp.reports.group`): figures go to ``rep.figures``,
     HTML to ``rep.blocks["maps"]``, warnings through ``rep.say``.
     """
-    from bids_lrp.templates import get_template
-
     keys = sorted(
         paths, key=lambda k: (COHORT_ORDER.index(k[1]) if k[1] in COHORT_ORDER else 99, k[1])
     )

@@ -23,6 +23,7 @@ import numpy as np
 from scipy import ndimage
 
 from bids_lrp.grid import Grid
+from bids_lrp.normalize.intensity import mask_and_scale
 
 __all__ = ["PREPROC_DESCRIPTION", "true_pose_preproc"]
 
@@ -65,8 +66,6 @@ def true_pose_preproc(
     numpy.ndarray
         float32 on the template grid, in [0, 1] inside the mask, 0 outside.
     """
-    from bids_lrp.normalize.intensity import mask_and_scale
-
     # Template voxel -> template world -> scanner world (P) -> native voxel.
     pose = np.linalg.inv(np.asarray(native_to_template, float))
     vox2vox = np.linalg.solve(np.asarray(native_affine, float), pose @ template.affine)

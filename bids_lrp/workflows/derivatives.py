@@ -11,6 +11,7 @@ from nipype.pipeline import engine as pe
 from bids_lrp.interfaces.io import DerivativesSink
 from bids_lrp.methods import method_label
 from bids_lrp.names import model_desc
+from bids_lrp.normalize.registration import DEFAULT_SEED
 from bids_lrp.regions import COLUMN_DESCRIPTIONS
 
 
@@ -100,7 +101,6 @@ def init_derivatives_wf(
             "mask applied, min-max scaled to [0, 1] within it",
         },
     )
-    from bids_lrp.normalize.registration import DEFAULT_SEED
 
     xfm_meta = {
         "Software": "ANTsPy (antspyx)",

@@ -10,7 +10,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
+from nipype import config
+from nipype import logging as nlogging
+
 from bids_lrp.config import CLUSTER_PLUGINS, PREDICTED, Settings
+from bids_lrp.dataset import write_citation, write_dataset_files
 from bids_lrp.exitcodes import EX_FAILED, EX_USAGE
 from bids_lrp.inputs import (
     InputError,
@@ -19,6 +24,17 @@ from bids_lrp.inputs import (
     create_output_dirs,
     validate_bids,
 )
+from bids_lrp.model.checkpoint import (
+    CheckpointError,
+    check_card_compatible,
+    load_checkpoint,
+    sha256_file,
+)
+from bids_lrp.process.signals import start_fork_server
+from bids_lrp.reports import write_participant_report
+from bids_lrp.safewrite import remove_stale_temporaries
+from bids_lrp.templates import get_atlas, get_template
+from bids_lrp.workflows.base import ModelInfo, image_of, image_wf_name, init_bids_lrp_wf
 
 logger = logging.getLogger("bids_lrp")
 
@@ -28,14 +44,6 @@ SUPPORTED_SCALINGS = ("minmax-in-brain-mask",)
 
 def verify_model(settings: Settings):
     """Load the checkpoint once (checksum, card, weights) and check it fits this run."""
-    from bids_lrp.model.checkpoint import (
-        CheckpointError,
-        check_card_compatible,
-        load_checkpoint,
-        sha256_file,
-    )
-    from bids_lrp.workflows.base import ModelInfo
-
     try:
         # reads the card once, verifies the recorded checksum and the weights
         _, card = load_checkpoint(settings.model, device="cpu")
@@ -82,7 +90,6 @@ def _check_device(settings: Settings) -> None:
     """``--device cuda`` needs a GPU here, unless a batch system runs the steps elsewhere."""
     if settings.device != "cuda" or settings.plugin in CLUSTER_PLUGINS:
         return
-    import torch
 
     if not torch.cuda.is_available():
         why = "built without CUDA" if torch.version.cuda is None else "no GPU is visible"
@@ -94,8 +101,6 @@ def _check_device(settings: Settings) -> None:
 
 def provenance(template: str, atlases: tuple[str, ...]) -> dict[str, Any]:
     """Where the template and each atlas came from (TemplateFlow or the bundled files)."""
-    from bids_lrp.templates import get_atlas, get_template
-
     tpl = get_template(template)
     return {
         "template": {"Name": template, "Source": tpl.source, "File": tpl.t1w.name},
@@ -104,9 +109,6 @@ def provenance(template: str, atlases: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _configure_nipype(settings: Settings, crash_dir: Path) -> dict[str, Any]:
-    from nipype import config
-    from nipype import logging as nlogging
-
     level = "INFO" if settings.verbosity > 0 else "CRITICAL"
     config.update_config(
         {
@@ -147,8 +149,6 @@ def _configure_nipype(settings: Settings, crash_dir: Path) -> dict[str, Any]:
 
 def _where(fullname: str) -> str:
     """``sub_01_ses_1`` for a node of an image branch, ``sub-01`` for a participant's node."""
-    from bids_lrp.workflows.base import image_of
-
     image = image_of(fullname)
     if image is not None:
         return image
@@ -219,8 +219,6 @@ def _crash_messages(crash_dir: Path) -> dict[str, str]:
 
 
 def _image_key(t1w) -> str:
-    from bids_lrp.workflows.base import image_of, image_wf_name
-
     return image_of(image_wf_name(t1w))
 
 
@@ -236,8 +234,6 @@ def _run_workflows(settings: Settings, subjects, model, prov, crash_dir: Path) -
     A failed image stops its participant's shared model node; the second run gives the
     participant's other images their outputs. Returns image or participant -> error.
     """
-    from bids_lrp.workflows.base import init_bids_lrp_wf
-
     failed: dict[str, str] = {}
     for attempt in (1, 2):
         workflow = init_bids_lrp_wf(
@@ -245,8 +241,6 @@ def _run_workflows(settings: Settings, subjects, model, prov, crash_dir: Path) -
         )
         workflow.config["execution"] = _configure_nipype(settings, crash_dir)
         if settings.plugin_args.get("mp_context") == "forkserver":
-            from bids_lrp.process.signals import start_fork_server
-
             # Workers then ignore Ctrl-C (the main process stops them); started after
             # _configure_nipype, as they inherit the fork server's environment.
             start_fork_server()
@@ -279,8 +273,6 @@ def write_reports(
 
     A report that cannot be made is a warning, not a failed run: the derivatives are complete.
     """
-    from bids_lrp.reports import write_participant_report
-
     logged: set = set()  # a warning about the model is logged once, not per report
     for subject in subjects:
         if not (output_dir / f"sub-{subject}").is_dir():
@@ -297,9 +289,6 @@ def write_reports(
 
 def run_participant_level(settings: Settings) -> int:
     """Check everything, write the dataset files, run the workflow; return the exit code."""
-    from bids_lrp.dataset import write_citation, write_dataset_files
-    from bids_lrp.safewrite import remove_stale_temporaries
-
     # Folders that put data at risk are refused before anything runs; they are created only
     # once the input and the model are known to be fine, so a mistake leaves no empty folder.
     check_output_dirs(settings.bids_dir, settings.output_dir, settings.work_dir)
