@@ -41,7 +41,7 @@ PROBES = (-0.5, -0.25, 0.25, 0.5)
 
 def network_array(path: Path, card) -> np.ndarray:
     """The scan on the model card's grid, resampled as the participant level does."""
-    from bids_lrp.model.data import load_network_input
+    from bids_lrp.model.network_input import load_network_input
 
     _, net_img = load_network_input(path, card)
     return np.asarray(net_img.dataobj, dtype=np.float32)

@@ -109,8 +109,8 @@ def main() -> None:
 
     from bids_lrp.grid import Grid
     from bids_lrp.model import load_checkpoint
-    from bids_lrp.model.data import network_input
     from bids_lrp.model.metrics import POSITIVE, predict
+    from bids_lrp.model.network_input import network_input
 
     nets = [(path, *load_checkpoint(path)) for path in args.model]
     signal, darker, brighter, areas = [], [], [], []

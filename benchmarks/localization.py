@@ -124,7 +124,7 @@ def explain_all(model_path: Path, preproc: Path) -> tuple[dict, np.ndarray]:
     import torch
 
     from bids_lrp.lrp import attribute
-    from bids_lrp.model.data import load_network_input
+    from bids_lrp.model.network_input import load_network_input
     from bids_lrp.normalize import relevance_to_grid
 
     model, card = load_model(Path(model_path))

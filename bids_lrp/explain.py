@@ -24,7 +24,7 @@ from bids_lrp.lrp import attribute
 from bids_lrp.lrp.brain import restrict_to_brain
 from bids_lrp.methods import PREDICTED, parse_method_spec
 from bids_lrp.model import load_checkpoint
-from bids_lrp.model.data import load_network_input, network_input
+from bids_lrp.model.network_input import load_network_input, network_input
 from bids_lrp.normalize.grids import relevance_to_grid
 from bids_lrp.templates import template_images
 

@@ -12,7 +12,7 @@ sensitivity comes from sampling the scans without a low-pass, which
 `bids_lrp-train --input-resampling antialiased` (the default) removes; these augmentations do
 not remove it, and with a strong weight decay the intensity one can keep the network at chance
 (benchmarks/RESULTS.md, "Localization on ground truth"). Both are off by default (the paper
-augments by a flip and an x-shift only, `bids_lrp.model.train.augment`).
+augments by a flip and an x-shift only, `augment`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,60 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["intensity_jitter", "pose_jitter"]
+__all__ = ["augment", "intensity_jitter", "pose_jitter"]
+
+
+def _shift(image: np.ndarray, offset: int, axis: int) -> np.ndarray:
+    """Shift ``image`` by ``offset`` voxels along ``axis`` with zero fill (no wrap-around)."""
+    if offset == 0:
+        return image
+    out = np.zeros_like(image)
+    n = image.shape[axis]
+    if abs(offset) >= n:
+        return out
+    src = [slice(None)] * image.ndim
+    dst = [slice(None)] * image.ndim
+    if offset > 0:
+        src[axis], dst[axis] = slice(0, n - offset), slice(offset, n)
+    else:
+        src[axis], dst[axis] = slice(-offset, n), slice(0, n + offset)
+    out[tuple(dst)] = image[tuple(src)]
+    return out
+
+
+def augment(
+    batch: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    flip_p: float = 0.5,
+    shift: tuple[int, int] = (-2, 3),
+    axis: int = 0,
+) -> np.ndarray:
+    """Sagittal flip with probability ``flip_p``, then an integer shift along ``axis``.
+
+    Böhle et al. (2019), section 2.2. ``axis`` is the left-right array axis (0 on template
+    grids); the shift is drawn uniformly from ``shift[0]..shift[1]`` (inclusive) voxels. Both
+    draws are made for every image, so the random stream does not depend on the outcomes.
+
+    Parameters
+    ----------
+    batch : numpy.ndarray
+        Images, shape ``(N, X, Y, Z)``.
+    rng : numpy.random.Generator
+        Source of the draws.
+
+    Returns
+    -------
+    numpy.ndarray
+        A new array like ``batch``.
+    """
+    out = np.empty_like(batch)
+    for i, image in enumerate(batch):
+        flip = rng.random() < flip_p
+        offset = int(rng.integers(shift[0], shift[1] + 1))
+        out[i] = _shift(np.flip(image, axis) if flip else image, offset, axis)
+    return out
+
 
 #: Largest log-slope of the smooth multiplicative field, as a share of the intensity strength.
 FIELD_SHARE = 0.2

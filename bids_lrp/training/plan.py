@@ -22,6 +22,7 @@ from bids_lrp.grid import Grid
 from bids_lrp.model import data
 from bids_lrp.model.checkpoint import card_path, load_checkpoint, sha256_file
 from bids_lrp.model.network import build_model
+from bids_lrp.model.network_input import network_grid
 from bids_lrp.model.split import Split, kfold_splits, split_subjects
 from bids_lrp.model.train import Recipe
 from bids_lrp.templates import get_template
@@ -215,7 +216,7 @@ def _network_grid(settings: TrainingSettings, scans: list[data.Scan]) -> Grid:
             "the network template-grid images, so its inputs may differ slightly",
             source.shape, settings.template, template_grid.shape,
         )  # fmt: skip
-    return data.network_grid(template_grid, settings.grid_mm)
+    return network_grid(template_grid, settings.grid_mm)
 
 
 def plan_training(settings: TrainingSettings) -> TrainingPlan:

@@ -16,8 +16,9 @@ import torch
 from tqdm import tqdm
 
 from bids_lrp.model.checkpoint import card_path, save_checkpoint
-from bids_lrp.model.data import fingerprint, load_scans
+from bids_lrp.model.data import fingerprint
 from bids_lrp.model.network import build_model
+from bids_lrp.model.network_input import load_scans
 from bids_lrp.model.split import Split
 from bids_lrp.model.train import TrainResult, evaluate, train_model
 from bids_lrp.safewrite import StagedOutputs, writing_into

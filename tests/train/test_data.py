@@ -10,20 +10,22 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from bids_lrp.grid import Grid
 from bids_lrp.model.data import (
     CLASS_NAMES,
-    Grid,
     TrainingDataError,
     check_same_grid,
     default_bids_dir,
     find_scans,
     fingerprint,
     label_scans,
+    read_labels,
+)
+from bids_lrp.model.network_input import (
     load_network_input,
     load_scans,
     network_grid,
     network_input,
-    read_labels,
 )
 from bids_lrp.templates import get_template
 from tests.train.helpers import TEMPLATE, grid, make_toy_dataset, write_scan
