@@ -6,7 +6,6 @@ threshold is in one place and testable without images.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import math
@@ -15,15 +14,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import nibabel as nib
-import numpy as np
-
 from bids_lrp import __version__
 from bids_lrp.group.tables import NEAR_ZERO_DENSITY
 from bids_lrp.normalize.quality import FLOOR
-from bids_lrp.reports.brain import Outline
 from bids_lrp.reports.html import Notice, alert, definition_list, esc
-from bids_lrp.templates import get_template
 
 __all__ = [
     "CONSERVATION_MAX",
@@ -36,7 +30,6 @@ __all__ = [
     "number",
     "prediction_notices",
     "registration_notices",
-    "template_outlines",
 ]
 
 LOGGER = logging.getLogger("bids_lrp")
@@ -376,24 +369,4 @@ def about_html(output_dir: Path, images: Sequence[Any]) -> str:
         "(2019), Front. Aging Neurosci. 11:194, doi:10.3389/fnagi.2019.00194.</p>"
         f"{definition_list(facts)}<details><summary>Files used ({len(files)})</summary>"
         f"<ul>{listing}</ul></details>"
-    )
-
-
-@functools.lru_cache(maxsize=4)
-def template_outlines(name: str) -> tuple[Outline, ...]:
-    """The template's brain outline (red) and white-matter boundary (blue); empty if unknown."""
-    try:
-        template = get_template(name)
-        image = nib.load(template.t1w)
-        data = np.asarray(image.dataobj, dtype=np.float32)
-        mask = template.brain_mask()
-    except (ValueError, OSError) as err:
-        LOGGER.warning("report: no outline for template %r (%s)", name, err)
-        return ()
-    inside = data[mask]
-    # The median brain intensity of a T1w template lies between grey and white matter.
-    level = float(np.median(inside)) if inside.size else 0.5
-    return (
-        Outline(nib.Nifti1Image(mask.astype(np.float32), image.affine), 0.5, "#ff3030"),
-        Outline(nib.Nifti1Image(data, image.affine), level, "#33bbff"),
     )

@@ -3,18 +3,24 @@ with the template's outline, and the check's verdict."""
 
 from __future__ import annotations
 
+import functools
+import logging
 from typing import Any
 
 import nibabel as nib
+import numpy as np
 
 from bids_lrp.layout import ImageOutputs
 from bids_lrp.reports import checks
-from bids_lrp.reports.brain import slice_mosaic
+from bids_lrp.reports.brain import Outline, slice_mosaic
 from bids_lrp.reports.discover import read_sidecar, resolve_source
 from bids_lrp.reports.html import alert, figure, fmt
 from bids_lrp.reports.participant_state import Report
+from bids_lrp.templates import get_template
 
-__all__ = ["registration_section"]
+__all__ = ["registration_section", "template_outlines"]
+
+LOGGER = logging.getLogger("bids_lrp")
 
 
 def registration_section(
@@ -28,7 +34,7 @@ def registration_section(
     meta = sidecar.get("RegistrationQuality")
     meta = meta if isinstance(meta, dict) else {}
     report.extend(checks.registration_notices(meta), image.prefix)
-    outlines = checks.template_outlines(image.template or "")
+    outlines = template_outlines(image.template or "")
     if not outlines:
         report.notice(
             "warning",
@@ -87,3 +93,23 @@ def _registered_scan(
     from bids_lrp.normalize.registration import apply_transforms
 
     return apply_transforms(report.raw(raw), preproc, [str(t) for t in image.transforms])
+
+
+@functools.lru_cache(maxsize=4)
+def template_outlines(name: str) -> tuple[Outline, ...]:
+    """The template's brain outline (red) and white-matter boundary (blue); empty if unknown."""
+    try:
+        template = get_template(name)
+        image = nib.load(template.t1w)
+        data = np.asarray(image.dataobj, dtype=np.float32)
+        mask = template.brain_mask()
+    except (ValueError, OSError) as err:
+        LOGGER.warning("report: no outline for template %r (%s)", name, err)
+        return ()
+    inside = data[mask]
+    # The median brain intensity of a T1w template lies between grey and white matter.
+    level = float(np.median(inside)) if inside.size else 0.5
+    return (
+        Outline(nib.Nifti1Image(mask.astype(np.float32), image.affine), 0.5, "#ff3030"),
+        Outline(nib.Nifti1Image(data, image.affine), level, "#33bbff"),
+    )

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from bids_lrp.reports import write_group_report
-from bids_lrp.reports.group import SECTIONS, TOP_AREAS, _ranked, _with_relevance
+from bids_lrp.reports.group_areas import _ranked, _with_relevance
+from bids_lrp.reports.group_page import SECTIONS, TOP_AREAS
 from tests.reports.browser import scan_html
 from tests.reports.conftest import make_group
 
