@@ -6,9 +6,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import nibabel as nib
+import numpy as np
 import pytest
 
 from bids_lrp.cli.run import main
+from bids_lrp.templates import template_images
 from tests.e2e.helpers import common_args, make_dataset, make_model
 from tests.xdist_groups import SHARED, SHARED_FIXTURES, make_scheduler, order, work_unit
 
@@ -68,3 +71,19 @@ def reference_run(tmp_path_factory, sim_bids, e2e_model) -> tuple[Path, int]:
         [str(sim_bids), str(out), "participant", "-w", str(root / "work"), *common_args(e2e_model)]
     )
     return out, code
+
+
+@pytest.fixture(scope="module")
+def explain_inputs(tmp_path_factory) -> tuple[Path, list[str]]:
+    """A 4 mm random model and two template-space network inputs (masked, scaled)."""
+    root = tmp_path_factory.mktemp("explain")
+    model = make_model(root / "tiny.safetensors")
+    t1w, mask, _ = template_images("MNI152NLin2009cAsym")
+    data = np.asarray(t1w.dataobj, np.float32) * (np.asarray(mask.dataobj) > 0)
+    files = []
+    for k, gamma in enumerate((1.0, 0.7)):
+        scaled = (data / data.max()) ** gamma
+        path = root / f"in{k}.nii.gz"
+        nib.save(nib.Nifti1Image(scaled.astype(np.float32), t1w.affine), path)
+        files.append(str(path))
+    return model, files

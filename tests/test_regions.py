@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -119,42 +118,3 @@ def test_real_atlas_full_size_is_fast_and_consistent():
     merged = merge_hemispheres(table)
     assert len(merged) == 72  # 64 bilateral areas + 8 midline labels
     assert merged["relevance_sum"].sum() == pytest.approx(table["relevance_sum"].sum())
-
-
-def test_each_table_names_the_map_and_class_it_sums(tmp_path):
-    import nibabel as nib
-
-    from bids_lrp.interfaces.regions import region_tables
-    from bids_lrp.templates import get_atlas
-
-    atlas = get_atlas("Neuromorphometrics")
-    files, metadata = [], []
-    for desc, target, selection in (("LRPb0", "AD", "given class"), ("GB", "HC", "predicted")):
-        data = np.zeros(atlas.labels.shape, np.float32)
-        data[atlas.labels == 48] = 1.0  # left hippocampus
-        path = tmp_path / f"map{len(files)}.nii.gz"  # the method comes from the sidecar
-        nib.save(nib.Nifti1Image(data, atlas.affine), path)
-        files.append(str(path))
-        metadata.append(
-            {
-                "Method": desc,
-                "MethodLabel": desc,
-                "TargetClass": target,
-                "TargetSelection": selection,
-                "Absorbed": 0,
-            }
-        )
-    out = region_tables(files, ["Neuromorphometrics"], atlas.template, str(tmp_path), metadata)
-    assert out["meta"] == [
-        {"Method": "LRPb0", "TargetClass": "AD", "TargetSelection": "given class"},
-        {"Method": "GB", "TargetClass": "HC", "TargetSelection": "predicted"},
-    ]
-    table = pd.read_csv(out["tables"][1], sep="\t").set_index("name")
-    assert table.loc["Left_Hippocampus", "relevance_sum"] == (atlas.labels == 48).sum()
-    assert out["desc"] == ["LRPb0", "GB"]
-    assert [Path(t).name for t in out["tables"]] == [
-        "regions_Neuromorphometrics_LRPb0.tsv",
-        "regions_Neuromorphometrics_GB.tsv",
-    ]
-    with pytest.raises(ValueError, match="1 sidecars for 2 relevance maps"):
-        region_tables(files, ["Neuromorphometrics"], atlas.template, str(tmp_path), metadata[:1])

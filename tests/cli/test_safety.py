@@ -228,14 +228,22 @@ def test_good_plugin_files_accepted(tmp_path, tiny_bids, tiny_model, monkeypatch
     from bids_lrp.cli.parser import build_parser
 
     monkeypatch.setenv("PATH", str(_fake_slurm(tmp_path)))
-    for text in (
-        "plugin: Linear\n",
-        "plugin: MultiProc\nplugin_args: {n_procs: 2, memory_gb: 1.5}\n",
-        (Path(run.__file__).parents[2] / "examples" / "slurm" / "slurm_plugin.yml").read_text(),
+    slurm = Path(run.__file__).parents[2] / "examples" / "slurm" / "slurm_plugin.yml"
+    for text, name, args in (
+        ("plugin: Linear\n", "Linear", {}),
+        (
+            "plugin: MultiProc\nplugin_args: {n_procs: 2, memory_gb: 1.5}\n",
+            "MultiProc",
+            {"n_procs": 2, "memory_gb": 1.5},
+        ),
+        (slurm.read_text(), "SLURM", None),
     ):
         plugin = _plugin(tmp_path, text)
         argv = _args(tiny_bids, tmp_path / "out", tiny_model, "--use-plugin", str(plugin))
-        run.settings_from_args(build_parser().parse_args(argv))
+        settings = run.settings_from_args(build_parser().parse_args(argv))
+        assert settings.plugin == name
+        if args is not None:
+            assert {k: settings.plugin_args[k] for k in args} == args
 
 
 def test_cuda_without_a_gpu_64(tmp_path, tiny_bids, tiny_model, monkeypatch, capsys):
@@ -258,13 +266,16 @@ def test_cuda_checked_only_where_the_network_runs(tmp_path, tiny_bids, tiny_mode
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     for device in ("cpu", "auto"):
         argv = _args(tiny_bids, tmp_path / "out", tiny_model, "--device", device)
-        verify_model(run.settings_from_args(build_parser().parse_args(argv)))
+        info, _ = verify_model(run.settings_from_args(build_parser().parse_args(argv)))
+        assert len(info.sha256) == 64
     # steps submitted to a batch system run on its (GPU) nodes, not here
     monkeypatch.setenv("PATH", str(_fake_slurm(tmp_path)))
     plugin = _plugin(tmp_path, "plugin: SLURM\n")
     extra = ("--device", "cuda", "--use-plugin", str(plugin))
     argv = _args(tiny_bids, tmp_path / "o", tiny_model, *extra)
-    verify_model(run.settings_from_args(build_parser().parse_args(argv)))
+    settings = run.settings_from_args(build_parser().parse_args(argv))
+    assert settings.device == "cuda" and settings.plugin == "SLURM"
+    assert verify_model(settings)[0].path == str(tiny_model)
 
 
 def test_interrupt_exits_130(tmp_path, tiny_bids, tiny_model, monkeypatch, capsys):

@@ -1,4 +1,4 @@
-"""Finding participant outputs and reading the labels."""
+"""Choosing the complete participant outputs and reading the labels."""
 
 from __future__ import annotations
 
@@ -9,37 +9,7 @@ import pytest
 from bids_lrp.group.collect import collect_outputs
 from bids_lrp.group.labels import read_labels
 from bids_lrp.inputs import InputError
-from bids_lrp.layout import find_images
-from bids_lrp.names import parse_name
 from tests.group.conftest import IMAGES, MODEL, SPACE, write_bids, write_image_outputs
-
-
-def test_parse_name():
-    assert parse_name("sub-01_ses-1_space-X_desc-LRPb0_relevance.nii.gz") == (
-        {"sub": "01", "ses": "1", "space": "X", "desc": "LRPb0"},
-        "relevance",
-        ".nii.gz",
-    )
-    for bad in ("sub-01.nii.gz", "README", "sub-01_sub-02_T1w.nii", "sub-01_T1w", "x-1_T1w.nii"):
-        assert parse_name(bad) is None or "sub" not in parse_name(bad)[0]
-
-
-def test_find_outputs_sessions_and_kinds(fake_outputs):
-    found = {image.prefix: image for image in find_images(fake_outputs)}
-    assert sorted(found) == sorted(image.prefix for image in IMAGES)
-    first = found["sub-01_ses-2"]
-    assert (first.participant_id, first.session_id) == ("sub-01", "ses-2")
-    assert set(first.predictions) == {MODEL}
-    assert set(first.maps) == {(SPACE, "LRPb0"), (SPACE, "GuidedBackprop")}  # not space-T1w
-    assert len(first.tables) == 2
-
-
-def test_filters(fake_outputs):
-    assert [i.prefix for i in find_images(fake_outputs, ["01"])] == [
-        "sub-01_ses-1",
-        "sub-01_ses-2",
-    ]
-    assert [i.prefix for i in find_images(fake_outputs, ["01"], ["2"])] == ["sub-01_ses-2"]
 
 
 def test_incomplete_image_is_skipped(tmp_path, fake_outputs):

@@ -15,7 +15,7 @@ from bids_lrp.model.train import (
     train_model,
     warmup_schedule,
 )
-from tests.train.helpers import grid, toy_image
+from tests.training.helpers import grid, toy_image
 
 SHAPE = grid(8.0)[0]
 NET = {"channels": [4, 8, 8], "pools": [2, 2, 2], "hidden": 8}

@@ -9,7 +9,7 @@ import torch
 
 from bids_lrp.model import ModelCard, build_model, load_checkpoint, save_checkpoint
 from bids_lrp.model.checkpoint import card_path, sha256_file
-from tests.train.helpers import grid
+from tests.training.helpers import grid
 
 SHAPE = grid(8.0)[0]
 NET = {"channels": [4, 8, 8], "pools": [2, 2, 2], "hidden": 8}

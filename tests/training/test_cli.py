@@ -18,7 +18,7 @@ from bids_lrp.model.checkpoint import (
     read_card,
     sha256_file,
 )
-from tests.train.helpers import NET_8MM, TEMPLATE, make_toy_dataset
+from tests.training.helpers import NET_8MM, TEMPLATE, make_toy_dataset
 
 FAST = ["--grid-mm", "8", *NET_8MM, "--threads", "1", "--lr", "3e-3"]
 #: Every card field the issue asks for (input grid, provenance, split, metrics, ...).

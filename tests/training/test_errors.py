@@ -15,7 +15,7 @@ import pytest
 import bids_lrp.training.files as files_module
 import bids_lrp.training.run as run_module
 from bids_lrp.cli.train import main
-from tests.train.helpers import NET_8MM, TEMPLATE, grid, make_toy_dataset, write_scan
+from tests.training.helpers import NET_8MM, TEMPLATE, grid, make_toy_dataset, write_scan
 
 FAST = ["--grid-mm", "8", *NET_8MM, "--threads", "1", "--epochs", "1"]
 

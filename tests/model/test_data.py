@@ -28,7 +28,7 @@ from bids_lrp.model.network_input import (
     network_input,
 )
 from bids_lrp.templates import get_template
-from tests.train.helpers import TEMPLATE, grid, make_toy_dataset, write_scan
+from tests.training.helpers import TEMPLATE, grid, make_toy_dataset, write_scan
 
 
 @pytest.fixture

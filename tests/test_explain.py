@@ -1,0 +1,81 @@
+"""Classifying and explaining image files in batches (`bids_lrp.explain`), without nipype."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from bids_lrp.explain import explain_image, explain_images, resolve_device
+from bids_lrp.templates import template_images
+
+TEMPLATE = "MNI152NLin2009cAsym"
+
+
+def test_every_image_gets_a_map_per_method_and_its_predictions(explain_inputs, tmp_path):
+    model, files = explain_inputs
+    out = explain_images(
+        files, str(model), "", ["boehle2019", "guided-backprop"], "AD", out_dir=str(tmp_path)
+    )
+    assert [len(maps) for maps in out["relevance"]] == [2, 2]
+    t1w, mask, _ = template_images(TEMPLATE)
+    outside = np.asarray(mask.dataobj) == 0
+    for maps, metadata, predictions in zip(
+        out["relevance"], out["metadata"], out["predictions"], strict=True
+    ):
+        assert [m["MethodLabel"] for m in metadata] == ["LRPb0", "GuidedBackprop"]
+        assert [m["TargetSelection"] for m in metadata] == ["given class", "given class"]
+        for path, meta in zip(maps, metadata, strict=True):
+            img = nib.load(path)
+            assert img.shape == t1w.shape and np.allclose(img.affine, t1w.affine)
+            values = np.asarray(img.dataobj)
+            assert not values[outside].any()  # the template brain only
+            assert values.sum(dtype=float) == pytest.approx(meta["RelevanceSumTemplateGrid"])
+            assert 0 <= meta["RelevanceOutsideBrain"] <= 1
+        row = pd.read_csv(predictions, sep="\t").iloc[0]
+        assert row["target_class"] == "AD" and row["model"] == "tiny-test"
+        assert row["probability_AD"] + row["probability_HC"] == pytest.approx(1, abs=1e-5)
+        assert row["predicted_class"] == ("AD" if row["logit_AD"] > row["logit_HC"] else "HC")
+
+
+def test_batches_give_the_maps_of_single_images(explain_inputs, tmp_path):
+    model, files = explain_inputs
+    batched = explain_images(
+        files, str(model), "", ["boehle2019"], "AD", batch_size=2, out_dir=str(tmp_path / "b")
+    )
+    single = explain_image(files[1], str(model), "", ["boehle2019"], "AD", out_dir=str(tmp_path))
+    a = np.asarray(nib.load(batched["relevance"][1][0]).dataobj)
+    b = np.asarray(nib.load(single["relevance"][0]).dataobj)
+    assert np.allclose(a, b, rtol=1e-4, atol=1e-7 * np.abs(a).max())
+    assert Path(single["predictions"]).read_text().split("\n")[0].startswith("model\t")
+
+
+def test_a_method_can_explain_the_predicted_class(explain_inputs, tmp_path):
+    model, files = explain_inputs
+    out = explain_image(
+        files[0],
+        str(model),
+        "",
+        ["boehle2019", "guided-backprop"],
+        "AD",
+        method_targets={"guided-backprop": "predicted"},
+        out_dir=str(tmp_path),
+    )
+    predicted = pd.read_csv(out["predictions"], sep="\t").iloc[0]["predicted_class"]
+    lrp, guided = out["metadata"]
+    assert (lrp["TargetClass"], lrp["TargetSelection"]) == ("AD", "given class")
+    assert (guided["TargetClass"], guided["TargetSelection"]) == (predicted, "predicted class")
+    with pytest.raises(ValueError, match="not one of the model's"):
+        explain_image(files[0], str(model), "", ["boehle2019"], "MCI", out_dir=str(tmp_path))
+
+
+def test_auto_device_is_the_gpu_only_when_there_is_one(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == "cuda"
+    assert resolve_device("cpu") == "cpu"
