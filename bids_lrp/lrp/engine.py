@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,12 +86,25 @@ def explain(
 
 
 def attribute(
-    model: nn.Module, x: Tensor, target: int | Tensor | str, method: str = "boehle2019", **params
+    model: nn.Module,
+    x: Tensor,
+    target: int | Tensor | str,
+    method: str = "boehle2019",
+    *,
+    context: Mapping[str, Any] | None = None,
+    **params,
 ) -> Explanation:
-    """Like :func:`explain`, but also return the prediction and the conservation check."""
+    """Like :func:`explain`, but also return the prediction and the conservation check.
+
+    ``context`` holds what a method needs beside the image (`bids_lrp.methods.MethodInfo`
+    ``needs``): for occlusion, ``regions`` (integer atlas labels on the input grid) and
+    ``reference`` (the image an area is replaced by).
+    """
     spec = get_method(method)
     resolved = spec.resolve(params)
     layers = sequential_layers(model)
+    if spec.compute is not None:
+        return _computed(spec, model, layers, x, target, method, resolved, context or {})
     policy = spec.make_policy(**resolved)
     steps = build_steps(layers, policy, method)
     n_classes = _check_input(layers, x)
@@ -125,6 +139,27 @@ def attribute(
         probabilities=probabilities,
         target=target,
         start=start,
+        relevance_sum=relevance.flatten(1).sum(1),
+        method=method,
+        params=resolved,
+        kind=spec.kind,
+    )
+
+
+def _computed(spec, model, layers, x, target, method, resolved, context) -> Explanation:
+    """A method of several passes (`bids_lrp.lrp.multipass`), as an `Explanation`."""
+    n_classes = _check_input(layers, x)
+    if not (isinstance(target, str) and target == PREDICTED):
+        target = _as_target(target, x.shape[0], n_classes, x.device)
+    with torch.inference_mode(False):
+        out = spec.compute(model, x.detach(), target, resolved, context, attribute)
+    relevance = out["relevance"].detach()
+    return Explanation(
+        relevance=relevance,
+        logits=out["logits"].detach(),
+        probabilities=torch.softmax(out["logits"].detach(), dim=1),
+        target=out["target"],
+        start=out["start"].detach(),
         relevance_sum=relevance.flatten(1).sum(1),
         method=method,
         params=resolved,

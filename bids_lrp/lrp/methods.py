@@ -13,6 +13,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from bids_lrp.lrp import multipass
 from bids_lrp.lrp.plan import Policy
 from bids_lrp.lrp.rules import AlphaBeta, Boehle2019Beta, Epsilon, Gradient, ZBox
 from bids_lrp.methods import CATALOG, STARTS, MethodInfo, load_plugins, register_info
@@ -42,6 +43,11 @@ class Method:
         Alphanumeric output label (default: the name without its other characters).
     default_target
         None (the run's ``--target-class``) or ``"predicted"`` (``--guided-backprop-target``).
+    compute
+        For a method of several passes or of an inner layer (`bids_lrp.lrp.multipass`):
+        ``compute(model, x, target, params, context, attribute) -> Outcome`` replaces the
+        single forward-backward pass (``attribute`` is the engine's, for methods built on
+        others); ``make_policy`` is then unused.
     """
 
     name: str
@@ -55,6 +61,7 @@ class Method:
     validate: Callable[[dict[str, Any]], None] = field(default=lambda params: None)
     label: str = ""
     default_target: str | None = None
+    compute: Callable[..., Any] | None = None
 
     @property
     def info(self) -> MethodInfo:
@@ -106,10 +113,12 @@ def list_methods() -> dict[str, dict[str, Any]]:
     return {name: dict(method.defaults) for name, method in METHODS.items()}
 
 
-def _builtin(name: str, make_policy, finalize=None) -> Method:
+def _builtin(name: str, make_policy, finalize=None, compute=None) -> Method:
     """A built-in method: its summary, defaults and checks from the catalog."""
     info = CATALOG[name]
     extra = {"finalize": finalize} if finalize is not None else {}
+    if compute is not None:
+        extra["compute"] = compute
     return register_method(
         Method(
             name,
@@ -189,4 +198,51 @@ _builtin(
     "guided-backprop",
     lambda absolute, start: Policy(_GRADIENT, fold_batchnorm=True, relu="guided"),
     finalize=lambda grad, x, params: grad.abs() if params["absolute"] else grad,
+)
+
+
+def _no_policy(**params) -> Policy:
+    raise ValueError("this method is computed in several passes, not by rules")
+
+
+def _occlusion_inputs(context: Mapping[str, Any], params: Mapping[str, Any]) -> tuple:
+    """The areas and, for ``fill=template``, the template brain the caller passed."""
+    keys = ("regions", "reference") if params["fill"] == "template" else ("regions",)
+    missing = [key for key in keys if context.get(key) is None]
+    if missing:
+        raise ValueError(
+            "method 'occlusion' needs the atlas areas on the input grid (and, for "
+            "fill=template, the template brain): pass context={'regions': labels, "
+            f"'reference': image}} (missing: {', '.join(missing)})"
+        )
+    return context["regions"], context.get("reference") if len(keys) == 2 else None
+
+
+_builtin(
+    "grad-cam",
+    _no_policy,
+    compute=lambda model, x, target, params, context, attribute: multipass.grad_cam(
+        model, x, target, params
+    ),
+)
+_builtin(
+    "integrated-gradients",
+    _no_policy,
+    compute=lambda model, x, target, params, context, attribute: multipass.integrated_gradients(
+        model, x, target, params, attribute
+    ),
+)
+_builtin(
+    "smoothgrad",
+    _no_policy,
+    compute=lambda model, x, target, params, context, attribute: multipass.smoothgrad(
+        model, x, target, params, attribute
+    ),
+)
+_builtin(
+    "occlusion",
+    _no_policy,
+    compute=lambda model, x, target, params, context, attribute: multipass.occlusion(
+        model, x, target, params, *_occlusion_inputs(context, params)
+    ),
 )

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from bids_lrp.methods.registry import PREDICTED, MethodInfo, register_info
+from bids_lrp.methods.registry import CATALOG, PREDICTED, MethodInfo, register_info
 
-__all__ = ["PRESETS"]
+__all__ = ["OCCLUSION_FILLS", "PRESETS"]
 
 
 def _finite(params: dict[str, Any], *names: str, positive: bool = False) -> None:
@@ -48,6 +48,45 @@ def _check_composite(params: dict[str, Any]) -> None:
             _finite(params, name)
     if low is not None and high is not None and not low < high:
         raise ValueError(f"low must be smaller than high, got low={low!r}, high={high!r}")
+
+
+def _check_grad_cam(params: dict[str, Any]) -> None:
+    if not isinstance(params["layer"], str) or not params["layer"]:
+        raise ValueError(f"layer must be a layer name or 'last', got {params['layer']!r}")
+
+
+def _check_integrated_gradients(params: dict[str, Any]) -> None:
+    steps = params["steps"]
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 2 <= steps <= 512:
+        raise ValueError(f"steps must be an integer in 2..512, got {steps!r}")
+
+
+#: Methods SmoothGrad cannot average: itself, and occlusion (no noise reaches an area's score).
+_NOT_SMOOTHED = ("smoothgrad", "occlusion")
+
+
+def _check_smoothgrad(params: dict[str, Any]) -> None:
+    base = params["base"]
+    if base in _NOT_SMOOTHED or base not in CATALOG:
+        usable = ", ".join(n for n in CATALOG if n not in _NOT_SMOOTHED)
+        raise ValueError(f"base must be one of {usable}; got {base!r}")
+    samples = params["samples"]
+    if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= 1000:
+        raise ValueError(f"samples must be an integer in 1..1000, got {samples!r}")
+    _finite(params, "sigma")
+    if params["sigma"] < 0:
+        raise ValueError(f"sigma must be >= 0, got {params['sigma']!r}")
+    if isinstance(params["seed"], bool) or not isinstance(params["seed"], int):
+        raise ValueError(f"seed must be an integer, got {params['seed']!r}")
+
+
+def _check_occlusion(params: dict[str, Any]) -> None:
+    if params["fill"] not in OCCLUSION_FILLS:
+        raise ValueError(f"fill must be one of {OCCLUSION_FILLS}, got {params['fill']!r}")
+
+
+#: What an occluded area is replaced by: the template brain (as a network input) or zeros.
+OCCLUSION_FILLS = ("template", "zero")
 
 
 def _check_absolute(params: dict[str, Any]) -> None:
@@ -115,6 +154,44 @@ for _info in (
         kind="gradient",
         default_target=PREDICTED,
         validate=_check_absolute,
+    ),
+    MethodInfo(
+        "grad-cam",
+        "Grad-CAM (Selvaraju et al. 2017): a layer's channels weighted by the mean gradient "
+        "of the score, rectified and resized to the input (layer: a layer name or 'last', "
+        "the last convolution)",
+        "GradCAM",
+        {"layer": "last", "start": "logit"},
+        kind="activation",
+        validate=_check_grad_cam,
+    ),
+    MethodInfo(
+        "integrated-gradients",
+        "integrated gradients (Sundararajan et al. 2017) from a zero baseline, Gauss-Legendre "
+        "nodes",
+        "IntegratedGradients",
+        {"steps": 32, "start": "logit"},
+        validate=_check_integrated_gradients,
+    ),
+    MethodInfo(
+        "smoothgrad",
+        "SmoothGrad (Smilkov et al. 2017): a base method, started from start, averaged over "
+        "copies with Gaussian noise (sigma: a share of the image's intensity range)",
+        "SmoothGrad",
+        {"base": "gradient", "samples": 16, "sigma": 0.15, "seed": 0, "start": "logit"},
+        kind="gradient",
+        in_label=("base",),
+        validate=_check_smoothgrad,
+    ),
+    MethodInfo(
+        "occlusion",
+        "occlusion of atlas areas: each area replaced in turn (by the template brain, or "
+        "zeros), its voxels share the score it loses",
+        "Occlusion",
+        {"fill": "template", "start": "logit"},
+        kind="perturbation",
+        needs=("regions", "reference"),
+        validate=_check_occlusion,
     ),
 ):
     register_info(_info)

@@ -47,7 +47,15 @@ class MethodInfo:
     defaults
         Every parameter with its default.
     kind
-        ``"relevance"`` (LRP rules) or ``"gradient"``.
+        ``"relevance"``: the map distributes the start score, and how much of it reaches the
+        input is checked (LRP rules, integrated gradients); ``"gradient"``: a derivative
+        (gradients, guided backpropagation, SmoothGrad); ``"activation"``: a layer's weighted
+        activations (Grad-CAM); ``"perturbation"``: the score lost when areas are replaced
+        (occlusion).
+    needs
+        What the method needs beside the image: ``"regions"`` (atlas areas on the network
+        grid) and ``"reference"`` (the template brain as a network input), which the
+        participant level provides.
     default_target
         None: the class of ``--target-class``; `PREDICTED`: the class of
         ``--guided-backprop-target`` (which defaults to each image's predicted class).
@@ -65,6 +73,7 @@ class MethodInfo:
     kind: str = "relevance"
     default_target: str | None = None
     in_label: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()
     validate: Callable[[dict[str, Any]], None] = field(default=lambda params: None)
 
     def resolve(self, params: Mapping[str, Any]) -> dict[str, Any]:
