@@ -33,6 +33,8 @@ AREA_GROUPINGS = ("hemispheres", "boehle2019", "none")
 #: Areas whose estimated volume is correlated with their relevance, as Böhle et al. (2019).
 DEFAULT_VOLUME_AREAS = ("Hippocampus",)
 DEFAULT_PERMUTATIONS = 1000
+#: Atlas areas removed per order to measure each map's faithfulness (0: not measured).
+DEFAULT_FAITHFULNESS_STEPS = 20
 #: Böhle et al. (2019) explained the AD class with LRP for every scan (controls too) and each
 #: scan's predicted class with guided backpropagation, their comparison method.
 DEFAULT_TARGET_CLASS = "AD"
@@ -88,6 +90,7 @@ class Settings:
     template: str = DEFAULT_TEMPLATE
     registration: str | None = None
     native_space: bool = True
+    faithfulness_steps: int = DEFAULT_FAITHFULNESS_STEPS
     stop_on_first_crash: bool = False
     notrack: bool = False
     verbosity: int = 0

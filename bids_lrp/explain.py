@@ -18,11 +18,12 @@ import nibabel as nib
 import numpy as np
 import torch
 
+from bids_lrp.faithfulness import faithfulness_rows, network_areas, summary, write_faithfulness
 from bids_lrp.fastgz import save_sparse_nifti
 from bids_lrp.grid import Grid
 from bids_lrp.lrp import attribute
 from bids_lrp.lrp.brain import restrict_to_brain
-from bids_lrp.methods import PREDICTED, parse_method_spec
+from bids_lrp.methods import PREDICTED, get_info, parse_method_spec
 from bids_lrp.model import load_checkpoint
 from bids_lrp.model.network_input import load_network_input, network_input
 from bids_lrp.normalize.grids import relevance_to_grid
@@ -142,6 +143,8 @@ def explain_images(
     batch_size: int = 2,
     out_dir: str = ".",
     template: str | None = None,
+    atlas: str | None = None,
+    faithfulness_steps: int = 0,
 ) -> dict[str, Any]:
     """Classify preprocessed template-space images and explain the ``target_class`` score.
 
@@ -170,13 +173,20 @@ def explain_images(
         removed (`bids_lrp.lrp.brain`); the share removed is recorded per map as
         ``RelevanceOutsideBrain``, and ``RelevanceSum``, ``Absorbed`` and
         ``ConservationError`` describe the map as written.
+    atlas : str, optional
+        The atlas whose areas occlusion removes and faithfulness is measured over.
+    faithfulness_steps : int
+        Areas removed per order to measure each map's faithfulness (`bids_lrp.faithfulness`;
+        0: not measured). The curves go into ``faithfulness.tsv`` per image, the AOPC into
+        each map's sidecar (``Faithfulness``).
 
     Returns
     -------
     dict
         Per image, in the order of ``in_files``: ``relevance`` (a list of files, one per
-        method), ``predictions`` (a TSV) and ``metadata`` (one dict per method: parameters,
-        model, conservation check).
+        method), ``predictions`` (a TSV), ``metadata`` (one dict per method: parameters,
+        model, conservation check, faithfulness) and ``faithfulness`` (a list: the curves'
+        TSV, or empty when not measured).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -187,7 +197,14 @@ def explain_images(
     indices = {m: _target_index(t, card) for m, t in targets.items()}
     general = _target_index(target_class, card)
     on_template, on_network = _brain_masks(template or card.template, card)
-    out = {"relevance": [], "predictions": [], "metadata": []}
+    needs = faithfulness_steps > 0 or any(
+        "regions" in get_info(parse_method_spec(m).name).needs for m in methods
+    )
+    if needs and not atlas:
+        raise ValueError("occlusion and the faithfulness measure need an atlas")
+    areas = network_areas(template or card.template, atlas, card) if needs else None
+    context = areas.context(device) if areas is not None else None
+    out = {"relevance": [], "predictions": [], "metadata": [], "faithfulness": []}
     for start in range(0, len(in_files), batch_size):
         chunk = list(range(start, min(start + batch_size, len(in_files))))
         images = [load_network_input(in_files[i], card) for i in chunk]
@@ -199,10 +216,13 @@ def explain_images(
             folder.mkdir(parents=True, exist_ok=True)
         files = [[] for _ in chunk]
         metadata = [[] for _ in chunk]
+        curves = [[] for _ in chunk]
         result = None
         for method in methods:
             spec = parse_method_spec(method)
-            result = attribute(model, x, indices[method], spec.name, **dict(spec.params))
+            result = attribute(
+                model, x, indices[method], spec.name, context=context, **dict(spec.params)
+            )
             selection = targets[method]
             relevance = result.relevance[:, 0].detach().cpu().numpy()
             for b, (img, net_img) in enumerate(images):
@@ -220,6 +240,13 @@ def explain_images(
                 metadata[b].append(
                     _metadata(result, b, spec, selection, card, rel_img, net_img is not img, brain)
                 )
+                if faithfulness_steps > 0:
+                    rows, aopc = faithfulness_rows(
+                        model, x[b : b + 1], int(result.target[b]), masked, areas,
+                        label=spec.label, steps=faithfulness_steps,
+                    )  # fmt: skip
+                    curves[b] += rows
+                    metadata[b][-1]["Faithfulness"] = summary(aopc, atlas, faithfulness_steps)
         for b in range(len(chunk)):
             probabilities = result.probabilities[b].cpu().numpy().astype(float)
             logits = result.logits[b].cpu().numpy().astype(float)
@@ -232,6 +259,11 @@ def explain_images(
                     probabilities,
                     logits,
                 )
+            )
+            out["faithfulness"].append(
+                [write_faithfulness(folders[b] / "faithfulness.tsv", curves[b])]
+                if faithfulness_steps > 0
+                else []
             )
         out["relevance"] += files
         out["metadata"] += metadata

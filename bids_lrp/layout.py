@@ -34,7 +34,8 @@ class ImageOutputs:
 
     ``predictions`` is keyed by model label; ``preproc`` by template space; ``maps`` by
     (template space, method label); ``native`` (maps on the participant's own T1w) by method
-    label; ``tables`` by (template space, atlas, method label). ``transforms`` are the
+    label; ``tables`` by (template space, atlas, method label); ``faithfulness`` (the
+    perturbation curves of every map) by (template space, atlas). ``transforms`` are the
     T1w-to-template transforms, in the order ANTs applies them.
     """
 
@@ -46,6 +47,7 @@ class ImageOutputs:
     maps: dict[tuple[str, str], Path] = field(default_factory=dict)
     native: dict[str, Path] = field(default_factory=dict)
     tables: dict[tuple[str, str, str], Path] = field(default_factory=dict)
+    faithfulness: dict[tuple[str, str], Path] = field(default_factory=dict)
     transforms: list[Path] = field(default_factory=list)
 
     @property
@@ -108,6 +110,7 @@ class ImageOutputs:
             *self.maps.values(),
             *self.native.values(),
             *self.tables.values(),
+            *self.faithfulness.values(),
             *self.transforms,
         ]
 
@@ -124,6 +127,8 @@ def _kind(derived: dict[str, str], suffix: str, ext: str) -> tuple[str, object] 
         return ("native", desc) if space == "T1w" else ("maps", (space, desc))
     if suffix == "relevance" and ext == ".tsv" and keys == {"space", "atlas", "desc"}:
         return ("tables", (space, derived["atlas"], desc)) if space != "T1w" else None
+    if suffix == "faithfulness" and ext == ".tsv" and keys == {"space", "atlas"}:
+        return "faithfulness", (space, derived["atlas"])
     if suffix == "xfm" and derived.get("from") == "T1w" and ext in TRANSFORM_EXTENSIONS:
         return "transforms", None
     return None

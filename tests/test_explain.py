@@ -79,3 +79,33 @@ def test_auto_device_is_the_gpu_only_when_there_is_one(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert resolve_device("auto") == "cuda"
     assert resolve_device("cpu") == "cpu"
+
+
+def test_faithfulness_curves_and_occlusion_over_the_atlas(explain_inputs, tmp_path):
+    model, files = explain_inputs
+    out = explain_image(
+        files[0],
+        str(model),
+        "",
+        ["boehle2019", "occlusion"],
+        "AD",
+        out_dir=str(tmp_path),
+        atlas="Neuromorphometrics",
+        faithfulness_steps=5,
+    )
+    [path] = out["faithfulness"]
+    curves = pd.read_csv(path, sep="\t", na_values="n/a")
+    assert list(curves.columns) == ["method", "order", "step", "index", "name", "score"]
+    assert sorted(set(curves["method"])) == ["LRPb0", "Occlusion"]
+    per_curve = curves.groupby(["method", "order"]).size()
+    assert set(per_curve) == {6} and len(per_curve) == 6  # steps 0..5, three orders each
+    first = curves[curves["step"] == 0]
+    assert first["index"].isna().all() and first["score"].nunique() <= 2  # one per target
+    for meta in out["metadata"]:
+        faithfulness = meta["Faithfulness"]
+        assert faithfulness["Atlas"] == "Neuromorphometrics" and faithfulness["Steps"] == 5
+        assert set(faithfulness["AOPC"]) == {"morf", "lerf", "random"}
+    occlusion = out["metadata"][1]
+    assert occlusion["MethodKind"] == "perturbation"
+    with pytest.raises(ValueError, match="need an atlas"):
+        explain_image(files[0], str(model), "", ["occlusion"], "AD", out_dir=str(tmp_path))

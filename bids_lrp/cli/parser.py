@@ -12,6 +12,7 @@ from pathlib import Path
 from bids_lrp import __version__
 from bids_lrp.config import (
     AREA_GROUPINGS,
+    DEFAULT_FAITHFULNESS_STEPS,
     DEFAULT_GUIDED_BACKPROP_TARGET,
     DEFAULT_PERMUTATIONS,
     DEFAULT_TARGET_CLASS,
@@ -62,6 +63,7 @@ def number_type(convert, accept, requirement: str):
 _positive_int = number_type(int, lambda v: v >= 1, "must be at least 1")
 _positive_float = number_type(float, lambda v: 0 < v < float("inf"), "must be a positive number")
 _probability = number_type(float, lambda v: 0 <= v <= 1, "must lie between 0 and 1")
+_non_negative_int = number_type(int, lambda v: v >= 0, "must not be negative")
 
 
 def _method_spec(text: str) -> str:
@@ -267,6 +269,15 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="also map relevance onto each participant's own T1w grid",
+    )
+    mod.add_argument(
+        "--faithfulness-steps",
+        type=_non_negative_int,
+        default=DEFAULT_FAITHFULNESS_STEPS,
+        metavar="N",
+        help="measure how faithful each map is: remove its N most relevant areas of the first "
+        "--atlas one by one (and, as controls, the least relevant and random ones), recording "
+        "the score after each (0: do not measure)",
     )
 
     grp = parser.add_argument_group("Group level")

@@ -187,6 +187,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         template=args.template,
         registration=args.registration,
         native_space=args.native_space,
+        faithfulness_steps=args.faithfulness_steps,
         stop_on_first_crash=args.stop_on_first_crash,
         notrack=args.notrack,
         verbosity=args.verbosity,

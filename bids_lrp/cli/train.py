@@ -22,6 +22,7 @@ from bids_lrp import __version__
 from bids_lrp.cli.parser import (
     CommandParser,
     HelpFormatter,
+    _non_negative_int,
     _positive_float,
     _positive_int,
     _probability,
@@ -40,7 +41,6 @@ from bids_lrp.training.settings import default
 __all__ = ["build_parser", "main"]
 
 _fraction = number_type(float, lambda v: 0 <= v < 1, "must lie in [0, 1)")
-_non_negative_int = number_type(int, lambda v: v >= 0, "must not be negative")
 _non_negative_float = number_type(
     float, lambda v: 0 <= v < float("inf"), "must be a non-negative number"
 )

@@ -27,12 +27,15 @@ class _ExplainInputSpec(BaseInterfaceInputSpec):
     threads = traits.Int(1, usedefault=True)
     batch_size = traits.Range(low=1, value=2, usedefault=True)
     template = traits.Str(desc="the images' template (default: the model card's)")
+    atlas = traits.Str("", usedefault=True, desc="atlas of occlusion and faithfulness")
+    faithfulness_steps = traits.Int(0, usedefault=True, desc="areas removed per order (0: off)")
 
 
 class _ExplainOutputSpec(TraitedSpec):
     relevance = traits.List(traits.List(File(exists=True)), desc="per image, one per method")
     predictions = traits.List(File(exists=True), desc="per image")
     metadata = traits.List(traits.List(traits.Dict), desc="per image, one per method")
+    faithfulness = traits.List(traits.List(traits.Str), desc="per image: the curves' TSV or []")
 
 
 class ExplainImages(SimpleInterface):
@@ -60,6 +63,8 @@ class ExplainImages(SimpleInterface):
                 batch_size=i.batch_size,
                 out_dir=runtime.cwd,
                 template=i.template or None,
+                atlas=i.atlas or None,
+                faithfulness_steps=i.faithfulness_steps,
             )
         )
         return runtime
@@ -70,12 +75,14 @@ class _SelectInputSpec(BaseInterfaceInputSpec):
     relevance = traits.List(traits.List(File(exists=True)), mandatory=True)
     predictions = traits.List(File(exists=True), mandatory=True)
     metadata = traits.List(traits.List(traits.Dict), mandatory=True)
+    faithfulness = traits.List(traits.List(traits.Str), mandatory=True)
 
 
 class _SelectOutputSpec(TraitedSpec):
     relevance = traits.List(File(exists=True))
     predictions = File(exists=True)
     metadata = traits.List(traits.Dict)
+    faithfulness = traits.List(traits.Str, desc="the curves' TSV, or empty")
 
 
 class SelectImage(SimpleInterface):
@@ -86,6 +93,6 @@ class SelectImage(SimpleInterface):
 
     def _run_interface(self, runtime):
         i = self.inputs.index
-        for key in ("relevance", "predictions", "metadata"):
+        for key in ("relevance", "predictions", "metadata", "faithfulness"):
             self._results[key] = getattr(self.inputs, key)[i]
         return runtime

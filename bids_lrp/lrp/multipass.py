@@ -25,6 +25,7 @@ __all__ = [
     "forward_steps",
     "grad_cam",
     "integrated_gradients",
+    "logits_of",
     "occlusion",
     "scores",
     "smoothgrad",
@@ -64,8 +65,11 @@ def _target(target: Tensor | str, logits: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def _logits(steps, x: Tensor) -> Tensor:
-    return torch.cat([_run(steps, x[i : i + CHUNK]) for i in range(0, len(x), CHUNK)])
+def logits_of(steps: list, x: Tensor) -> Tensor:
+    """The network's logits for ``x``, `CHUNK` inputs per forward pass (``steps``:
+    `forward_steps`)."""
+    with torch.inference_mode(False):
+        return torch.cat([_run(steps, x[i : i + CHUNK]) for i in range(0, len(x), CHUNK)])
 
 
 def _layer_index(steps: list, layer: str) -> int:
@@ -120,7 +124,7 @@ def integrated_gradients(
     the integration error only (completeness), which the sidecar records as ``Absorbed``.
     """
     steps = forward_steps(model, "integrated-gradients")
-    logits = _logits(steps, x.detach())
+    logits = logits_of(steps, x.detach())
     target = _target(target, logits)
     nodes, weights = np.polynomial.legendre.leggauss(int(params["steps"]))
     alphas = torch.tensor(0.5 * (nodes + 1), dtype=x.dtype, device=x.device)
@@ -137,7 +141,7 @@ def integrated_gradients(
             ).relevance
             total[b] += (weights[i : i + CHUNK].view(shape) * grads).sum(0)
     relevance = (x - baseline) * total
-    base_logits = _logits(steps, baseline)
+    base_logits = logits_of(steps, baseline)
     start = scores(logits, target, params["start"]) - scores(base_logits, target, params["start"])
     return Outcome(relevance=relevance, logits=logits, target=target, start=start)
 
@@ -153,7 +157,7 @@ def smoothgrad(
     clean image; ``start`` is the base method's start averaged over the copies.
     """
     steps = forward_steps(model, "smoothgrad")
-    logits = _logits(steps, x.detach())
+    logits = logits_of(steps, x.detach())
     target = _target(target, logits)
     span = (x.flatten(1).amax(1) - x.flatten(1).amin(1)).view(-1, *([1] * (x.dim() - 1)))
     generator = torch.Generator(device="cpu").manual_seed(int(params["seed"]))
@@ -181,7 +185,7 @@ def occlusion(
     its drop. Areas are occluded in batches.
     """
     steps = forward_steps(model, "occlusion")
-    logits = _logits(steps, x.detach())
+    logits = logits_of(steps, x.detach())
     target = _target(target, logits)
     base = scores(logits, target, params["start"])
     fill = torch.zeros_like(x[0]) if reference is None else reference.to(x).expand_as(x[0])
@@ -192,7 +196,7 @@ def occlusion(
             chunk = labels[i : i + CHUNK]
             masks = torch.stack([(regions == label) for label in chunk])[:, None]
             occluded = torch.where(masks.to(x.device), fill, x[b : b + 1])
-            drops = base[b] - scores(_logits(steps, occluded), target[b].expand(len(chunk)),
+            drops = base[b] - scores(logits_of(steps, occluded), target[b].expand(len(chunk)),
                                      params["start"])  # fmt: skip
             for drop, mask in zip(drops, masks, strict=True):
                 relevance[b] += mask.to(x) * (drop / mask.sum())

@@ -292,3 +292,40 @@ def _group_strips(ax, groups: Sequence[str]) -> None:
     left.imshow(codes.T, cmap=cmap, vmin=-0.5, vmax=len(names) - 0.5, aspect="auto")
     for strip in (top, left):
         strip.set_axis_off()
+
+
+#: Line styles of the perturbation orders: the map's own, random, the reverse.
+_ORDER_STYLES = {
+    "morf": ("#c0392b", "-", "most relevant first"),
+    "random": ("#566573", ":", "random"),
+    "lerf": ("#2471a3", "--", "least relevant first"),
+}
+
+
+def perturbation_curves(
+    curves: Mapping[str, Mapping[str, Sequence[float]]], path: str | Path, *, title: str
+) -> Path:
+    """One panel per method: the score as areas are removed, in each order.
+
+    ``curves``: method label -> order (``morf``, ``lerf``, ``random``) -> scores at steps 0..K.
+    """
+    n = len(curves)
+    columns = min(3, n)
+    rows = -(-n // columns)
+    fig = _new_figure(3.0 * columns, 2.4 * rows + 0.4)
+    with matplotlib.rc_context(_RC):
+        axes = np.atleast_1d(fig.subplots(rows, columns, sharey=True, squeeze=False)).ravel()
+        for ax, (label, orders) in zip(axes, curves.items(), strict=False):
+            for order, (colour, style, name) in _ORDER_STYLES.items():
+                values = orders.get(order)
+                if values is not None:
+                    ax.plot(range(len(values)), values, style, color=colour, label=name)
+            ax.set_title(wrapped(label, 30), fontsize=9)
+            ax.set_xlabel("areas removed")
+            ax.grid(alpha=0.3)
+        for ax in axes[n:]:
+            ax.set_visible(False)
+        axes[0].set_ylabel("probability of the explained class")
+        axes[0].legend(fontsize=8, frameon=False, loc="best")
+        fig.suptitle(wrapped(title), fontsize=10)
+    return save_figure(fig, path)

@@ -30,6 +30,7 @@ from bids_lrp.reports.html import (
     probability_bars,
     table,
 )
+from bids_lrp.reports.participant_faithfulness import faithfulness_section
 from bids_lrp.reports.participant_maps import relevance_section
 from bids_lrp.reports.participant_registration import registration_section
 from bids_lrp.reports.participant_state import (
@@ -183,6 +184,7 @@ def _image(report: Report, image: ImageOutputs) -> None:
     guarded(report, image, "registration check", registration_section, preproc)
     guarded(report, image, "relevance maps", relevance_section, preproc)
     guarded(report, image, "top regions", _regions)
+    guarded(report, image, "faithfulness", faithfulness_section)
 
 
 def write_participant_report(

@@ -38,6 +38,7 @@ SECTIONS = {
     "relevance": "Relevance maps",
     "regions": "Top regions",
     "conservation": "Conservation check",
+    "faithfulness": "Faithfulness",
     "model": "Model",
     "about": "About",
 }

@@ -130,6 +130,8 @@ def init_single_subject_wf(
         device=settings.device,
         omp_nthreads=settings.omp_nthreads,
         template=settings.template,
+        atlas=settings.atlases[0],
+        faithfulness_steps=settings.faithfulness_steps,
     )
     workflow.connect(merge, "out", explain, "in_files")
     registration = settings.registration or model.registration
@@ -155,6 +157,7 @@ def init_single_subject_wf(
                         ("relevance", "inputnode.relevance"),
                         ("predictions", "inputnode.predictions"),
                         ("metadata", "inputnode.explain_meta"),
+                        ("faithfulness", "inputnode.faithfulness"),
                     ],
                 ),
             ]
@@ -202,7 +205,7 @@ def init_post_wf(
     derivatives on disk.
     """
     workflow = pe.Workflow(name=name or image_wf_name(t1w, "post"))
-    fields = ["relevance", "predictions", "explain_meta", *NORMALIZED]
+    fields = ["relevance", "predictions", "explain_meta", "faithfulness", *NORMALIZED]
     inputnode = pe.Node(niu.IdentityInterface(fields=fields), name="inputnode")
     tables_wf = init_tables_wf(
         index=index,
@@ -221,6 +224,7 @@ def init_post_wf(
         atlas_meta=atlas_meta,
         source=f"bids:raw:{relative}",
         native_space=settings.native_space,
+        faithfulness=settings.atlases[0] if settings.faithfulness_steps > 0 else None,
     )
     workflow.connect(
         [
@@ -231,6 +235,7 @@ def init_post_wf(
                     ("relevance", "inputnode.relevance"),
                     ("predictions", "inputnode.predictions"),
                     ("explain_meta", "inputnode.metadata"),
+                    ("faithfulness", "inputnode.faithfulness"),
                     ("reference", "inputnode.reference"),
                     ("inverse_transforms", "inputnode.inverse_transforms"),
                     ("volume_ratio", "inputnode.volume_ratio"),
@@ -253,6 +258,7 @@ def init_post_wf(
                     ("outputnode.relevance", "inputnode.relevance"),
                     ("outputnode.metadata", "inputnode.metadata"),
                     ("outputnode.native_relevance", "inputnode.native_relevance"),
+                    ("outputnode.faithfulness", "inputnode.faithfulness"),
                     ("outputnode.predictions", "inputnode.predictions"),
                     ("outputnode.tables", "inputnode.tables"),
                     ("outputnode.table_atlas", "inputnode.table_atlas"),

@@ -8,6 +8,8 @@ from typing import Any
 from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
+from bids_lrp.faithfulness import COLUMN_DESCRIPTIONS as FAITHFULNESS_COLUMNS
+from bids_lrp.faithfulness import REFERENCE as FAITHFULNESS_REFERENCE
 from bids_lrp.interfaces.io import DerivativesSink
 from bids_lrp.methods import method_label
 from bids_lrp.names import model_desc
@@ -26,6 +28,7 @@ def init_derivatives_wf(
     atlas_meta: Mapping[str, Any],
     source: str,
     native_space: bool = True,
+    faithfulness: str | None = None,
     name: str = "derivatives_wf",
 ) -> pe.Workflow:
     """Write every derivative of one T1w image, atomically, once the image is done.
@@ -46,13 +49,15 @@ def init_derivatives_wf(
         BIDS URI of the raw T1w (``bids:raw:sub-01/anat/...``).
     native_space : bool
         Whether native-space relevance maps are written.
+    faithfulness : str, optional
+        The atlas of the faithfulness curves, whose TSV is then written (None: not measured).
     name : str
         Workflow name.
 
     Inputs
     ------
     preproc, preproc_meta, forward_transforms, inverse_transforms, relevance, metadata,
-    native_relevance, predictions, tables, table_atlas, table_desc, table_meta
+    native_relevance, faithfulness, predictions, tables, table_atlas, table_desc, table_meta
         From `init_normalize_wf` and `init_tables_wf`.
     done
         Connect the last computing step: nothing is written before the image is complete.
@@ -70,6 +75,7 @@ def init_derivatives_wf(
         "relevance",
         "metadata",
         "native_relevance",
+        "faithfulness",
         "predictions",
         "tables",
         "table_atlas",
@@ -132,7 +138,8 @@ def init_derivatives_wf(
         {"Atlases": dict(atlas_meta), **COLUMN_DESCRIPTIONS},
     )
     writers = [ds_preproc, ds_fwd, ds_inv, ds_rel, ds_pred, ds_tables]
-    collect = pe.Node(niu.Merge(len(writers) + int(native_space)), name="collect_outputs")
+    n_writers = len(writers) + int(native_space) + int(faithfulness is not None)
+    collect = pe.Node(niu.Merge(n_writers), name="collect_outputs")
     workflow.connect(
         [
             (inputnode, ds_preproc, [("preproc", "in_file"), ("preproc_meta", "meta")]),
@@ -161,6 +168,21 @@ def init_derivatives_wf(
             ]
         )
         writers.append(ds_native)
+    if faithfulness is not None:
+        ds_faithfulness = sink(
+            "ds_faithfulness",
+            "faithfulness",
+            {"space": template, "atlas": faithfulness},
+            {
+                "Description": "how the score falls as the maps' most relevant atlas areas "
+                "are removed (and, as controls, the least relevant and random ones); the AOPC "
+                "of each map is in its relevance sidecar (Faithfulness)",
+                "Reference": FAITHFULNESS_REFERENCE,
+                **FAITHFULNESS_COLUMNS,
+            },
+        )
+        workflow.connect(inputnode, "faithfulness", ds_faithfulness, "in_file")
+        writers.append(ds_faithfulness)
     for i, writer in enumerate(writers, start=1):
         workflow.connect(
             [

@@ -25,6 +25,8 @@ def init_model_node(
     omp_nthreads: int = 1,
     batch_size: int = BATCH_SIZE,
     template: str = "",
+    atlas: str = "",
+    faithfulness_steps: int = 0,
     name: str = "explain",
 ) -> pe.Node:
     """The node that loads the model once and classifies and explains a participant's images.
@@ -44,6 +46,8 @@ def init_model_node(
             threads=omp_nthreads,
             batch_size=batch_size,
             template=template,
+            atlas=atlas,
+            faithfulness_steps=faithfulness_steps,
         ),
         name=name,
         n_procs=omp_nthreads,

@@ -44,7 +44,7 @@ def init_tables_wf(
 
     Inputs
     ------
-    relevance, predictions, metadata
+    relevance, predictions, metadata, faithfulness
         The model node's outputs (every image of the participant).
     reference, inverse_transforms, volume_ratio
         From `init_normalize_wf` (``volume_ratio`` ``""`` without a volume estimate).
@@ -59,6 +59,8 @@ def init_tables_wf(
         Region tables with their atlas and method labels and sidecar content.
     native_relevance
         Relevance maps on the native grid (empty list unless ``native_space``).
+    faithfulness
+        The perturbation curves' TSV (empty list when faithfulness is not measured).
     done
         Set when every step of the image has finished (gates the output writing).
     """
@@ -69,6 +71,7 @@ def init_tables_wf(
                 "relevance",
                 "predictions",
                 "metadata",
+                "faithfulness",
                 "reference",
                 "inverse_transforms",
                 "volume_ratio",
@@ -87,6 +90,7 @@ def init_tables_wf(
                 "table_desc",
                 "table_meta",
                 "native_relevance",
+                "faithfulness",
                 "done",
             ]
         ),
@@ -100,7 +104,7 @@ def init_tables_wf(
             (
                 inputnode,
                 select,
-                [(f, f) for f in ("relevance", "predictions", "metadata")],
+                [(f, f) for f in ("relevance", "predictions", "metadata", "faithfulness")],
             ),
             (select, regions, [("relevance", "relevance"), ("metadata", "metadata")]),
             (inputnode, regions, [("volume_ratio", "volume_ratio")]),
@@ -111,6 +115,7 @@ def init_tables_wf(
                     ("relevance", "relevance"),
                     ("metadata", "metadata"),
                     ("predictions", "predictions"),
+                    ("faithfulness", "faithfulness"),
                 ],
             ),
             (

@@ -24,8 +24,13 @@ def test_the_model_node_explains_every_image_and_selects_one(explain_inputs, tmp
     out = result.outputs
     assert len(out.relevance) == len(out.predictions) == len(out.metadata) == 2
     assert all(path.startswith(str(tmp_path)) for maps in out.relevance for path in maps)
+    assert out.faithfulness == [[], []]  # not measured unless asked for
     share = SelectImage(
-        index=1, relevance=out.relevance, predictions=out.predictions, metadata=out.metadata
+        index=1,
+        relevance=out.relevance,
+        predictions=out.predictions,
+        metadata=out.metadata,
+        faithfulness=out.faithfulness,
     ).run()
     assert share.outputs.relevance == out.relevance[1]
     assert share.outputs.predictions == out.predictions[1]

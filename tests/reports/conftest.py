@@ -19,6 +19,7 @@ import pytest
 from scipy import ndimage
 
 from bids_lrp.group.tables import group_stats
+from bids_lrp.lrp.perturb import aopc
 
 TPL = "MNI152NLin2009cAsym"
 SHAPE = (49, 58, 49)
@@ -135,6 +136,7 @@ def make_participant(
     p_ad: float = 0.91,
     model: dict[str, Any] | None = None,
     native: bool = True,
+    faithfulness: bool = True,
 ) -> Path:
     """Participant-level outputs of one participant (one image per session)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -193,7 +195,38 @@ def make_participant(
         )
         for i, desc in enumerate(methods):
             _method(anat, prefix, desc, i, common, conservation, native)
+        if faithfulness:
+            _faithfulness(anat, prefix, methods)
     return out
+
+
+def _faithfulness(anat: Path, prefix: str, methods: tuple[str, ...]) -> None:
+    """Curves of every map (the first falls fastest in its own order) and their AOPC."""
+    rows = []
+    for i, desc in enumerate(methods):
+        curves = {
+            "morf": [0.9 * 0.5 ** (k / (1 + i)) for k in range(6)],
+            "random": [0.9 - 0.05 * k for k in range(6)],
+            "lerf": [0.9 - 0.01 * k for k in range(6)],
+        }
+        for order, scores in curves.items():
+            for step, score in enumerate(scores):
+                area = None if step == 0 else 40 + step
+                rows.append([desc, order, step, area, f"Area_{area}" if area else None, score])
+        meta_path = anat / f"{prefix}_space-{TPL}_desc-{desc}_relevance.json"
+        meta = json.loads(meta_path.read_text())
+        meta["Faithfulness"] = {
+            "Atlas": "Neuromorphometrics",
+            "Steps": 5,
+            "AOPC": {order: aopc(scores) for order, scores in curves.items()},
+        }
+        write_json(meta_path, meta)
+    pd.DataFrame(rows, columns=["method", "order", "step", "index", "name", "score"]).to_csv(
+        anat / f"{prefix}_space-{TPL}_atlas-Neuromorphometrics_faithfulness.tsv",
+        sep="\t",
+        index=False,
+        na_rep="n/a",
+    )
 
 
 def _method(anat, prefix, desc, seed, common, conservation, native) -> None:

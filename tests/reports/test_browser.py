@@ -30,7 +30,7 @@ def test_participant_report_in_chromium(session_participant_report):
     assert check.broken_images == []
     assert check.severe_console == []
     assert check.section_ids == list(PARTICIPANT_SECTIONS)
-    assert check.n_images == 18  # 2 sessions x 9 figures
+    assert check.n_images == 20  # 2 sessions x 10 figures (9 + the faithfulness curves)
     _screenshot_ok(check)
     _legible(check)
 

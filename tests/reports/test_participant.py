@@ -46,7 +46,7 @@ def test_sections_blocks_and_figures(good):
     for section in ("prediction", "registration", "relevance", "regions", "conservation"):
         assert f"{section}-sub-01" in page.ids
     # registration + 2 methods x (template mosaic, glass brain, native mosaic, region chart)
-    assert len(page.images) == 9
+    assert len(page.images) == 10  # 9 + the faithfulness curves
     assert sum("space-T1w" in src for src in page.images) == 2  # native, via SourceDatasets
     for src in page.images:
         figure = out / src
@@ -137,8 +137,8 @@ def test_one_block_per_session(session_participant_report):
     for session in ("1", "2"):
         assert f"prediction-sub-01_ses-{session}" in page.ids
         assert f"relevance-sub-01_ses-{session}" in page.ids
-    assert len(page.images) == 18
-    assert len(set(page.images)) == 18  # no figure overwrites another
+    assert len(page.images) == 20
+    assert len(set(page.images)) == 20  # no figure overwrites another
 
 
 def test_native_overlay_without_raw_scan_is_said(participant_out):
@@ -310,3 +310,20 @@ def test_without_transforms_the_registration_figure_says_what_it_cannot_show(tmp
     text = path.read_text(encoding="utf-8")
     assert "forward transforms not found: the registration figure shows the masked" in text
     assert "masked by the template, so the fit outside the brain cannot be judged" in text
+
+
+def test_faithfulness_table_says_which_maps_beat_random_removal(tmp_path):
+    from bids_lrp.reports.participant_faithfulness import verdict
+
+    out = make_participant(tmp_path / "out", tmp_path / "bids")
+    path, page = report(out, tmp_path / "bids")
+    text = path.read_text(encoding="utf-8")
+    section = text[text.index('id="faithfulness"') :]
+    assert section.count("faithful: its areas matter more than random ones") == 2
+    assert any("atlas-Neuromorphometrics_faithfulness.png" in src for src in page.images)
+    assert verdict(0.30, 0.05, 0.295) == "not told apart from random removal"
+    assert verdict(0.10, 0.05, 0.30) == "worse than random removal"
+    assert verdict(None, None, None) == "not measured"
+    unmeasured = make_participant(tmp_path / "o2", tmp_path / "b2", faithfulness=False)
+    path, _ = report(unmeasured, tmp_path / "b2")
+    assert "Faithfulness was not measured (--faithfulness-steps 0)" in path.read_text()

@@ -131,7 +131,8 @@ def test_an_image_counts_as_written_only_after_every_writer(tmp_path, caplog, mo
     (collect,) = [n for n in graph.nodes if n.name == "collect_outputs" and "sub_02" in n.fullname]
     writers = {p.name for p in graph.predecessors(collect)}
     sinks = {n.name for n in graph.nodes if n.name.startswith("ds_") and "sub_02" in n.fullname}
-    assert writers == sinks and len(sinks) == 7  # a failed writer (full disk) stops collect
+    assert writers == sinks and len(sinks) == 8  # a failed writer (full disk) stops collect
+    assert "ds_faithfulness" in sinks
     monkeypatch.setattr(logging.getLogger("bids_lrp"), "propagate", True)
     progress = _Progress(n_images=3)
     with caplog.at_level(logging.INFO, logger="bids_lrp"):
