@@ -18,7 +18,8 @@ import nibabel as nib
 import numpy as np
 import torch
 
-from bids_lrp.faithfulness import faithfulness_rows, network_areas, summary, write_faithfulness
+from bids_lrp.areas import faithfulness_rows, network_areas
+from bids_lrp.faithfulness import summary, write_faithfulness
 from bids_lrp.fastgz import save_sparse_nifti
 from bids_lrp.grid import Grid
 from bids_lrp.lrp import attribute

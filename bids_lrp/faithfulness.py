@@ -1,42 +1,36 @@
-"""How faithful each map is to the network, measured in every participant-level run.
+"""Faithfulness of a map, the torch-free part: what is recorded and how it is judged.
 
 For each image and method the map's atlas areas are removed in its order, in the reverse order
-and at random (`bids_lrp.lrp.perturb`), replaced by the template brain as the network sees it,
-and the probability of the class the method explained is recorded after each step. The area
-under each curve (AOPC) goes into the map's sidecar; the curves into one TSV per image.
-Everything runs on the network grid, in the model node, where the model and the image are
-loaded already; the forward passes are batched.
+and at random (`bids_lrp.lrp.perturb`, run in the model node by `bids_lrp.areas`), replaced
+by the template brain as the network sees it, and the probability of the class the method
+explained is recorded after each step. The area under each curve (AOPC) goes into the map's
+sidecar, the curves into one TSV per image; the group level summarizes them per method.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
-from nibabel.affines import apply_affine
-from scipy import ndimage
-
-from bids_lrp.grid import Grid
-from bids_lrp.lrp.perturb import ORDERS, PerturbationCurve, region_perturbation
-from bids_lrp.model.network_input import network_input
-from bids_lrp.normalize.intensity import mask_and_scale
-from bids_lrp.templates import get_atlas, template_images
 
 __all__ = [
     "COLUMN_DESCRIPTIONS",
+    "MARGIN",
+    "ORDERS",
     "REFERENCE",
-    "NetworkAreas",
-    "faithfulness_rows",
-    "network_areas",
+    "aopc",
+    "image_aopc",
     "summary",
+    "verdict",
     "write_faithfulness",
 ]
 
+#: Orders in which areas are removed: the map's (most relevant first), its reverse, random.
+ORDERS = ("morf", "lerf", "random")
+#: AOPC difference (probability) below which a map is not told apart from random removal.
+MARGIN = 0.01
 #: What a removed area is replaced by (recorded in the sidecars).
 REFERENCE = "the template brain, masked and scaled as a network input"
 
@@ -52,85 +46,22 @@ COLUMN_DESCRIPTIONS = {
 }
 
 
-class NetworkAreas:
-    """An atlas's areas and the template brain on a network grid (torch tensors)."""
-
-    def __init__(self, regions: np.ndarray, names: dict[int, str], reference: np.ndarray):
-        self.regions = torch.from_numpy(regions.astype(np.int64))
-        self.names = names
-        self.reference = torch.from_numpy(reference.astype(np.float32))
-
-    def context(self, device: str = "cpu") -> dict[str, torch.Tensor]:
-        """The ``context`` of `bids_lrp.lrp.attribute` for occlusion."""
-        return {"regions": self.regions.to(device), "reference": self.reference.to(device)}
+def aopc(values) -> float:
+    """``1 / (K + 1) * sum_k (f(x_0) - f(x_k))`` of the scores ``f(x_0), ..., f(x_K)``
+    (Samek et al. 2017, eq. 12)."""
+    values = np.asarray(values, dtype=np.float64)
+    return float(np.mean(values[0] - values))
 
 
-def _labels_on(labels: np.ndarray, affine: np.ndarray, grid: Grid) -> np.ndarray:
-    """Atlas labels sampled (nearest voxel) at the centres of ``grid``'s voxels."""
-    index = np.indices(grid.shape).reshape(3, -1).T
-    world = apply_affine(np.asarray(grid.affine, float), index)
-    source = apply_affine(np.linalg.inv(affine), world).T
-    sampled = ndimage.map_coordinates(labels, source, order=0, mode="constant", cval=0)
-    return sampled.reshape(grid.shape)
-
-
-@functools.lru_cache(maxsize=4)
-def _areas_on(template: str, atlas: str, key: tuple) -> NetworkAreas:
-    shape, affine, resampling = key
-    grid = Grid(shape, np.reshape(affine, (4, 4)))
-    found = get_atlas(atlas, template)
-    regions = _labels_on(np.asarray(found.labels), np.asarray(found.affine, float), grid)
-    names = {
-        int(i): str(n) for i, n in zip(found.table["index"], found.table["name"], strict=True)
-    }
-    t1w, mask, _ = template_images(template)
-    brain = network_input(mask_and_scale(t1w, mask), grid, resampling)
-    return NetworkAreas(regions, names, np.asarray(brain.dataobj, dtype=np.float32))
-
-
-def network_areas(template: str, atlas: str, card: Any) -> NetworkAreas:
-    """``atlas``'s areas and ``template``'s brain on the grid of a model card (cached)."""
-    grid = Grid.of_card(card)
-    key = (tuple(grid.shape), tuple(np.asarray(grid.affine).ravel()), card.input_resampling)
-    return _areas_on(template, atlas, key)
-
-
-def faithfulness_rows(
-    model: torch.nn.Module,
-    x: torch.Tensor,
-    target: int,
-    relevance: np.ndarray,
-    areas: NetworkAreas,
-    *,
-    label: str,
-    steps: int,
-) -> tuple[list[dict[str, Any]], dict[str, float]]:
-    """The perturbation curves of one map as TSV rows, and the AOPC per order."""
-    curves: Sequence[PerturbationCurve] = region_perturbation(
-        model,
-        x,
-        target,
-        torch.from_numpy(np.ascontiguousarray(relevance)),
-        areas.regions,
-        areas.reference,
-        steps=steps,
-        start="probability",
-    )
-    rows = []
-    for curve in curves:
-        for step, score in enumerate(curve.scores):
-            index = curve.areas[step - 1] if step else None
-            rows.append(
-                {
-                    "method": label,
-                    "order": curve.order,
-                    "step": step,
-                    "index": index,
-                    "name": areas.names.get(index) if index is not None else None,
-                    "score": score,
-                }
-            )
-    return rows, {curve.order: round(curve.aopc, 8) for curve in curves}
+def verdict(morf: float | None, lerf: float | None, random: float | None) -> str:
+    """One phrase: how the map's order compares with random and reverse removal."""
+    if morf is None or random is None:
+        return "not measured"
+    if morf > random + MARGIN and (lerf is None or morf > lerf):
+        return "faithful: its areas matter more than random ones"
+    if morf < random - MARGIN:
+        return "worse than random removal"
+    return "not told apart from random removal"
 
 
 def summary(aopc: dict[str, float], atlas: str, steps: int) -> dict[str, Any]:
@@ -152,3 +83,13 @@ def write_faithfulness(path: Path, rows: list[dict[str, Any]]) -> str:
     table["index"] = table["index"].astype("Int64")
     table.to_csv(path, sep="\t", index=False, na_rep="n/a", float_format="%.8g")
     return str(path)
+
+
+def image_aopc(path: Path) -> pd.DataFrame:
+    """The AOPC of every (method, order) of one image's curves: columns method, order, aopc."""
+    curves = pd.read_csv(path, sep="\t", na_values="n/a")
+    rows = [
+        {"method": method, "order": order, "aopc": aopc(group.sort_values("step")["score"])}
+        for (method, order), group in curves.groupby(["method", "order"], sort=False)
+    ]
+    return pd.DataFrame(rows, columns=["method", "order", "aopc"])

@@ -22,6 +22,7 @@ from bids_lrp.exitcodes import EX_NOINPUT
 from bids_lrp.group.boehle2019 import VolumeInputs, write_paper_products
 from bids_lrp.group.cohort import area_sums, image_table, read_area_sums
 from bids_lrp.group.collect import Collection, collect_outputs
+from bids_lrp.group.faithfulness import write_faithfulness
 from bids_lrp.group.labels import Labels, read_labels
 from bids_lrp.group.products import (
     AtlasTables,
@@ -281,6 +282,8 @@ def _write_products(
     written += files
     notes += more
     images = {im.prefix: im for im in collection.images}
+    measured = [images[i] for i in context.cohort["image"]]
+    written += write_faithfulness(context.folder, measured, collection.space)
     maps_skipped: dict[str, str] = {}
     for method in collection.methods:
         paths = [images[i].maps[(collection.space, method)] for i in context.cohort["image"]]

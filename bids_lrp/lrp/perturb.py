@@ -18,12 +18,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from bids_lrp.faithfulness import ORDERS, aopc
 from bids_lrp.lrp.multipass import forward_steps, logits_of, scores
 
-__all__ = ["ORDERS", "PerturbationCurve", "aopc", "region_perturbation"]
-
-#: Orders in which areas are removed: the map's (most relevant first), its reverse, random.
-ORDERS = ("morf", "lerf", "random")
+__all__ = ["PerturbationCurve", "region_perturbation"]
 
 
 @dataclass(frozen=True)
@@ -38,12 +36,6 @@ class PerturbationCurve:
     def aopc(self) -> float:
         """Mean drop of the score over steps 0..K (Samek et al. 2017, eq. 12)."""
         return aopc(self.scores)
-
-
-def aopc(values) -> float:
-    """``1 / (K + 1) * sum_k (f(x_0) - f(x_k))`` of the scores ``f(x_0), ..., f(x_K)``."""
-    values = np.asarray(values, dtype=np.float64)
-    return float(np.mean(values[0] - values))
 
 
 def _orders(sums: dict[int, float], steps: int, seed: int) -> dict[str, list[int]]:

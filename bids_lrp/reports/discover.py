@@ -92,7 +92,8 @@ def group_files(
     """The group level's files by kind: those in ``group``, or only ``paths`` when given.
 
     ``areasums``, ``groupstats``, ``fingerprints``, ``topareas`` and ``overlap`` are keyed by
-    (atlas, method or desc), ``volumecorrelation`` and ``volumes`` by (atlas,), ``mean`` maps
+    (atlas, method or desc), ``volumecorrelation``, ``volumes`` and ``faithfulness`` by
+    (atlas,), ``mean`` maps
     by (method, cohort, space) and ``metrics`` by (model,).
     """
     found: dict[str, dict[tuple[str, ...], Path]] = {}
@@ -104,7 +105,7 @@ def group_files(
         desc = entities.get("desc", "")
         if suffix in _BY_ATLAS_METHOD and ext == ".tsv":
             found.setdefault(suffix, {})[(entities.get("atlas", ""), desc)] = path
-        elif suffix in ("volumecorrelation", "volumes") and ext == ".tsv":
+        elif suffix in ("volumecorrelation", "volumes", "faithfulness") and ext == ".tsv":
             found.setdefault(suffix, {})[(entities.get("atlas", ""),)] = path
         elif suffix == "mean" and ext == ".nii.gz" and "cohort" in entities:
             key = (desc, entities["cohort"], entities.get("space", ""))

@@ -9,16 +9,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bids_lrp.faithfulness import verdict
 from bids_lrp.group.cohort import IMAGE_COLUMNS
 from bids_lrp.group.tables import GAINS, unstable_areas
 from bids_lrp.group.write import METRICS_COLUMNS
-from bids_lrp.reports.checks import near_zero_denominators
+from bids_lrp.reports.checks import near_zero_denominators, number
 from bids_lrp.reports.discover import read_json
 from bids_lrp.reports.figures import bar_chart, similarity_heatmap, violin_plot
 from bids_lrp.reports.group_page import TOP_AREAS, VIOLIN_AREAS, GroupPage, read_table
 from bids_lrp.reports.html import definition_list, esc, figure, json_details, table
 
-__all__ = ["metrics_section", "pair_sections"]
+__all__ = ["faithfulness_section", "metrics_section", "pair_sections"]
 
 
 def _ranked(stats: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -258,3 +259,39 @@ def pair_sections(rep: GroupPage, files: dict, atlas: str, method: str) -> None:
         rep.blocks["density"].append(json_details(sidecar, "Group sizes and columns"))
     _violins(rep, name, stem, stats, sums)
     _similarity(rep, name, stem, files.get("fingerprints", {}).get((atlas, method)), sums)
+
+
+def faithfulness_section(rep: GroupPage, files: dict[tuple[str, ...], Path]) -> None:
+    """Per method, how its maps fared when their most relevant areas were removed."""
+    for (atlas,), path in sorted(files.items()):
+        data = read_table(path)
+        if data is None or data.empty or "method" not in data:
+            continue
+        rows = data.to_dict("records")
+        for row in rows:
+            row["verdict"] = verdict(
+                number(row.get("aopc_morf_mean")),
+                number(row.get("aopc_lerf_mean")),
+                number(row.get("aopc_random_mean")),
+            )
+        shown = ("method", "n_images", "aopc_morf_mean", "aopc_random_mean", "aopc_lerf_mean")
+        columns = [c for c in (*shown, "faithful_share", "verdict") if c in rows[0]]
+        rep.blocks["faithfulness"].append(
+            f"<h3>{esc(atlas or 'atlas')}</h3>"
+            + table(
+                rows,
+                columns,
+                caption="Atlas areas were removed from each image in its map's order (MoRF), "
+                "at random and in reverse (LeRF), replaced by the template brain; AOPC is the "
+                "mean drop of the probability of the explained class (Samek et al. 2017). A "
+                "faithful method's MoRF AOPC lies above the random one. faithful_share: the "
+                "images where that holds for the image's own map.",
+            )
+        )
+    if not rep.blocks["faithfulness"]:
+        rep.say(
+            "faithfulness",
+            "info",
+            "Faithfulness was not measured (the participant level ran with "
+            "--faithfulness-steps 0).",
+        )

@@ -32,6 +32,7 @@ SECTIONS = {
     "violins": "Per-image area relevance",
     "maps": "Mean relevance maps",
     "similarity": "Fingerprint similarity",
+    "faithfulness": "Faithfulness",
     "boehle2019": "Böhle et al. 2019",
     "skipped": "Skipped",
     "about": "About",

@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from bids_lrp.faithfulness import verdict
 from bids_lrp.layout import ImageOutputs
 from bids_lrp.reports.checks import number
 from bids_lrp.reports.discover import read_sidecar
@@ -14,10 +15,7 @@ from bids_lrp.reports.figures import perturbation_curves
 from bids_lrp.reports.html import alert, figure, table
 from bids_lrp.reports.participant_state import Report
 
-__all__ = ["MARGIN", "faithfulness_section", "verdict"]
-
-#: AOPC difference (probability) below which a map is not told apart from random removal.
-MARGIN = 0.01
+__all__ = ["faithfulness_section"]
 
 CAPTION = (
     "Areas of the atlas are removed one by one (replaced by the template brain) in the map's "
@@ -25,17 +23,6 @@ CAPTION = (
     "mean drop of the probability of the explained class over the steps (Samek et al. 2017): "
     "a faithful map has a MoRF AOPC above the random one and above LeRF."
 )
-
-
-def verdict(morf: float | None, lerf: float | None, random: float | None) -> str:
-    """One phrase: how the map's order compares with random and reverse removal."""
-    if morf is None or random is None:
-        return "not measured"
-    if morf > random + MARGIN and (lerf is None or morf > lerf):
-        return "faithful: its areas matter more than random ones"
-    if morf < random - MARGIN:
-        return "worse than random removal"
-    return "not told apart from random removal"
 
 
 def faithfulness_section(report: Report, image: ImageOutputs) -> None:

@@ -135,3 +135,31 @@ def test_a_gain_over_a_near_zero_denominator_is_flagged():
     assert flags == [1, 0, 1, 0, 0]
     unknown = unstable_denominator(mean, pd.Series([np.nan] * 5), voxels).tolist()
     assert unknown[0] == 1 and pd.isna(unknown[1])
+
+
+def test_faithfulness_table_per_method(tmp_path):
+    from bids_lrp.group.faithfulness import faithfulness_table, write_faithfulness
+    from bids_lrp.layout import find_images
+
+    def curves(anat, prefix, morf, rnd, lerf):
+        rows = ["method\torder\tstep\tindex\tname\tscore"]
+        for order, drop in (("morf", morf), ("random", rnd), ("lerf", lerf)):
+            rows += [f"LRPb0\t{order}\t0\tn/a\tn/a\t0.9", f"LRPb0\t{order}\t1\t4\tA\t{0.9 - drop}"]
+        anat.mkdir(parents=True, exist_ok=True)
+        path = anat / f"{prefix}_space-X_atlas-Neuromorphometrics_faithfulness.tsv"
+        path.write_text("\n".join(rows) + "\n")
+
+    out = tmp_path / "out"
+    curves(out / "sub-01" / "anat", "sub-01", 0.8, 0.2, 0.0)  # faithful
+    curves(out / "sub-02" / "anat", "sub-02", 0.2, 0.4, 0.0)  # worse than random
+    images = find_images(out)
+    table, atlas = faithfulness_table(images, "X")
+    assert atlas == "Neuromorphometrics"
+    [row] = table.to_dict("records")
+    assert row["method"] == "LRPb0" and row["n_images"] == 2
+    assert row["aopc_morf_mean"] == pytest.approx((0.4 + 0.1) / 2)  # AOPC = drop / 2 steps
+    assert row["aopc_random_mean"] == pytest.approx((0.1 + 0.2) / 2)
+    assert row["faithful_share"] == 0.5
+    [path] = write_faithfulness(tmp_path, images, "X")
+    assert path.name == "atlas-Neuromorphometrics_faithfulness.tsv"
+    assert write_faithfulness(tmp_path, images, "another space") == []

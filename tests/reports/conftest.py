@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 from scipy import ndimage
 
+from bids_lrp.faithfulness import aopc
 from bids_lrp.group.tables import group_stats
-from bids_lrp.lrp.perturb import aopc
 
 TPL = "MNI152NLin2009cAsym"
 SHAPE = (49, 58, 49)

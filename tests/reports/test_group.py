@@ -195,3 +195,21 @@ def test_the_summary_shows_settings_by_their_options(tmp_path):
     assert "Settings of this group run" in summary
     assert "<td>--label-column</td><td>diagnosis</td>" in summary
     assert "label_column" not in summary  # no raw keys
+
+
+def test_faithfulness_section_judges_each_method(tmp_path):
+    out = make_group(tmp_path / "out", labelled=True)
+    table = (
+        "method\tn_images\taopc_morf_mean\taopc_morf_sd\taopc_random_mean\taopc_random_sd\t"
+        "aopc_lerf_mean\taopc_lerf_sd\tfaithful_share\n"
+        "LRPb0\t4\t0.5\t0.1\t0.2\t0.1\t0.01\t0.01\t1\n"
+        "GuidedBackprop\t4\t0.2\t0.1\t0.2\t0.1\t0.1\t0.01\t0.25\n"
+    )
+    (out / "group" / "atlas-Neuromorphometrics_faithfulness.tsv").write_text(table)
+    path = write_group_report(out)
+    text = path.read_text()
+    section = text[text.index('id="faithfulness"') : text.index('id="boehle2019"')]
+    assert "faithful: its areas matter more than random ones" in section
+    assert "not told apart from random removal" in section
+    bare = make_group(tmp_path / "bare", labelled=True)
+    assert "Faithfulness was not measured" in write_group_report(bare).read_text()

@@ -313,7 +313,7 @@ def test_without_transforms_the_registration_figure_says_what_it_cannot_show(tmp
 
 
 def test_faithfulness_table_says_which_maps_beat_random_removal(tmp_path):
-    from bids_lrp.reports.participant_faithfulness import verdict
+    from bids_lrp.faithfulness import verdict
 
     out = make_participant(tmp_path / "out", tmp_path / "bids")
     path, page = report(out, tmp_path / "bids")

@@ -1,0 +1,78 @@
+"""What each method and the faithfulness measure cost per image, and how faithful each is.
+
+Question: on the shipped model and CPU, how many seconds does each explanation method take per
+image, how much does measuring its faithfulness (region perturbation, --faithfulness-steps)
+add, and what AOPC does each method reach?
+
+Usage::
+
+    python benchmarks/evaluation_cost.py --images OUT/sub-*/anat/*_desc-preproc_T1w.nii.gz \
+        [--steps 20] [--threads 2]
+
+``--images``: template-space network inputs (a participant-level output folder's
+``*_desc-preproc_T1w.nii.gz``). Prints one Markdown table (medians over the images).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from bids_lrp.cli.parser import default_model
+from bids_lrp.explain import explain_image
+
+METHODS = (
+    "boehle2019",
+    "guided-backprop:start=probability",
+    "gradient",
+    "grad-cam",
+    "integrated-gradients",
+    "smoothgrad",
+    "occlusion",
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", nargs="+", type=Path, required=True)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    model = default_model()
+    rows = []
+    for method in METHODS:
+        plain, measured, aopc = [], [], {"morf": [], "random": [], "lerf": []}
+        for image in args.images:
+            for steps, times in ((0, plain), (args.steps, measured)):
+                with tempfile.TemporaryDirectory() as work:
+                    kwargs = dict(threads=args.threads, out_dir=work, atlas="Neuromorphometrics")
+                    explain_image(str(image), str(model), "", [method], "AD", **kwargs)  # warm
+                    start = time.perf_counter()
+                    out = explain_image(
+                        str(image), str(model), "", [method], "AD",
+                        faithfulness_steps=steps, **kwargs,
+                    )  # fmt: skip
+                    times.append(time.perf_counter() - start)
+                    if steps:
+                        for order, value in out["metadata"][0]["Faithfulness"]["AOPC"].items():
+                            aopc[order].append(value)
+        rows.append(
+            (
+                method,
+                statistics.median(plain),
+                statistics.median(measured) - statistics.median(plain),
+                *(statistics.mean(aopc[o]) for o in ("morf", "random", "lerf")),
+            )
+        )
+    header = f"+ faithfulness ({args.steps} steps)"
+    print(f"| method | s per image | {header} | AOPC MoRF | random | LeRF |")
+    print("|---|---|---|---|---|---|")
+    for method, seconds, extra, morf, rnd, lerf in rows:
+        print(f"| {method} | {seconds:.2f} | {extra:.2f} | {morf:.3f} | {rnd:.3f} | {lerf:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
