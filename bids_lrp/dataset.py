@@ -26,9 +26,19 @@ __all__ = [
 ]
 
 
-# Not (yet) in the BIDS-Derivatives schema: relevance maps and tables, predictions, ANTs .mat.
+# Not (yet) in the BIDS-Derivatives schema: relevance maps and tables, predictions, faithfulness
+# curves, ANTs .mat.
 BIDSIGNORE = "\n".join(
-    ["*.html", "logs/", "figures", "group/", "*_relevance.*", "*_predictions.*", "*_xfm.*"]
+    [
+        "*.html",
+        "logs/",
+        "figures",
+        "group/",
+        "*_relevance.*",
+        "*_predictions.*",
+        "*_faithfulness.*",
+        "*_xfm.*",
+    ]
 )
 
 CITATION = """\

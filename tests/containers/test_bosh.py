@@ -178,7 +178,8 @@ def test_simulate_builds_the_expected_command(tmp_path):
         f"--nprocs 2 --omp-nthreads 1 --device auto --model {tmp_path}/tiny.safetensors "
         "--methods boehle2019 --target-class AD --guided-backprop-target predicted "
         "--atlas Neuromorphometrics "
-        "--template MNI152NLin2009cAsym --no-native-space --ad-labels AD --hc-labels HC CN "
+        "--template MNI152NLin2009cAsym --no-native-space --faithfulness-steps 20 "
+        "--ad-labels AD --hc-labels HC CN "
         "--fingerprint-areas top25 --permutations 1000 --confidence 0.9"
     )
 
@@ -240,5 +241,7 @@ def test_declared_outputs_match_the_run(launched):
         matches = glob.glob(pattern, recursive=True)
         if item["analysis-level"] == "group" or item["id"] == "relevance_native":
             assert item["optional"] and not matches, item["id"]  # not made by this run
+        elif item["id"] == "faithfulness":  # optional (--faithfulness-steps 0), on by default
+            assert item["optional"] and matches, item["id"]
         else:
             assert not item["optional"] and matches, item["id"]
