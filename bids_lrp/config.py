@@ -91,6 +91,7 @@ class Settings:
     registration: str | None = None
     native_space: bool = True
     faithfulness_steps: int = DEFAULT_FAITHFULNESS_STEPS
+    randomization_check: bool = False
     stop_on_first_crash: bool = False
     notrack: bool = False
     verbosity: int = 0

@@ -28,6 +28,8 @@ from bids_lrp.methods import PREDICTED, get_info, parse_method_spec
 from bids_lrp.model import load_checkpoint
 from bids_lrp.model.network_input import load_network_input, network_input
 from bids_lrp.normalize.grids import relevance_to_grid
+from bids_lrp.randomization import randomized_top, spearman
+from bids_lrp.randomization import summary as randomization_summary
 from bids_lrp.templates import template_images
 
 __all__ = ["explain_image", "explain_images", "resolve_device"]
@@ -146,6 +148,7 @@ def explain_images(
     template: str | None = None,
     atlas: str | None = None,
     faithfulness_steps: int = 0,
+    randomization: bool = False,
 ) -> dict[str, Any]:
     """Classify preprocessed template-space images and explain the ``target_class`` score.
 
@@ -180,6 +183,10 @@ def explain_images(
         Areas removed per order to measure each map's faithfulness (`bids_lrp.faithfulness`;
         0: not measured). The curves go into ``faithfulness.tsv`` per image, the AOPC into
         each map's sidecar (``Faithfulness``).
+    randomization : bool
+        Also explain every image with the network's dense layers randomized and record the
+        Spearman correlation of the two maps in the sidecar (``Randomization``;
+        `bids_lrp.randomization`).
 
     Returns
     -------
@@ -205,6 +212,7 @@ def explain_images(
         raise ValueError("occlusion and the faithfulness measure need an atlas")
     areas = network_areas(template or card.template, atlas, card) if needs else None
     context = areas.context(device) if areas is not None else None
+    shuffled_model = randomized_top(model) if randomization else None
     out = {"relevance": [], "predictions": [], "metadata": [], "faithfulness": []}
     for start in range(0, len(in_files), batch_size):
         chunk = list(range(start, min(start + batch_size, len(in_files))))
@@ -226,6 +234,12 @@ def explain_images(
             )
             selection = targets[method]
             relevance = result.relevance[:, 0].detach().cpu().numpy()
+            shuffled = None
+            if shuffled_model is not None:  # the same class, the dense layers randomized
+                shuffled = attribute(
+                    shuffled_model, x, result.target, spec.name, context=context,
+                    **dict(spec.params),
+                ).relevance[:, 0].detach().cpu().numpy()  # fmt: skip
             for b, (img, net_img) in enumerate(images):
                 if on_network.shape != relevance[b].shape or on_template.shape != img.shape[:3]:
                     raise ValueError(
@@ -248,6 +262,9 @@ def explain_images(
                     )  # fmt: skip
                     curves[b] += rows
                     metadata[b][-1]["Faithfulness"] = summary(aopc, atlas, faithfulness_steps)
+                if shuffled is not None:
+                    rho = spearman(masked, shuffled[b], on_network > 0)
+                    metadata[b][-1]["Randomization"] = randomization_summary(rho)
         for b in range(len(chunk)):
             probabilities = result.probabilities[b].cpu().numpy().astype(float)
             logits = result.logits[b].cpu().numpy().astype(float)

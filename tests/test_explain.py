@@ -109,3 +109,28 @@ def test_faithfulness_curves_and_occlusion_over_the_atlas(explain_inputs, tmp_pa
     assert occlusion["MethodKind"] == "perturbation"
     with pytest.raises(ValueError, match="need an atlas"):
         explain_image(files[0], str(model), "", ["occlusion"], "AD", out_dir=str(tmp_path))
+
+
+def test_randomization_check_compares_with_randomized_dense_layers(explain_inputs, tmp_path):
+    import copy
+
+    from bids_lrp.randomization import randomized_top, spearman
+
+    model, files = explain_inputs
+    out = explain_image(
+        files[1], str(model), "", ["boehle2019", "gradient"], "AD",
+        out_dir=str(tmp_path), randomization=True,
+    )  # fmt: skip
+    for meta in out["metadata"]:
+        check = meta["Randomization"]
+        assert check["Spearman"] is None or -1 <= check["Spearman"] <= 1
+        assert check["Passed"] in (True, False, None) and check["Threshold"] == 0.5
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    before = copy.deepcopy(net.state_dict())
+    shuffled = randomized_top(net)
+    assert all(torch.equal(before[k], net.state_dict()[k]) for k in before)  # untouched
+    assert not torch.equal(shuffled[1].weight, net[1].weight)
+    assert randomized_top(net) is shuffled  # one copy per model
+    inside = np.ones(5, bool)
+    assert spearman(np.arange(5.0), np.arange(5.0) ** 2, inside) == pytest.approx(1.0)
+    assert spearman(np.zeros(5), np.arange(5.0), inside) is None

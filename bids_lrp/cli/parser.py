@@ -279,6 +279,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--atlas one by one (and, as controls, the least relevant and random ones), recording "
         "the score after each (0: do not measure)",
     )
+    mod.add_argument(
+        "--randomization-check",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="also explain every image with the network's dense layers randomized and record "
+        "how much each map changes (Spearman; Adebayo et al. 2018): a map that barely changes "
+        "does not show what the network learned (one more explanation per map)",
+    )
 
     grp = parser.add_argument_group("Group level")
     grp.add_argument(

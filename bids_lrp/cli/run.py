@@ -188,6 +188,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         registration=args.registration,
         native_space=args.native_space,
         faithfulness_steps=args.faithfulness_steps,
+        randomization_check=args.randomization_check,
         stop_on_first_crash=args.stop_on_first_crash,
         notrack=args.notrack,
         verbosity=args.verbosity,

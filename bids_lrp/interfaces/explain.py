@@ -29,6 +29,7 @@ class _ExplainInputSpec(BaseInterfaceInputSpec):
     template = traits.Str(desc="the images' template (default: the model card's)")
     atlas = traits.Str("", usedefault=True, desc="atlas of occlusion and faithfulness")
     faithfulness_steps = traits.Int(0, usedefault=True, desc="areas removed per order (0: off)")
+    randomization = traits.Bool(False, usedefault=True, desc="the randomization check")
 
 
 class _ExplainOutputSpec(TraitedSpec):
@@ -65,6 +66,7 @@ class ExplainImages(SimpleInterface):
                 template=i.template or None,
                 atlas=i.atlas or None,
                 faithfulness_steps=i.faithfulness_steps,
+                randomization=i.randomization,
             )
         )
         return runtime

@@ -27,6 +27,7 @@ def init_model_node(
     template: str = "",
     atlas: str = "",
     faithfulness_steps: int = 0,
+    randomization: bool = False,
     name: str = "explain",
 ) -> pe.Node:
     """The node that loads the model once and classifies and explains a participant's images.
@@ -48,6 +49,7 @@ def init_model_node(
             template=template,
             atlas=atlas,
             faithfulness_steps=faithfulness_steps,
+            randomization=randomization,
         ),
         name=name,
         n_procs=omp_nthreads,

@@ -327,3 +327,12 @@ def test_faithfulness_table_says_which_maps_beat_random_removal(tmp_path):
     unmeasured = make_participant(tmp_path / "o2", tmp_path / "b2", faithfulness=False)
     path, _ = report(unmeasured, tmp_path / "b2")
     assert "Faithfulness was not measured (--faithfulness-steps 0)" in path.read_text()
+
+
+def test_randomization_in_words():
+    from bids_lrp.reports.participant_faithfulness import randomization_text
+
+    assert randomization_text(None) == "not checked"
+    assert randomization_text({"Spearman": 0.12, "Passed": True}).endswith("learned weights")
+    assert "barely changes" in randomization_text({"Spearman": 0.83, "Passed": False})
+    assert "constant map" in randomization_text({"Spearman": None, "Passed": None})
