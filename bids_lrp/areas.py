@@ -11,14 +11,14 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
+import nibabel as nib
 import numpy as np
 import torch
-from nibabel.affines import apply_affine
-from scipy import ndimage
 
 from bids_lrp.grid import Grid
 from bids_lrp.lrp.perturb import PerturbationCurve, region_perturbation
 from bids_lrp.model.network_input import network_input
+from bids_lrp.normalize.grids import resample_to_grid
 from bids_lrp.normalize.intensity import mask_and_scale
 from bids_lrp.templates import get_atlas, template_images
 
@@ -38,21 +38,14 @@ class NetworkAreas:
         return {"regions": self.regions.to(device), "reference": self.reference.to(device)}
 
 
-def _labels_on(labels: np.ndarray, affine: np.ndarray, grid: Grid) -> np.ndarray:
-    """Atlas labels sampled (nearest voxel) at the centres of ``grid``'s voxels."""
-    index = np.indices(grid.shape).reshape(3, -1).T
-    world = apply_affine(np.asarray(grid.affine, float), index)
-    source = apply_affine(np.linalg.inv(affine), world).T
-    sampled = ndimage.map_coordinates(labels, source, order=0, mode="constant", cval=0)
-    return sampled.reshape(grid.shape)
-
-
 @functools.lru_cache(maxsize=4)
 def _areas_on(template: str, atlas: str, key: tuple) -> NetworkAreas:
     shape, affine, resampling = key
     grid = Grid(shape, np.reshape(affine, (4, 4)))
     found = get_atlas(atlas, template)
-    regions = _labels_on(np.asarray(found.labels), np.asarray(found.affine, float), grid)
+    labels = nib.Nifti1Image(np.asarray(found.labels, np.float32), np.asarray(found.affine))
+    nearest = resample_to_grid(labels, grid.shape, grid.affine, interpolation="nearest")
+    regions = np.rint(np.asarray(nearest.dataobj)).astype(np.int64)
     names = {
         int(i): str(n) for i, n in zip(found.table["index"], found.table["name"], strict=True)
     }

@@ -55,28 +55,28 @@ class TrainingSettings:
     hidden: int = 128
     dropout: float = 0.4
     init_from: Path | None = None
-    # training
-    epochs: int = 100
-    batch_size: int = 4
-    lr: float = 1e-4
-    weight_decay: float = 1e-4
-    warmup: int = 0
-    decay_warmup: int = 0
-    label_smoothing: float = 0.0
-    patience: int = 8
-    min_epochs: int = 15
-    monitor_from: int = 1
-    select: str = "balanced_accuracy"
-    augment: bool = True
-    flip_probability: float = 0.5
-    shift: tuple[int, int] | None = None
-    pose_jitter: float = 0.0
-    intensity_jitter: float = 0.0
+    # training: the recipe's defaults (the paper's), defined once in `Recipe`
+    epochs: int = Recipe.epochs
+    batch_size: int = Recipe.batch_size
+    lr: float = Recipe.lr
+    weight_decay: float = Recipe.weight_decay
+    warmup: int = Recipe.warmup
+    decay_warmup: int = Recipe.decay_warmup
+    label_smoothing: float = Recipe.label_smoothing
+    patience: int = Recipe.patience
+    min_epochs: int = Recipe.min_epochs
+    monitor_from: int = Recipe.monitor_from
+    select: str = Recipe.select
+    augment: bool = Recipe.augment
+    flip_probability: float = Recipe.flip_p
+    shift: tuple[int, int] | None = None  # None: `default_shift` of the grid
+    pose_jitter: float = Recipe.pose_jitter
+    intensity_jitter: float = Recipe.intensity_jitter
     # split
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     folds: int | None = None
-    seed: int = 0
+    seed: int = Recipe.seed
     # execution and model card
     device: str = "auto"
     threads: int | None = None
