@@ -35,6 +35,8 @@ DEFAULT_VOLUME_AREAS = ("Hippocampus",)
 DEFAULT_PERMUTATIONS = 1000
 #: Atlas areas removed per order to measure each map's faithfulness (0: not measured).
 DEFAULT_FAITHFULNESS_STEPS = 20
+#: What ``--randomization-check`` randomizes: the dense layers, or also the cascade down.
+RANDOMIZATION_LAYERS = ("dense", "cascade")
 #: Böhle et al. (2019) explained the AD class with LRP for every scan (controls too) and each
 #: scan's predicted class with guided backpropagation, their comparison method.
 DEFAULT_TARGET_CLASS = "AD"
@@ -92,6 +94,7 @@ class Settings:
     native_space: bool = True
     faithfulness_steps: int = DEFAULT_FAITHFULNESS_STEPS
     randomization_check: bool = False
+    randomization_layers: str = "dense"
     stop_on_first_crash: bool = False
     notrack: bool = False
     verbosity: int = 0

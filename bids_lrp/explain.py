@@ -27,8 +27,9 @@ from bids_lrp.lrp.brain import restrict_to_brain
 from bids_lrp.methods import PREDICTED, get_info, parse_method_spec
 from bids_lrp.model import load_checkpoint
 from bids_lrp.model.network_input import load_network_input, network_input
+from bids_lrp.model.randomize import randomized_models
 from bids_lrp.normalize.grids import relevance_to_grid
-from bids_lrp.randomization import randomized_top, spearman
+from bids_lrp.randomization import spearman
 from bids_lrp.randomization import summary as randomization_summary
 from bids_lrp.templates import template_images
 
@@ -149,6 +150,7 @@ def explain_images(
     atlas: str | None = None,
     faithfulness_steps: int = 0,
     randomization: bool = False,
+    randomization_layers: str = "dense",
 ) -> dict[str, Any]:
     """Classify preprocessed template-space images and explain the ``target_class`` score.
 
@@ -187,6 +189,9 @@ def explain_images(
         Also explain every image with the network's dense layers randomized and record the
         Spearman correlation of the two maps in the sidecar (``Randomization``;
         `bids_lrp.randomization`).
+    randomization_layers : str
+        ``"dense"``: only the dense layers are randomized; ``"cascade"``: also the weight
+        layers from the top down, one more at each step (one explanation per layer and map).
 
     Returns
     -------
@@ -212,7 +217,7 @@ def explain_images(
         raise ValueError("occlusion and the faithfulness measure need an atlas")
     areas = network_areas(template or card.template, atlas, card) if needs else None
     context = areas.context(device) if areas is not None else None
-    shuffled_model = randomized_top(model) if randomization else None
+    shuffled_models = randomized_models(model, randomization_layers) if randomization else []
     out = {"relevance": [], "predictions": [], "metadata": [], "faithfulness": []}
     for start in range(0, len(in_files), batch_size):
         chunk = list(range(start, min(start + batch_size, len(in_files))))
@@ -234,12 +239,12 @@ def explain_images(
             )
             selection = targets[method]
             relevance = result.relevance[:, 0].detach().cpu().numpy()
-            shuffled = None
-            if shuffled_model is not None:  # the same class, the dense layers randomized
-                shuffled = attribute(
-                    shuffled_model, x, result.target, spec.name, context=context,
-                    **dict(spec.params),
-                ).relevance[:, 0].detach().cpu().numpy()  # fmt: skip
+            shuffled = [  # the same class, the network's weights randomized
+                (layer, attribute(
+                    other, x, result.target, spec.name, context=context, **dict(spec.params)
+                ).relevance[:, 0].detach().cpu().numpy())
+                for layer, other in shuffled_models
+            ]  # fmt: skip
             for b, (img, net_img) in enumerate(images):
                 if on_network.shape != relevance[b].shape or on_template.shape != img.shape[:3]:
                     raise ValueError(
@@ -262,9 +267,12 @@ def explain_images(
                     )  # fmt: skip
                     curves[b] += rows
                     metadata[b][-1]["Faithfulness"] = summary(aopc, atlas, faithfulness_steps)
-                if shuffled is not None:
-                    rho = spearman(masked, shuffled[b], on_network > 0)
-                    metadata[b][-1]["Randomization"] = randomization_summary(rho)
+                if shuffled:
+                    rhos = [(layer, spearman(masked, maps[b], on_network > 0))
+                            for layer, maps in shuffled]  # fmt: skip
+                    metadata[b][-1]["Randomization"] = randomization_summary(
+                        rhos[0][1], rhos[1:] if randomization_layers == "cascade" else None
+                    )
         for b in range(len(chunk)):
             probabilities = result.probabilities[b].cpu().numpy().astype(float)
             logits = result.logits[b].cpu().numpy().astype(float)

@@ -7,37 +7,28 @@ Spearman rank correlation of the two maps inside the template brain says how muc
 survives without the learned decision. A map that barely changes (rho at or above `THRESHOLD`)
 shows the input and the architecture more than the model: an edge detector, not an
 explanation.
+
+The cascading variant re-initializes the weight layers from the top down, one more at each step,
+until every convolution is random too; the curve of rho over the steps shows at which depth a
+map stops depending on the learned weights. The randomized networks are made by
+`bids_lrp.model.randomize`; this module (no torch) holds the measure and its record.
 """
 
 from __future__ import annotations
 
-import copy
-import functools
 from typing import Any
 
 import numpy as np
-import torch
 from scipy import stats
-from torch import nn
 
-__all__ = ["THRESHOLD", "randomized_top", "spearman", "summary"]
+from bids_lrp.config import RANDOMIZATION_LAYERS as LAYERS
+
+__all__ = ["LAYERS", "RANDOMIZED", "THRESHOLD", "spearman", "summary"]
 
 #: Spearman rho at or above which a map is called insensitive to the learned weights.
 THRESHOLD = 0.5
 #: What is randomized (recorded in the sidecars).
 RANDOMIZED = "the dense layers (the classifier), re-initialized with seeded random weights"
-
-
-@functools.lru_cache(maxsize=2)
-def randomized_top(model: nn.Module, seed: int = 0) -> nn.Module:
-    """A copy of ``model`` with its dense layers re-initialized (cached per model and seed)."""
-    copied = copy.deepcopy(model).eval()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        for module in copied.modules():
-            if isinstance(module, nn.Linear):
-                module.reset_parameters()
-    return copied
 
 
 def spearman(a: np.ndarray, b: np.ndarray, inside: np.ndarray) -> float | None:
@@ -48,11 +39,20 @@ def spearman(a: np.ndarray, b: np.ndarray, inside: np.ndarray) -> float | None:
     return float(stats.spearmanr(x, y).statistic)
 
 
-def summary(rho: float | None) -> dict[str, Any]:
-    """The ``Randomization`` entry of a map's sidecar."""
-    return {
+def _round(rho: float | None) -> float | None:
+    return None if rho is None else round(rho, 6)
+
+
+def summary(rho: float | None, cascade: list[tuple[str, float | None]] | None = None) -> dict:
+    """The ``Randomization`` entry of a map's sidecar (with the cascade's steps, if run)."""
+    out: dict[str, Any] = {
         "Randomized": RANDOMIZED,
-        "Spearman": None if rho is None else round(rho, 6),
+        "Spearman": _round(rho),
         "Threshold": THRESHOLD,
         "Passed": None if rho is None else bool(rho < THRESHOLD),
     }
+    if cascade is not None:
+        out["Cascade"] = [
+            {"RandomizedDownTo": name, "Spearman": _round(value)} for name, value in cascade
+        ]
+    return out

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from bids_lrp.explain import explain_image, explain_images, resolve_device
+from bids_lrp.model import load_checkpoint
 from bids_lrp.templates import template_images
 
 TEMPLATE = "MNI152NLin2009cAsym"
@@ -114,7 +115,8 @@ def test_faithfulness_curves_and_occlusion_over_the_atlas(explain_inputs, tmp_pa
 def test_randomization_check_compares_with_randomized_dense_layers(explain_inputs, tmp_path):
     import copy
 
-    from bids_lrp.randomization import randomized_top, spearman
+    from bids_lrp.model.randomize import randomized_top
+    from bids_lrp.randomization import spearman
 
     model, files = explain_inputs
     out = explain_image(
@@ -134,3 +136,33 @@ def test_randomization_check_compares_with_randomized_dense_layers(explain_input
     inside = np.ones(5, bool)
     assert spearman(np.arange(5.0), np.arange(5.0) ** 2, inside) == pytest.approx(1.0)
     assert spearman(np.zeros(5), np.arange(5.0), inside) is None
+
+
+def test_cascading_randomization_randomizes_one_more_layer_each_step(explain_inputs, tmp_path):
+    from bids_lrp.model.randomize import randomized_models, weight_layers
+
+    model, files = explain_inputs
+    out = explain_image(
+        files[0], str(model), "", ["gradient"], "AD",
+        out_dir=str(tmp_path), randomization=True, randomization_layers="cascade",
+    )  # fmt: skip
+    [meta] = out["metadata"]
+    net, _ = load_checkpoint(model)
+    names = [name for name, _ in weight_layers(net)]
+    cascade = meta["Randomization"]["Cascade"]
+    assert [step["RandomizedDownTo"] for step in cascade] == names[::-1]  # top down
+    assert all(s["Spearman"] is None or -1 <= s["Spearman"] <= 1 for s in cascade)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    steps = randomized_models(net, "cascade")
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # untouched
+    for depth, (_, shuffled) in enumerate(steps[1:], 1):
+        changed = [
+            not torch.equal(a.weight, b.weight)
+            for (_, a), (_, b) in zip(weight_layers(net), weight_layers(shuffled), strict=True)
+        ]
+        assert changed == [False] * (len(names) - depth) + [True] * depth
+    # the same random weights for a layer at every depth: the steps differ by one layer
+    last = weight_layers(steps[1][1])[-1][1].weight
+    assert torch.equal(last, weight_layers(steps[-1][1])[-1][1].weight)
+    with pytest.raises(ValueError, match="randomization layers"):
+        randomized_models(net, "all")

@@ -18,6 +18,7 @@ from bids_lrp.config import (
     DEFAULT_TARGET_CLASS,
     DEFAULT_VOLUME_AREAS,
     PREDICTED,
+    RANDOMIZATION_LAYERS,
 )
 from bids_lrp.exitcodes import EX_USAGE
 from bids_lrp.methods import CATALOG, PRESETS, parse_method_spec
@@ -286,6 +287,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="also explain every image with the network's dense layers randomized and record "
         "how much each map changes (Spearman; Adebayo et al. 2018): a map that barely changes "
         "does not show what the network learned (one more explanation per map)",
+    )
+    mod.add_argument(
+        "--randomization-layers",
+        choices=RANDOMIZATION_LAYERS,
+        default="dense",
+        help="what --randomization-check randomizes: the dense layers (default), or also, in a "
+        "cascade from the top down, one more weight layer at each step until the first "
+        "convolution (one more explanation per weight layer and map; implies "
+        "--randomization-check)",
     )
 
     grp = parser.add_argument_group("Group level")

@@ -31,6 +31,7 @@ from bids_lrp.group.products import (
     write_maps,
     write_metrics,
 )
+from bids_lrp.group.randomization import write_randomization
 from bids_lrp.group.tables import group_masks
 from bids_lrp.group.volumes import ExternalVolumes, read_estimated_volumes, read_external_volumes
 from bids_lrp.inputs import InputError, check_output_dirs
@@ -284,6 +285,7 @@ def _write_products(
     images = {im.prefix: im for im in collection.images}
     measured = [images[i] for i in context.cohort["image"]]
     written += write_faithfulness(context.folder, measured, collection.space)
+    written += write_randomization(context.folder, measured, collection.space)
     maps_skipped: dict[str, str] = {}
     for method in collection.methods:
         paths = [images[i].maps[(collection.space, method)] for i in context.cohort["image"]]

@@ -29,7 +29,9 @@ class _ExplainInputSpec(BaseInterfaceInputSpec):
     template = traits.Str(desc="the images' template (default: the model card's)")
     atlas = traits.Str("", usedefault=True, desc="atlas of occlusion and faithfulness")
     faithfulness_steps = traits.Int(0, usedefault=True, desc="areas removed per order (0: off)")
-    randomization = traits.Bool(False, usedefault=True, desc="the randomization check")
+    randomization = traits.Enum(
+        "", "dense", "cascade", usedefault=True, desc="the randomization check ('': off)"
+    )
 
 
 class _ExplainOutputSpec(TraitedSpec):
@@ -66,7 +68,8 @@ class ExplainImages(SimpleInterface):
                 template=i.template or None,
                 atlas=i.atlas or None,
                 faithfulness_steps=i.faithfulness_steps,
-                randomization=i.randomization,
+                randomization=bool(i.randomization),
+                randomization_layers=i.randomization or "dense",
             )
         )
         return runtime

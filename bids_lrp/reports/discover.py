@@ -93,7 +93,7 @@ def group_files(
 
     ``areasums``, ``groupstats``, ``fingerprints``, ``topareas`` and ``overlap`` are keyed by
     (atlas, method or desc), ``volumecorrelation``, ``volumes`` and ``faithfulness`` by
-    (atlas,), ``mean`` maps
+    (atlas,), ``randomization`` by (space,), ``mean`` maps
     by (method, cohort, space) and ``metrics`` by (model,).
     """
     found: dict[str, dict[tuple[str, ...], Path]] = {}
@@ -110,6 +110,8 @@ def group_files(
         elif suffix == "mean" and ext == ".nii.gz" and "cohort" in entities:
             key = (desc, entities["cohort"], entities.get("space", ""))
             found.setdefault("mean", {})[key] = path
+        elif suffix == "randomization" and ext == ".tsv":
+            found.setdefault(suffix, {})[(entities.get("space", ""),)] = path
         elif suffix == "metrics" and ext == ".tsv":
             found.setdefault("metrics", {})[(desc,)] = path
     return found

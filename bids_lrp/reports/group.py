@@ -16,7 +16,12 @@ from pathlib import Path
 from bids_lrp import __version__
 from bids_lrp.reports.checks import FOOTER
 from bids_lrp.reports.discover import group_files, read_json
-from bids_lrp.reports.group_areas import faithfulness_section, metrics_section, pair_sections
+from bids_lrp.reports.group_areas import (
+    faithfulness_section,
+    metrics_section,
+    pair_sections,
+    randomization_section,
+)
 from bids_lrp.reports.group_maps import method_maps
 from bids_lrp.reports.group_page import DAMAGED, SECTIONS, TOP_AREAS, GroupPage
 from bids_lrp.reports.group_summary import summary_blocks
@@ -124,6 +129,7 @@ def write_group_report(output_dir: str | Path, drawn: dict[Part, Blocks] | None 
     summary_blocks(rep, summary)
     metrics_section(rep, files.get("metrics", {}))
     faithfulness_section(rep, files.get("faithfulness", {}))
+    randomization_section(rep, files.get("randomization", {}))
     parts = _parts(files)
     for part in parts:
         for blocks in _drawn(drawn or {}, part) or [draw_part(output_dir, part)]:

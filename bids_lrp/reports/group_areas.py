@@ -13,13 +13,14 @@ from bids_lrp.faithfulness import verdict
 from bids_lrp.group.cohort import IMAGE_COLUMNS
 from bids_lrp.group.tables import GAINS, unstable_areas
 from bids_lrp.group.write import METRICS_COLUMNS
+from bids_lrp.randomization import THRESHOLD
 from bids_lrp.reports.checks import near_zero_denominators, number
 from bids_lrp.reports.discover import read_json
 from bids_lrp.reports.figures import bar_chart, similarity_heatmap, violin_plot
 from bids_lrp.reports.group_page import TOP_AREAS, VIOLIN_AREAS, GroupPage, read_table
 from bids_lrp.reports.html import definition_list, esc, figure, json_details, table
 
-__all__ = ["faithfulness_section", "metrics_section", "pair_sections"]
+__all__ = ["faithfulness_section", "metrics_section", "pair_sections", "randomization_section"]
 
 
 def _ranked(stats: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -295,3 +296,50 @@ def faithfulness_section(rep: GroupPage, files: dict[tuple[str, ...], Path]) -> 
             "Faithfulness was not measured (the participant level ran with "
             "--faithfulness-steps 0).",
         )
+
+
+def randomization_section(rep: GroupPage, files: dict[tuple[str, ...], Path]) -> None:
+    """Per method, how much its maps changed with the network's weights randomized."""
+    for (space,), path in sorted(files.items()):
+        data = read_table(path)
+        if data is None or data.empty or "method" not in data:
+            continue
+        rows = data.to_dict("records")
+        dense = [r for r in rows if int(number(r.get("step")) or 0) == 0]
+        for row in dense:
+            rho = number(row.get("spearman_mean"))
+            row["verdict"] = (
+                "not measured" if rho is None
+                else "depends on the learned weights" if rho < THRESHOLD
+                else "barely changes without the learned weights"
+            )  # fmt: skip
+        columns = ("method", "n_images", "spearman_mean", "spearman_sd", "passed_share", "verdict")
+        rep.blocks["faithfulness"].append(
+            f"<h3>Model randomization ({esc(space)})</h3>"
+            + table(
+                dense,
+                [c for c in columns if c in dense[0]] if dense else list(columns),
+                caption="Spearman's rho, inside the template brain, between each map and the "
+                "map of the same network with its dense layers randomized (Adebayo et al. "
+                f"2018). A map with rho of {THRESHOLD} or more barely depends on what the "
+                "network learned; passed_share: the images where rho is below it.",
+            )
+        )
+        cascade = [r for r in rows if int(number(r.get("step")) or 0) > 0]
+        if cascade:
+            wide = {}
+            for row in cascade:
+                entry = wide.setdefault(row["method"], {"method": row["method"]})
+                entry[f"{int(row['step'])}: {row['randomized']}"] = row.get("spearman_mean")
+            steps = sorted(
+                {(int(r["step"]), f"{int(r['step'])}: {r['randomized']}") for r in cascade}
+            )
+            rep.blocks["faithfulness"].append(
+                table(
+                    list(wide.values()),
+                    ["method", *(name for _, name in steps)],
+                    caption="Cascading randomization: mean rho with the weight layers "
+                    "randomized from the top down to the named one. Falling towards 0 as "
+                    "more layers are randomized is what a map that reads the model should do.",
+                )
+            )

@@ -132,7 +132,7 @@ def init_single_subject_wf(
         template=settings.template,
         atlas=settings.atlases[0],
         faithfulness_steps=settings.faithfulness_steps,
-        randomization=settings.randomization_check,
+        randomization=settings.randomization_layers if settings.randomization_check else "",
     )
     workflow.connect(merge, "out", explain, "in_files")
     registration = settings.registration or model.registration

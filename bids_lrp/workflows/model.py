@@ -27,7 +27,7 @@ def init_model_node(
     template: str = "",
     atlas: str = "",
     faithfulness_steps: int = 0,
-    randomization: bool = False,
+    randomization: str = "",
     name: str = "explain",
 ) -> pe.Node:
     """The node that loads the model once and classifies and explains a participant's images.

@@ -208,3 +208,18 @@ def test_multiproc_workers_come_from_a_fork_server(tmp_path, tiny_bids, tiny_mod
     args = _args(tiny_bids, tmp_path / "out", tiny_model, "--use-plugin", str(plugin))
     settings = settings_from_args(build_parser().parse_args(args))
     assert settings.plugin_args["mp_context"] == "forkserver"
+
+
+def test_cascading_randomization_implies_the_check(tmp_path, tiny_bids, tiny_model):
+    from bids_lrp.cli.parser import build_parser
+    from bids_lrp.cli.run import settings_from_args
+
+    def settings(*extra):
+        args = _args(tiny_bids, tmp_path / "out", tiny_model, *extra)
+        return settings_from_args(build_parser().parse_args(args))
+
+    off = settings()
+    assert (off.randomization_check, off.randomization_layers) == (False, "dense")
+    cascade = settings("--randomization-layers", "cascade")
+    assert (cascade.randomization_check, cascade.randomization_layers) == (True, "cascade")
+    assert settings("--randomization-check").randomization_layers == "dense"

@@ -179,6 +179,7 @@ def test_simulate_builds_the_expected_command(tmp_path):
         "--methods boehle2019 --target-class AD --guided-backprop-target predicted "
         "--atlas Neuromorphometrics "
         "--template MNI152NLin2009cAsym --no-native-space --faithfulness-steps 20 "
+        "--randomization-layers dense "
         "--ad-labels AD --hc-labels HC CN "
         "--fingerprint-areas top25 --permutations 1000 --confidence 0.9"
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -163,3 +165,44 @@ def test_faithfulness_table_per_method(tmp_path):
     [path] = write_faithfulness(tmp_path, images, "X")
     assert path.name == "atlas-Neuromorphometrics_faithfulness.tsv"
     assert write_faithfulness(tmp_path, images, "another space") == []
+
+
+def test_randomization_table_per_method_and_step(tmp_path):
+    import json
+
+    from bids_lrp.group.randomization import randomization_table, write_randomization
+    from bids_lrp.layout import find_images
+
+    anat = tmp_path / "out" / "sub-01" / "anat"
+    anat.mkdir(parents=True)
+    checks = {  # per image: (dense rho, cascade rhos) of LRPb0; Gradient unchecked in sub-02
+        "sub-01": (0.9, [0.95, 0.3]),
+        "sub-02": (0.3, [0.5, 0.1]),
+    }
+    for sub, (dense, cascade) in checks.items():
+        anat = tmp_path / "out" / sub / "anat"
+        anat.mkdir(parents=True, exist_ok=True)
+        for label in ("LRPb0", "Gradient"):
+            stem = anat / f"{sub}_space-X_desc-{label}_relevance"
+            Path(f"{stem}.nii.gz").write_bytes(b"")
+            sidecar = {"MethodLabel": label}
+            if label == "LRPb0" or sub == "sub-01":
+                sidecar["Randomization"] = {
+                    "Spearman": dense,
+                    "Cascade": [
+                        {"RandomizedDownTo": name, "Spearman": rho}
+                        for name, rho in zip(("fc", "conv"), cascade, strict=True)
+                    ],
+                }
+            Path(f"{stem}.json").write_text(json.dumps(sidecar))
+    images = find_images(tmp_path / "out")
+    table = randomization_table(images, "X")
+    lrp = table[table["method"] == "LRPb0"].set_index("step")
+    assert list(lrp["randomized"]) == ["dense layers", "fc", "conv"]
+    assert lrp.loc[0, "spearman_mean"] == pytest.approx(0.6)
+    assert lrp.loc[0, "passed_share"] == 0.5  # 0.3 < 0.5, 0.9 is not
+    assert lrp.loc[2, "spearman_mean"] == pytest.approx(0.2)
+    assert table[table["method"] == "Gradient"]["n_images"].tolist() == [1, 1, 1]
+    [path] = write_randomization(tmp_path, images, "X")
+    assert path.name == "space-X_randomization.tsv" and path.with_suffix(".json").is_file()
+    assert write_randomization(tmp_path, images, "another space") == []

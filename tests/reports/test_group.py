@@ -213,3 +213,23 @@ def test_faithfulness_section_judges_each_method(tmp_path):
     assert "not told apart from random removal" in section
     bare = make_group(tmp_path / "bare", labelled=True)
     assert "Faithfulness was not measured" in write_group_report(bare).read_text()
+
+
+def test_randomization_section_per_method_and_cascade(tmp_path):
+    out = make_group(tmp_path / "out", labelled=True)
+    table = (
+        "method\trandomized\tstep\tn_images\tspearman_mean\tspearman_sd\tpassed_share\n"
+        "LRPb0\tdense layers\t0\t4\t0.91\t0.02\t0\n"
+        "LRPb0\tclassifier.4\t1\t4\t0.95\t0.01\t0\n"
+        "LRPb0\tfeatures.0\t2\t4\t0.2\t0.05\t1\n"
+        "GuidedBackprop\tdense layers\t0\t4\t0.12\t0.05\t1\n"
+    )
+    (out / "group" / "space-MNI152NLin2009cAsym_randomization.tsv").write_text(table)
+    text = write_group_report(out).read_text()
+    section = text[text.index('id="faithfulness"') : text.index('id="boehle2019"')]
+    assert "Model randomization (MNI152NLin2009cAsym)" in section
+    assert "barely changes without the learned weights" in section  # LRPb0 at 0.91
+    assert "depends on the learned weights" in section  # guided backprop at 0.12
+    assert "1: classifier.4" in section and "2: features.0" in section  # the cascade's steps
+    bare = make_group(tmp_path / "bare", labelled=True)
+    assert "Model randomization" not in write_group_report(bare).read_text()
