@@ -16,6 +16,7 @@ from __future__ import annotations
 SHARED_FIXTURES = ("reference_run", "slurm", "cluster_runs")
 SHARED_FILES = (
     "tests/cluster/test_slurm.py",
+    "tests/e2e/test_benchmark.py",
     "tests/e2e/test_group.py",
     "tests/e2e/test_participant.py",
     "tests/e2e/test_reliability.py",
