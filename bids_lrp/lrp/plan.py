@@ -23,12 +23,22 @@ from bids_lrp.lrp.ops import (
     relu,
 )
 from bids_lrp.lrp.rules import Rule, apply_rule, guided_relu, pass_through
+from bids_lrp.model.layers import PadMaxPool3d
 
 LINEAR_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 BATCHNORM_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 MAXPOOL_TYPES = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)
 IDENTITY_TYPES = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
-SUPPORTED_TYPES = (*LINEAR_TYPES, *BATCHNORM_TYPES, *MAXPOOL_TYPES, *IDENTITY_TYPES, nn.ReLU)
+#: Max pooling after zero padding (ClinicaDL): run as ``F.pad`` then the pool's own rule.
+PADDED_POOL_TYPES = (PadMaxPool3d,)
+SUPPORTED_TYPES = (
+    *LINEAR_TYPES,
+    *BATCHNORM_TYPES,
+    *MAXPOOL_TYPES,
+    *PADDED_POOL_TYPES,
+    *IDENTITY_TYPES,
+    nn.ReLU,
+)
 SUPPORTED_NAMES = ", ".join(t.__name__ for t in (*SUPPORTED_TYPES, nn.Flatten))
 
 
@@ -177,6 +187,8 @@ def run_step(step: Step, h: Tensor, policy: Policy) -> Tensor:
         return F.relu(h)
     if isinstance(module, MAXPOOL_TYPES):
         return max_pool(h, module)
+    if isinstance(module, PADDED_POOL_TYPES):  # padded zeros never win over relevant inputs
+        return max_pool(F.pad(h, module.padding(h.shape)), module.pool)
     if isinstance(module, nn.Flatten):
         return torch.flatten(h, module.start_dim, module.end_dim)
     return h  # identity, dropout (inference semantics)

@@ -9,6 +9,9 @@ from bids_lrp.model.checkpoint import (
 )
 from bids_lrp.model.network import ARCHITECTURES, build_model, register_architecture
 
+# registers ClinicaDL's Conv5_FC3 ("clinicadl-conv5-fc3")
+from bids_lrp.model import clinicadl  # noqa: F401  isort: skip
+
 __all__ = [
     "ARCHITECTURES",
     "CheckpointError",
