@@ -152,7 +152,10 @@ def _composite_rule(epsilon: float, low, high, stabilizer: float):
 _builtin(
     "boehle2019",
     lambda beta, start: Policy(
-        _all_layers(Boehle2019Beta(beta=float(beta))), batchnorm="pass", relu="pass"
+        _all_layers(Boehle2019Beta(beta=float(beta))),
+        batchnorm="pass",
+        relu="pass",
+        mixing="proportional",
     ),
 )
 _builtin(
@@ -161,12 +164,16 @@ _builtin(
         _all_layers(AlphaBeta(float(alpha), float(beta), bool(bias), float(stabilizer))),
         fold_batchnorm=True,
         relu="pass",
+        mixing="proportional",
     ),
 )
 _builtin(
     "epsilon",
     lambda epsilon, start: Policy(
-        _all_layers(Epsilon(float(epsilon))), fold_batchnorm=True, relu="pass"
+        _all_layers(Epsilon(float(epsilon))),
+        fold_batchnorm=True,
+        relu="pass",
+        mixing="proportional",
     ),
 )
 _builtin(
@@ -175,6 +182,7 @@ _builtin(
         _all_layers(AlphaBeta(1.0, 0.0, bias=False, stabilizer=float(stabilizer))),
         fold_batchnorm=True,
         relu="pass",
+        mixing="proportional",
     ),
 )
 _builtin(
@@ -183,6 +191,7 @@ _builtin(
         _composite_rule(float(epsilon), low, high, float(stabilizer)),
         fold_batchnorm=True,
         relu="pass",
+        mixing="proportional",
     ),
 )
 # Gradients of conv/dense layers (BatchNorm folded: the same derivative) run through the

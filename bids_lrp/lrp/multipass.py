@@ -73,10 +73,15 @@ def logits_of(steps: list, x: Tensor) -> Tensor:
 
 
 def _layer_index(steps: list, layer: str) -> int:
-    """The step of ``layer`` (a layer name, or ``last``: the last convolution)."""
+    """The step of ``layer`` (a layer name, or ``last``: the last convolution or residual
+    block)."""
     if layer == "last":
-        convs = [i for i, s in enumerate(steps) if isinstance(s.module, LINEAR_TYPES)
-                 and not isinstance(s.module, nn.Linear)]  # fmt: skip
+        convs = [
+            i
+            for i, s in enumerate(steps)
+            if s.branches is not None
+            or (isinstance(s.module, LINEAR_TYPES) and not isinstance(s.module, nn.Linear))
+        ]
         if not convs:
             raise ValueError("grad-cam needs a convolution layer; the model has none")
         return convs[-1]

@@ -22,12 +22,27 @@ from bids_lrp.lrp.ops import (
     max_pool,
     relu,
 )
-from bids_lrp.lrp.rules import Rule, apply_rule, guided_relu, pass_through
-from bids_lrp.model.layers import PadMaxPool3d
+from bids_lrp.lrp.rules import (
+    Rule,
+    apply_rule,
+    guided_relu,
+    pass_through,
+    proportional_pool,
+    proportional_sum,
+)
+from bids_lrp.model.layers import PadMaxPool3d, Residual
 
 LINEAR_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 BATCHNORM_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 MAXPOOL_TYPES = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)
+AVGPOOL_TYPES = (
+    nn.AvgPool1d,
+    nn.AvgPool2d,
+    nn.AvgPool3d,
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveAvgPool3d,
+)
 IDENTITY_TYPES = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
 #: Max pooling after zero padding (ClinicaDL): run as ``F.pad`` then the pool's own rule.
 PADDED_POOL_TYPES = (PadMaxPool3d,)
@@ -36,8 +51,10 @@ SUPPORTED_TYPES = (
     *BATCHNORM_TYPES,
     *MAXPOOL_TYPES,
     *PADDED_POOL_TYPES,
+    *AVGPOOL_TYPES,
     *IDENTITY_TYPES,
     nn.ReLU,
+    Residual,
 )
 SUPPORTED_NAMES = ", ".join(t.__name__ for t in (*SUPPORTED_TYPES, nn.Flatten))
 
@@ -50,13 +67,45 @@ class Policy:
     ``n_linear`` conv/dense layers, or ``None`` for autograd's own gradient.
     ``batchnorm``/``relu``: ``"gradient"`` (autograd), ``"pass"`` (relevance passes through
     unchanged; for LRP rules this equals the ReLU gradient, as inactive units carry no
-    relevance) or, for ReLU, ``"guided"`` (guided backpropagation).
+    relevance) or, for ReLU, ``"guided"`` (guided backpropagation). ``mixing``: how the sum of a
+    residual block (`bids_lrp.model.layers.Residual`) and average pooling pass relevance back:
+    ``"gradient"`` (autograd) or ``"proportional"`` (each input gets the share it contributed,
+    the LRP z-rule of a layer without weights).
     """
 
     rule_for: Callable[[int, int, nn.Module], Rule | None]
     fold_batchnorm: bool = False
     batchnorm: str = "gradient"  # or "pass"
     relu: str = "gradient"  # or "pass", "guided"
+    mixing: str = "gradient"  # or "proportional": see above
+
+
+def residual_parts(name: str, block: Residual) -> tuple[list, list, list]:
+    """The layers of a residual block's body, shortcut and post-sum part, with their names."""
+
+    def layers(part: nn.Module, prefix: str) -> list[tuple[str, nn.Module]]:
+        if isinstance(part, nn.Identity):
+            return []
+        if isinstance(part, nn.Sequential):
+            return [(f"{prefix}.{n}", m) for n, m in sequential_layers(part)]
+        return [(prefix, part)]
+
+    return (
+        layers(block.body, f"{name}.body"),
+        layers(block.shortcut, f"{name}.shortcut"),
+        layers(block.post, f"{name}.post"),
+    )
+
+
+def count_linear(layers: list[tuple[str, nn.Module]]) -> int:
+    """Conv/dense layers among ``layers``, those inside residual blocks included."""
+    total = 0
+    for name, module in layers:
+        if isinstance(module, LINEAR_TYPES):
+            total += 1
+        elif isinstance(module, Residual):
+            total += sum(count_linear(part) for part in residual_parts(name, module))
+    return total
 
 
 def sequential_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -77,6 +126,10 @@ def sequential_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 def check_supported(layers: list[tuple[str, nn.Module]], method: str) -> None:
     for name, module in layers:
+        if isinstance(module, Residual):
+            for part in residual_parts(name, module):
+                check_supported(part, method)
+            continue
         if not isinstance(module, (*SUPPORTED_TYPES, nn.Flatten)):
             raise ValueError(
                 f"method {method!r} cannot handle layer {name!r} ({type(module).__name__}); "
@@ -100,6 +153,8 @@ class Step:
     folded: nn.Module | None = None
     rule: Rule | None = None
     post: tuple[Callable[[Tensor, bool], Tensor], ...] = ()
+    #: a residual block's body, shortcut and post-sum steps
+    branches: tuple[list, list, list] | None = None
 
 
 def _absorb_pass_through(
@@ -122,12 +177,24 @@ def _absorb_pass_through(
 def build_steps(layers: list[tuple[str, nn.Module]], policy: Policy, method: str) -> list[Step]:
     """Pair conv/dense layers with the BatchNorm that follows them (when folding) and rules."""
     check_supported(layers, method)
-    n_linear = sum(isinstance(m, LINEAR_TYPES) for _, m in layers)
+    steps, _ = _build(layers, policy, method, 0, count_linear(layers))
+    return steps
+
+
+def _build(layers, policy: Policy, method: str, position: int, n_linear: int):
+    """`build_steps` from the ``position``-th conv/dense layer on; the steps and next position."""
     steps: list[Step] = []
-    position = 0
     index = 0
     while index < len(layers):
         name, module = layers[index]
+        if isinstance(module, Residual):
+            branches = []
+            for part in residual_parts(name, module):
+                built, position = _build(part, policy, method, position, n_linear)
+                branches.append(built)
+            steps.append(Step(name, module, branches=tuple(branches)))
+            index += 1
+            continue
         if isinstance(module, LINEAR_TYPES):
             rule = policy.rule_for(position, n_linear, module)
             position += 1
@@ -151,7 +218,7 @@ def build_steps(layers: list[tuple[str, nn.Module]], policy: Policy, method: str
         else:
             steps.append(Step(name, module))
         index += 1
-    return steps
+    return steps, position
 
 
 def step_weights(step: Step) -> tuple[Tensor, Tensor | None]:
@@ -169,6 +236,17 @@ def step_weights(step: Step) -> tuple[Tensor, Tensor | None]:
 def run_step(step: Step, h: Tensor, policy: Policy) -> Tensor:
     """Run one step forward; its backward is the method's rule (or the gradient)."""
     module = step.module
+    if step.branches is not None:  # a residual block: both branches from h, summed
+        body, shortcut, after = step.branches
+        a, b = h, h
+        for sub in body:
+            a = run_step(sub, a, policy)
+        for sub in shortcut:
+            b = run_step(sub, b, policy)
+        out = proportional_sum(a, b) if policy.mixing == "proportional" else a + b
+        for sub in after:
+            out = run_step(sub, out, policy)
+        return out
     if isinstance(module, LINEAR_TYPES):
         op = LinearOp.from_module(module)
         weight, bias = step_weights(step)
@@ -187,6 +265,10 @@ def run_step(step: Step, h: Tensor, policy: Policy) -> Tensor:
         return F.relu(h)
     if isinstance(module, MAXPOOL_TYPES):
         return max_pool(h, module)
+    if isinstance(module, AVGPOOL_TYPES):
+        if policy.mixing == "proportional":
+            return proportional_pool(h, module)
+        return module(h)  # a stateless pool: autograd's own gradient
     if isinstance(module, PADDED_POOL_TYPES):  # padded zeros never win over relevant inputs
         return max_pool(F.pad(h, module.padding(h.shape)), module.pool)
     if isinstance(module, nn.Flatten):

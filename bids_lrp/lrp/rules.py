@@ -334,3 +334,55 @@ class _GuidedReLU(torch.autograd.Function):
 
 def guided_relu(x: Tensor) -> Tensor:
     return _GuidedReLU.apply(x)
+
+
+class _ProportionalSum(torch.autograd.Function):
+    """``a + b`` whose backward splits relevance by contribution: ``R_a = a / z * R`` (the LRP
+    epsilon rule of a sum without weights, as zennit's residual canonizers apply it)."""
+
+    @staticmethod
+    def forward(ctx, a, b, stabilizer):
+        z = a + b
+        ctx.save_for_backward(a, b, z)
+        ctx.stabilizer = stabilizer
+        return z
+
+    @staticmethod
+    def backward(ctx, relevance):
+        a, b, z = ctx.saved_tensors
+        sign = torch.where(z >= 0, 1.0, -1.0).to(z.dtype)
+        share = relevance / (z + ctx.stabilizer * sign)
+        return a * share, b * share, None
+
+
+def proportional_sum(a: Tensor, b: Tensor, stabilizer: float = 1e-9) -> Tensor:
+    """The sum of a residual block's two branches for relevance methods (`_ProportionalSum`)."""
+    return _ProportionalSum.apply(a, b, stabilizer)
+
+
+class _ProportionalPool(torch.autograd.Function):
+    """Average pooling whose backward splits each output's relevance over its inputs by their
+    contribution: ``R_i = x_i / sum_j x_j * R`` (the z-rule of a layer with equal weights)."""
+
+    @staticmethod
+    def forward(ctx, x, pool, stabilizer):
+        ctx.save_for_backward(x)
+        ctx.pool, ctx.stabilizer = pool, stabilizer
+        return pool(x)
+
+    @staticmethod
+    def backward(ctx, relevance):
+        (x,) = ctx.saved_tensors
+        with torch.enable_grad():
+            leaf = x.detach().requires_grad_(True)
+            z = ctx.pool(leaf)
+            sign = torch.where(z >= 0, 1.0, -1.0).to(z.dtype)
+            (grad,) = torch.autograd.grad(
+                z, leaf, relevance / (z.detach() + ctx.stabilizer * sign)
+            )
+        return x * grad, None, None
+
+
+def proportional_pool(x: Tensor, pool, stabilizer: float = 1e-9) -> Tensor:
+    """Average pooling for relevance methods (`_ProportionalPool`)."""
+    return _ProportionalPool.apply(x, pool, stabilizer)

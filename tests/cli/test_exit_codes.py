@@ -223,3 +223,18 @@ def test_cascading_randomization_implies_the_check(tmp_path, tiny_bids, tiny_mod
     cascade = settings("--randomization-layers", "cascade")
     assert (cascade.randomization_check, cascade.randomization_layers) == (True, "cascade")
     assert settings("--randomization-check").randomization_layers == "dense"
+
+
+def test_a_clinicadl_card_is_refused_in_one_line(tmp_path, tiny_bids, capsys):
+    import torch
+
+    from bids_lrp.model import save_checkpoint
+    from bids_lrp.model.clinicadl import Conv5FC3, caps_card
+
+    path = tmp_path / "conv5fc3.safetensors"
+    torch.manual_seed(0)
+    save_checkpoint(Conv5FC3().eval(), caps_card("conv5fc3"), path)
+    assert main(_args(tiny_bids, tmp_path / "out", path)) == 64
+    line = _one_line_error(capsys)
+    assert "MNI152NLin2009cSym" in line or "minmax" in line
+    assert not (tmp_path / "out").exists()

@@ -233,9 +233,9 @@ class TestBadInput:
 
     def test_layer_the_method_cannot_handle(self):
         model = nn.Sequential(
-            nn.Conv3d(1, 2, 3), nn.AvgPool3d(2), nn.Flatten(), nn.Linear(2 * 27, 2)
+            nn.Conv3d(1, 2, 3), nn.LPPool3d(2, 2), nn.Flatten(), nn.Linear(2 * 27, 2)
         )
-        with pytest.raises(ValueError, match=r"cannot handle layer '1' \(AvgPool3d\)"):
+        with pytest.raises(ValueError, match=r"cannot handle layer '1' \(LPPool3d\)"):
             explain(model, torch.rand(1, 1, 8, 8, 8), 1)
 
     def test_model_that_is_not_sequential(self):
