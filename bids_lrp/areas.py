@@ -70,8 +70,10 @@ def faithfulness_rows(
     *,
     label: str,
     steps: int,
+    cache: dict | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, float]]:
-    """The perturbation curves of one map as TSV rows, and the AOPC per order."""
+    """The perturbation curves of one map as TSV rows, and the AOPC per order (``cache``: the
+    image's scores so far, `bids_lrp.lrp.perturb.region_perturbation`)."""
     curves: Sequence[PerturbationCurve] = region_perturbation(
         model,
         x,
@@ -81,6 +83,7 @@ def faithfulness_rows(
         areas.reference,
         steps=steps,
         start="probability",
+        cache=cache,
     )
     rows = []
     for curve in curves:

@@ -231,6 +231,7 @@ def explain_images(
         files = [[] for _ in chunk]
         metadata = [[] for _ in chunk]
         curves = [[] for _ in chunk]
+        scored = [{} for _ in chunk]  # per image: perturbed inputs already scored
         result = None
         for method in methods:
             spec = parse_method_spec(method)
@@ -263,7 +264,7 @@ def explain_images(
                 if faithfulness_steps > 0:
                     rows, aopc = faithfulness_rows(
                         model, x[b : b + 1], int(result.target[b]), masked, areas,
-                        label=spec.label, steps=faithfulness_steps,
+                        label=spec.label, steps=faithfulness_steps, cache=scored[b],
                     )  # fmt: skip
                     curves[b] += rows
                     metadata[b][-1]["Faithfulness"] = summary(aopc, atlas, faithfulness_steps)

@@ -61,6 +61,7 @@ def region_perturbation(
     start: str = "logit",
     seed: int = 0,
     batch: int = 8,
+    cache: dict | None = None,
 ) -> list[PerturbationCurve]:
     """The perturbation curves of one image's map, one per order of `ORDERS`.
 
@@ -84,6 +85,10 @@ def region_perturbation(
         The score: the target's ``logit`` or ``probability``.
     seed, batch
         Of the random order; inputs per forward pass.
+    cache
+        Scores already computed for this image, by (target, start, areas removed); filled
+        here. The image itself (step 0) and the random order are the same for every map of an
+        image that explains the same class, so one cache per image evaluates them once.
     """
     flat = regions.reshape(-1).long()
     n = int(flat.max()) + 1 if flat.numel() else 1
@@ -94,17 +99,24 @@ def region_perturbation(
     model_steps = forward_steps(model, "region-perturbation")
     fill = reference.to(x).reshape(x.shape[1:])
     target_index = torch.tensor([target], device=x.device)
-    curves = []
-    for order in ORDERS:
-        removed = torch.zeros(regions.shape, dtype=torch.bool, device=x.device)
-        inputs = [x[0]]
-        for area in chosen[order]:
-            removed |= regions.to(x.device) == area
+    known = {} if cache is None else cache
+    keys = {
+        order: [(target, start, tuple(chosen[order][:k])) for k in range(len(chosen[order]) + 1)]
+        for order in ORDERS
+    }
+    missing = list(dict.fromkeys(k for order in ORDERS for k in keys[order] if k not in known))
+    on_device = regions.to(x.device)
+    for i in range(0, len(missing), batch):
+        chunk = missing[i : i + batch]
+        inputs = []
+        for _, _, removed_areas in chunk:
+            areas = torch.tensor(removed_areas, dtype=on_device.dtype, device=x.device)
+            removed = torch.isin(on_device, areas)
             inputs.append(torch.where(removed[None], fill, x[0]))
-        values = []
-        for i in range(0, len(inputs), batch):
-            chunk = torch.stack(inputs[i : i + batch])
-            logits = logits_of(model_steps, chunk)
-            values += scores(logits, target_index.expand(len(chunk)), start).tolist()
-        curves.append(PerturbationCurve(order, tuple(chosen[order]), tuple(values)))
-    return curves
+        logits = logits_of(model_steps, torch.stack(inputs))
+        values = scores(logits, target_index.expand(len(chunk)), start).tolist()
+        known.update(zip(chunk, values, strict=True))
+    return [
+        PerturbationCurve(order, tuple(chosen[order]), tuple(known[k] for k in keys[order]))
+        for order in ORDERS
+    ]

@@ -40,3 +40,25 @@ def test_the_map_that_points_at_the_evidence_is_faithful():
         model, x, 1, relevance, regions, torch.zeros(SHAPE), steps=2, start="logit"
     )
     assert [c.areas for c in again] == [(2, 3), (1, 3), curves["random"].areas[:2]]
+
+
+def test_one_cache_per_image_scores_each_perturbed_input_once():
+    torch.manual_seed(0)
+    regions = torch.randint(0, 9, SHAPE)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(regions.numel(), 2)).eval()
+    x = torch.rand(1, 1, *SHAPE)
+    maps = [torch.rand(SHAPE) for _ in range(3)]
+    cache: dict = {}
+    calls = []
+    for relevance in maps:
+        before = len(cache)
+        cached = region_perturbation(model, x, 1, relevance, regions, torch.zeros(SHAPE),
+                                     steps=5, cache=cache)  # fmt: skip
+        calls.append(len(cache) - before)
+        alone = region_perturbation(model, x, 1, relevance, regions, torch.zeros(SHAPE), steps=5)
+        for a, b in zip(cached, alone, strict=True):
+            assert a.areas == b.areas
+            torch.testing.assert_close(torch.tensor(a.scores), torch.tensor(b.scores))
+    # the first map: step 0 and three orders of 5; the others only their own morf and lerf
+    assert calls[0] <= 16 and all(n <= 10 for n in calls[1:])
+    assert len({k for k in cache if not k[2]}) == 1  # the image itself, scored once
