@@ -153,13 +153,13 @@ def _computed(spec, model, layers, x, target, method, resolved, context) -> Expl
         target = _as_target(target, x.shape[0], n_classes, x.device)
     with torch.inference_mode(False):
         out = spec.compute(model, x.detach(), target, resolved, context, attribute)
-    relevance = out["relevance"].detach()
+    relevance = out.relevance.detach()
     return Explanation(
         relevance=relevance,
-        logits=out["logits"].detach(),
-        probabilities=torch.softmax(out["logits"].detach(), dim=1),
-        target=out["target"],
-        start=out["start"].detach(),
+        logits=out.logits.detach(),
+        probabilities=torch.softmax(out.logits.detach(), dim=1),
+        target=out.target,
+        start=out.start.detach(),
         relevance_sum=relevance.flatten(1).sum(1),
         method=method,
         params=resolved,

@@ -10,6 +10,7 @@ the gradients of integrated gradients and SmoothGrad's base method are the engin
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,8 +38,14 @@ AUTOGRAD = Policy(lambda position, n_linear, module: None)
 CHUNK = 8
 
 
-class Outcome(dict):
-    """What a method computes: ``relevance``, ``logits``, ``target``, ``start`` (tensors)."""
+@dataclass(frozen=True)
+class Outcome:
+    """What a method of several passes computes for a batch."""
+
+    relevance: Tensor  #: the map, shaped like the input
+    logits: Tensor  #: the network's output for the input (N, classes)
+    target: Tensor  #: the explained class per image (N,)
+    start: Tensor  #: the explained score per image (N,)
 
 
 def forward_steps(model: nn.Module, name: str = "forward") -> list:
