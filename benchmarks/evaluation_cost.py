@@ -2,7 +2,8 @@
 
 Question: on the shipped model and CPU, how many seconds does each explanation method take per
 image, how much does measuring its faithfulness (region perturbation, --faithfulness-steps)
-add, and what AOPC does each method reach? And what does the measure cost for every method
+add, and the randomization check (dense layers, and the cascade), and what AOPC does each
+method reach? And what does the measure cost for every method
 in one run, where the methods share the image's unperturbed and random-order scores?
 
 Usage::
@@ -44,37 +45,54 @@ def main() -> None:
     args = parser.parse_args()
     model = default_model()
     rows = []
+    variants = {  # what each column adds to the plain explanation
+        "plain": {},
+        "faithfulness": {"faithfulness_steps": args.steps},
+        "dense": {"randomization": True},
+        "cascade": {"randomization": True, "randomization_layers": "cascade"},
+    }
     for method in METHODS:
-        plain, measured, aopc = [], [], {"morf": [], "random": [], "lerf": []}
+        times = {name: [] for name in variants}
+        aopc, rho = {"morf": [], "random": [], "lerf": []}, []
         for image in args.images:
-            for steps, times in ((0, plain), (args.steps, measured)):
+            for name, extra in variants.items():
                 with tempfile.TemporaryDirectory() as work:
                     kwargs = dict(threads=args.threads, out_dir=work, atlas="Neuromorphometrics")
-                    explain_image(str(image), str(model), "", [method], "AD", **kwargs)  # warm
+                    if name == "plain":
+                        explain_image(str(image), str(model), "", [method], "AD", **kwargs)  # warm
                     start = time.perf_counter()
                     out = explain_image(
-                        str(image), str(model), "", [method], "AD",
-                        faithfulness_steps=steps, **kwargs,
-                    )  # fmt: skip
-                    times.append(time.perf_counter() - start)
-                    if steps:
-                        for order, value in out["metadata"][0]["Faithfulness"]["AOPC"].items():
+                        str(image), str(model), "", [method], "AD", **extra, **kwargs
+                    )
+                    times[name].append(time.perf_counter() - start)
+                    meta = out["metadata"][0]
+                    if name == "faithfulness":
+                        for order, value in meta["Faithfulness"]["AOPC"].items():
                             aopc[order].append(value)
+                    if name == "dense" and meta["Randomization"]["Spearman"] is not None:
+                        rho.append(meta["Randomization"]["Spearman"])
+        plain = statistics.median(times["plain"])
         rows.append(
             (
                 method,
-                statistics.median(plain),
-                statistics.median(measured) - statistics.median(plain),
+                plain,
+                *(statistics.median(times[n]) - plain for n in list(variants)[1:]),
                 *(statistics.mean(aopc[o]) for o in ("morf", "random", "lerf")),
+                statistics.mean(rho) if rho else float("nan"),
             )
         )
-    header = f"+ faithfulness ({args.steps} steps)"
-    print(f"| method | s per image | {header} | AOPC MoRF | random | LeRF |")
-    print("|---|---|---|---|---|---|")
-    for method, seconds, extra, morf, rnd, lerf in rows:
-        print(f"| {method} | {seconds:.2f} | {extra:.2f} | {morf:.3f} | {rnd:.3f} | {lerf:.3f} |")
+    print(
+        f"| method | s per image | + faithfulness ({args.steps} steps) | + randomization "
+        "(dense) | + cascade | AOPC MoRF | random | LeRF | rho (dense) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for method, seconds, faith, dense, cascade, morf, rnd, lerf, r in rows:
+        print(
+            f"| {method} | {seconds:.2f} | {faith:.2f} | {dense:.2f} | {cascade:.2f} | "
+            f"{morf:.3f} | {rnd:.3f} | {lerf:.3f} | {r:.2f} |"
+        )
     together = _all_methods_together(model, args)
-    alone = sum(extra for _, _, extra, *_ in rows)
+    alone = sum(row[2] for row in rows)
     print(
         f"\nAll {len(METHODS)} methods in one run: faithfulness adds {together:.2f} s per image "
         f"(median), against {alone:.2f} s for the methods measured one by one (the image itself "

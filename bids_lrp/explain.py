@@ -269,7 +269,7 @@ def explain_images(
                     curves[b] += rows
                     metadata[b][-1]["Faithfulness"] = summary(aopc, atlas, faithfulness_steps)
                 if shuffled:
-                    rhos = [(layer, spearman(masked, maps[b], on_network > 0))
+                    rhos = [(layer, spearman(np.abs(masked), np.abs(maps[b]), on_network > 0))
                             for layer, maps in shuffled]  # fmt: skip
                     metadata[b][-1]["Randomization"] = randomization_summary(
                         rhos[0][1], rhos[1:] if randomization_layers == "cascade" else None

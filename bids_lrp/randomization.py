@@ -3,10 +3,11 @@ learned?
 
 The network's dense layers (its classifier, the top of the cascade) are re-initialized with
 seeded random weights and the image is explained again with the same method and class; the
-Spearman rank correlation of the two maps inside the template brain says how much of the map
-survives without the learned decision. A map that barely changes (rho at or above `THRESHOLD`)
-shows the input and the architecture more than the model: an edge detector, not an
-explanation.
+Spearman rank correlation of the two maps' absolute values inside the template brain says how
+much of the map survives without the learned decision (absolute values, as Adebayo et al.: a map
+whose signs flip shows the same places, and a heatmap is read by where it is strong). A map
+that barely changes (rho at or above `THRESHOLD`) shows the input and the architecture more than
+the model: an edge detector, not an explanation.
 
 The cascading variant re-initializes the weight layers from the top down, one more at each step,
 until every convolution is random too; the curve of rho over the steps shows at which depth a
@@ -48,6 +49,7 @@ def summary(rho: float | None, cascade: list[tuple[str, float | None]] | None = 
     out: dict[str, Any] = {
         "Randomized": RANDOMIZED,
         "Spearman": _round(rho),
+        "Values": "absolute",
         "Threshold": THRESHOLD,
         "Passed": None if rho is None else bool(rho < THRESHOLD),
     }

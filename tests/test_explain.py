@@ -166,3 +166,28 @@ def test_cascading_randomization_randomizes_one_more_layer_each_step(explain_inp
     assert torch.equal(last, weight_layers(steps[-1][1])[-1][1].weight)
     with pytest.raises(ValueError, match="randomization layers"):
         randomized_models(net, "all")
+
+
+def test_randomization_compares_absolute_values(explain_inputs, tmp_path, monkeypatch):
+    """A randomized network whose map is the same map with its signs flipped shows the same
+    places: rho of the absolute values is 1, and the map fails the check."""
+    import copy
+
+    import bids_lrp.explain as module
+
+    model, files = explain_inputs
+
+    def flipped(net, layers):
+        other = copy.deepcopy(net)
+        last = [m for m in other.modules() if isinstance(m, torch.nn.Linear)][-1]
+        with torch.no_grad():
+            last.weight.neg_()  # the logits change sign: the gradient map flips its signs
+            last.bias.neg_()
+        return [(None, other)]
+
+    monkeypatch.setattr(module, "randomized_models", flipped)
+    out = explain_image(files[1], str(model), "", ["gradient:start=logit"], "AD",
+                        out_dir=str(tmp_path), randomization=True)  # fmt: skip
+    check = out["metadata"][0]["Randomization"]
+    assert check["Spearman"] == pytest.approx(1.0) and check["Passed"] is False
+    assert check["Values"] == "absolute"
