@@ -9,25 +9,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bids_lrp import __version__
-from bids_lrp.cli.parser import CommandParser, number_type
+from bids_lrp.cli.parser import CommandParser, method_spec, positive_int
 from bids_lrp.config import RANDOMIZATION_LAYERS
 from bids_lrp.exitcodes import EX_FAILED, CommandError, stopped_by
-from bids_lrp.methods import parse_method_spec
 from bids_lrp.process.logs import setup_logging
 
 __all__ = ["build_parser", "main"]
 
 
-def _method(text: str) -> str:
-    try:
-        return parse_method_spec(text).text
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"{text!r}: {err}") from None
-
-
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser of ``bids_lrp-benchmark``."""
-    positive = number_type(int, lambda v: v >= 1, "must be at least 1")
     parser = CommandParser(
         prog="bids_lrp-benchmark",
         description="Simulate a cohort with planted atrophy (or take one made by "
@@ -41,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--bids", type=Path, default=None,
         help="a cohort made by bids_lrp-simulate (default: simulate one into FOLDER/bids)",
     )  # fmt: skip
-    parser.add_argument("--n-subjects", type=positive, default=20, help="default 20")
+    parser.add_argument("--n-subjects", type=positive_int, default=20, help="default 20")
     parser.add_argument(
         "--seed", type=int, default=7002,
         help="of the simulated cohort (default 7002; the shipped model never saw it)",
@@ -52,13 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument("--model", type=Path, default=None, help="default: the shipped model")
     parser.add_argument(
-        "--methods", nargs="+", type=_method, default=None, metavar="METHOD[:PARAM=VALUE,...]",
+        "--methods", nargs="+", type=method_spec, default=None, metavar="METHOD[:PARAM=VALUE,...]",
         help="as bids_lrp's --methods (default: its default methods)",
     )  # fmt: skip
-    parser.add_argument("--nprocs", type=positive, default=2, help="default 2")
-    parser.add_argument("--omp-nthreads", type=positive, default=1, help="default 1")
+    parser.add_argument("--nprocs", type=positive_int, default=2, help="default 2")
+    parser.add_argument("--omp-nthreads", type=positive_int, default=1, help="default 1")
     parser.add_argument(
-        "--faithfulness-steps", type=positive, default=20, help="as bids_lrp's (default 20)"
+        "--faithfulness-steps", type=positive_int, default=20, help="as bids_lrp's (default 20)"
     )
     parser.add_argument(
         "--randomization-layers", choices=RANDOMIZATION_LAYERS, default="cascade",

@@ -61,13 +61,13 @@ def number_type(convert, accept, requirement: str):
     return parse
 
 
-_positive_int = number_type(int, lambda v: v >= 1, "must be at least 1")
+positive_int = number_type(int, lambda v: v >= 1, "must be at least 1")
 _positive_float = number_type(float, lambda v: 0 < v < float("inf"), "must be a positive number")
 _probability = number_type(float, lambda v: 0 <= v <= 1, "must lie between 0 and 1")
 _non_negative_int = number_type(int, lambda v: v >= 0, "must not be negative")
 
 
-def _method_spec(text: str) -> str:
+def method_spec(text: str) -> str:
     """A ``--methods`` item: the canonical spec (``boehle2019:beta=0`` -> ``boehle2019``)."""
     try:
         return parse_method_spec(text).text
@@ -157,13 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--n-cpus",
         "--n_cpus",
         dest="nprocs",
-        type=_positive_int,
+        type=positive_int,
         help="processes run at once (default: all CPUs)",
     )
     perf.add_argument(
         "--omp-nthreads",
         dest="omp_nthreads",
-        type=_positive_int,
+        type=positive_int,
         help="threads per process (default: min(8, nprocs))",
     )
     perf.add_argument(
@@ -210,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     mod.add_argument(
         "--methods",
         nargs="+",
-        type=_method_spec,
+        type=method_spec,
         default=None,
         metavar="METHOD[:PARAM=VALUE,...]",
         help="explanation methods, each with optional parameters, e.g. boehle2019:beta=0.5 "
@@ -371,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     grp.add_argument(
         "--permutations",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_PERMUTATIONS,
         help="permutations of the volume-relevance permutation test",
     )

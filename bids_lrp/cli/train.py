@@ -24,9 +24,9 @@ from bids_lrp.cli.parser import (
     HelpFormatter,
     _non_negative_int,
     _positive_float,
-    _positive_int,
     _probability,
     number_type,
+    positive_int,
 )
 from bids_lrp.exitcodes import EX_USAGE, CommandError, stopped_by
 from bids_lrp.model.card import INPUT_RESAMPLINGS
@@ -109,9 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
         "as models trained before this option); recorded on the card, which the participant "
         "level follows",
     )
-    net.add_argument("--channels", type=_positive_int, nargs="+", default=default("channels"))
-    net.add_argument("--pools", type=_positive_int, nargs="+", default=default("pools"))
-    net.add_argument("--hidden", type=_positive_int, default=default("hidden"))
+    net.add_argument("--channels", type=positive_int, nargs="+", default=default("channels"))
+    net.add_argument("--pools", type=positive_int, nargs="+", default=default("pools"))
+    net.add_argument("--hidden", type=positive_int, default=default("hidden"))
     net.add_argument("--dropout", type=_fraction, default=default("dropout"))
     net.add_argument(
         "--init-from",
@@ -123,8 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     fit = parser.add_argument_group("Training (defaults: Böhle et al. 2019)")
-    fit.add_argument("--epochs", type=_positive_int, default=default("epochs"), help="at most")
-    fit.add_argument("--batch-size", type=_positive_int, default=default("batch_size"))
+    fit.add_argument("--epochs", type=positive_int, default=default("epochs"), help="at most")
+    fit.add_argument("--batch-size", type=positive_int, default=default("batch_size"))
     fit.add_argument("--lr", type=_positive_float, default=default("lr"))
     fit.add_argument("--weight-decay", type=_non_negative_float, default=default("weight_decay"))
     fit.add_argument(
@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument(
         "--patience",
-        type=_positive_int,
+        type=positive_int,
         default=default("patience"),
         help="epochs without lower validation loss",
     )
@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument(
         "--monitor-from",
-        type=_positive_int,
+        type=positive_int,
         default=default("monitor_from"),
         metavar="EPOCH",
         help="first epoch whose checkpoint may be kept and whose validation loss counts for "
@@ -212,14 +212,14 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("--test-fraction", type=_fraction, default=default("test_fraction"))
     split.add_argument(
         "--folds",
-        type=_positive_int,
+        type=positive_int,
         help="k-fold cross-validation instead: one model per fold, fold k as its test set",
     )
     split.add_argument("--seed", type=_int, default=default("seed"))
 
     run = parser.add_argument_group("Execution and model card")
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default=default("device"))
-    run.add_argument("--threads", type=_positive_int, help="CPU threads (default: all, max 8)")
+    run.add_argument("--threads", type=positive_int, help="CPU threads (default: all, max 8)")
     run.add_argument("--name", help="model name (default: the weights file's stem)")
     run.add_argument("--training-data", help="free text for the card (default: generated)")
     run.add_argument("--intended-use", default=default("intended_use"))

@@ -9,25 +9,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bids_lrp import __version__
-from bids_lrp.cli.parser import CommandParser, number_type
+from bids_lrp.cli.parser import CommandParser, method_spec, positive_int
 from bids_lrp.exitcodes import EX_FAILED, CommandError, stopped_by
-from bids_lrp.methods import parse_method_spec
 from bids_lrp.process.logs import setup_logging
 from bids_lrp.stability.measure import AGREEMENT_TOP, REPLICATION, TOP_AREAS
 
 __all__ = ["build_parser", "main"]
 
 
-def _method(text: str) -> str:
-    try:
-        return parse_method_spec(text).text
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"{text!r}: {err}") from None
-
-
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser of ``bids_lrp-stability``."""
-    positive = number_type(int, lambda v: v >= 1, "must be at least 1")
     parser = CommandParser(
         prog="bids_lrp-stability",
         description="Explain the images of a bids_lrp participant-level run with several "
@@ -46,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         "classes",
     )  # fmt: skip
     parser.add_argument(
-        "--methods", nargs="+", type=_method, default=["boehle2019"],
+        "--methods", nargs="+", type=method_spec, default=["boehle2019"],
         metavar="METHOD[:PARAM=VALUE,...]", help="as bids_lrp's --methods (default boehle2019)",
     )  # fmt: skip
     parser.add_argument("--target-class", default="AD", help="the class explained (default AD)")
@@ -55,9 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="only these participants (default: all)",
     )  # fmt: skip
     parser.add_argument("--atlas", default="Neuromorphometrics", help="default Neuromorphometrics")
-    parser.add_argument("--bootstrap", type=positive, default=1000, help="resamples (1000)")
+    parser.add_argument("--bootstrap", type=positive_int, default=1000, help="resamples (1000)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
-    parser.add_argument("--omp-nthreads", type=positive, default=1, help="CPU threads (1)")
+    parser.add_argument("--omp-nthreads", type=positive_int, default=1, help="CPU threads (1)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
