@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
         "bids_lrp-simulate), run a model and methods through the participant level and score "
         "every method's maps against the planted areas: relevance inside them, the pointing "
         "game, their rank by relevance gain, model randomization and faithfulness. Writes "
-        "benchmark.tsv, benchmark_images.tsv, benchmark.json and benchmark.html into FOLDER.",
+        "benchmark.tsv, benchmark_images.tsv, benchmark_summary.json and benchmark.html into "
+        "FOLDER.",
     )
     parser.add_argument("folder", type=Path, help="where the cohort, outputs and scores go")
     parser.add_argument(

@@ -3,7 +3,7 @@
 Everything goes into one folder: ``bids/`` (the simulated cohort, unless one is given),
 ``out/`` (the participant level's derivatives), ``work/`` (its working files) and the results:
 ``benchmark.tsv`` (one row per method), ``benchmark_images.tsv`` (one row per image and method),
-``benchmark.json`` and ``benchmark.html``.
+``benchmark_summary.json`` and ``benchmark.html``.
 """
 
 from __future__ import annotations
@@ -226,7 +226,7 @@ def _cohort_summary(calls, truth: GroundTruth, planted: list[str]) -> dict[str, 
 
 
 def write_results(folder: Path, result: BenchmarkResult, about: dict[str, Any]) -> list[Path]:
-    """Write the tables, their sidecars, ``benchmark.json`` and the HTML page."""
+    """Write the tables, their sidecars, ``benchmark_summary.json`` and the HTML page."""
     from bids_lrp.benchmark.page import write_page
 
     files = [
@@ -236,7 +236,7 @@ def write_results(folder: Path, result: BenchmarkResult, about: dict[str, Any]) 
                   "per image and method (image_scores, and the map's sidecar figures)"}),
     ]  # fmt: skip
     summary = {**about, **result.summary, "methods": result.methods.to_dict("records")}
-    files.append(atomic_write_json(folder / "benchmark.json", _plain(summary)))
+    files.append(atomic_write_json(folder / "benchmark_summary.json", _plain(summary)))
     files.append(write_page(folder / "benchmark.html", result, about))
     return files
 

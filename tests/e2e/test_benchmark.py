@@ -41,7 +41,9 @@ def test_benchmark_scores_the_reference_run(reference_run, sim_bids, tmp_path, c
     )
     assert np.isfinite(row["aopc_morf"])  # the reference run measured faithfulness
     assert np.isnan(row["randomization"])  # but not randomization
-    summary = json.loads((folder / "benchmark.json").read_text())
+    columns = json.loads((folder / "benchmark.json").read_text())  # the table's sidecar
+    assert set(methods.columns) <= set(columns) and "Description" in columns
+    summary = json.loads((folder / "benchmark_summary.json").read_text())
     assert summary["planted_areas"] == [
         "Amygdala", "Ent_entorhinal_area", "Hippocampus", "PHG_parahippocampal_gyrus"
     ]  # fmt: skip
