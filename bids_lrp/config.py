@@ -95,6 +95,7 @@ class Settings:
     faithfulness_steps: int = DEFAULT_FAITHFULNESS_STEPS
     randomization_check: bool = False
     randomization_layers: str = "dense"
+    derivatives: Mapping[str, str] = field(default_factory=dict)
     stop_on_first_crash: bool = False
     notrack: bool = False
     verbosity: int = 0

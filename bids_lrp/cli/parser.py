@@ -67,6 +67,18 @@ _probability = number_type(float, lambda v: 0 <= v <= 1, "must lie between 0 and
 _non_negative_int = number_type(int, lambda v: v >= 0, "must not be negative")
 
 
+def _derivatives_pair(text: str) -> tuple[str, str]:
+    """A ``--derivatives`` item: ``NAME=PATH``, or ``PATH`` (named after its folder)."""
+    name, sep, path = text.partition("=")
+    if not sep:
+        name, path = Path(text).name, text
+    if not name.strip() or not path.strip():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not NAME=PATH (e.g. smriprep=/data/smriprep)"
+        )
+    return name.strip(), path.strip()
+
+
 def method_spec(text: str) -> str:
     """A ``--methods`` item: the canonical spec (``boehle2019:beta=0`` -> ``boehle2019``)."""
     try:
@@ -135,6 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="FILE",
         help='JSON of pybids queries for the T1w images, e.g. {"t1w": {"acquisition": "mprage"}}',
+    )
+    sel.add_argument(
+        "--derivatives",
+        nargs="+",
+        type=_derivatives_pair,
+        metavar="[NAME=]PATH",
+        help="derivatives of sMRIPrep or fMRIPrep (20.2 or later) whose T1w-to-template "
+        "transforms are used instead of registering again, where they exist for an image",
     )
     sel.add_argument(
         "--skip-bids-validation",

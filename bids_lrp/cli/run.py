@@ -31,6 +31,7 @@ from bids_lrp.config import (
 from bids_lrp.exitcodes import EX_FAILED, EX_INTERRUPTED, EX_USAGE, CommandError, stopped_by
 from bids_lrp.inputs import InputError, check_labels, load_filters
 from bids_lrp.methods import PRESETS, method_label
+from bids_lrp.normalize.reuse import read_derivatives
 from bids_lrp.process.logs import setup_logging
 from bids_lrp.process.signals import Terminated, terminate_on_sigterm
 
@@ -190,6 +191,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         faithfulness_steps=args.faithfulness_steps,
         randomization_check=args.randomization_check or args.randomization_layers == "cascade",
         randomization_layers=args.randomization_layers,
+        derivatives=_derivatives(args.derivatives),
         stop_on_first_crash=args.stop_on_first_crash,
         notrack=args.notrack,
         verbosity=args.verbosity,
@@ -207,6 +209,17 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         volume_areas=tuple(dict.fromkeys(args.volume_areas or DEFAULT_VOLUME_AREAS)),
         permutations=args.permutations,
     )
+
+
+def _derivatives(pairs) -> dict[str, str]:
+    """``--derivatives`` as name -> absolute folder; a name given twice is a usage error."""
+    out: dict[str, str] = {}
+    for name, path in pairs or ():
+        if name in out:
+            raise InputError(f"--derivatives: the name {name!r} is given twice", EX_USAGE)
+        out[name] = str(Path(path).expanduser().resolve())
+    read_derivatives(out)  # each must be a derivatives dataset: one line now, not mid-run
+    return out
 
 
 def _methods(args: argparse.Namespace, preset: dict) -> tuple[str, ...]:

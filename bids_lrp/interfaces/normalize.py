@@ -20,6 +20,7 @@ from nipype.interfaces.base import (
 
 from bids_lrp.fastgz import save_sparse_nifti
 from bids_lrp.normalize import (
+    apply_transforms,
     load_t1w,
     mask_and_scale,
     n4_bias_correct,
@@ -116,6 +117,30 @@ class RegisterToTemplate(SimpleInterface):
         self._results["warped"] = _save(reg.warped, runtime.cwd, "t1w_warped.nii.gz")
         self._results["forward_transforms"] = [str(p) for p in reg.forward_transforms]
         self._results["inverse_transforms"] = [str(p) for p in reg.inverse_transforms]
+        return runtime
+
+
+class _PrecomputedInSpec(_InSpec):
+    template = traits.Str(mandatory=True)
+    forward = traits.List(File(exists=True), mandatory=True, desc="T1w -> template (ANTs order)")
+    inverse = traits.List(File(exists=True), mandatory=True, desc="template -> T1w")
+
+
+class ApplyPrecomputed(SimpleInterface):
+    """Put the image on the template grid through transforms another pipeline computed
+    (`bids_lrp.normalize.reuse`), instead of registering: the outputs of `RegisterToTemplate`."""
+
+    input_spec = _PrecomputedInSpec
+    output_spec = _RegOutSpec
+
+    def _run_interface(self, runtime):
+        template, _, _ = template_images(self.inputs.template)
+        warped = apply_transforms(
+            nib.load(self.inputs.in_file), template, list(self.inputs.forward)
+        )
+        self._results["warped"] = _save(warped, runtime.cwd, "t1w_warped.nii.gz")
+        self._results["forward_transforms"] = list(self.inputs.forward)
+        self._results["inverse_transforms"] = list(self.inputs.inverse)
         return runtime
 
 

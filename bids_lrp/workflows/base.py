@@ -13,6 +13,7 @@ from nipype.pipeline import engine as pe
 from bids_lrp import __version__
 from bids_lrp.config import Settings
 from bids_lrp.inputs import T1wInput
+from bids_lrp.normalize.reuse import Precomputed, find_precomputed, read_derivatives
 from bids_lrp.workflows.derivatives import init_derivatives_wf
 from bids_lrp.workflows.model import init_model_node
 from bids_lrp.workflows.normalize import init_normalize_wf
@@ -136,15 +137,21 @@ def init_single_subject_wf(
     )
     workflow.connect(merge, "out", explain, "in_files")
     registration = settings.registration or model.registration
+    sources = read_derivatives(settings.derivatives)
     for index, t1w in enumerate(images):
-        t1w_wf = init_t1w_wf(settings=settings, t1w=t1w, registration=registration)
+        precomputed = find_precomputed(sources, t1w.entities, settings.template)
+        t1w_wf = init_t1w_wf(
+            settings=settings, t1w=t1w, registration=registration, precomputed=precomputed
+        )
+        done_by = registration if precomputed is None else precomputed.describe()
         post_wf = init_post_wf(
             settings=settings,
             t1w=t1w,
             index=index,
             model=model,
-            template_meta={**provenance["template"], "Registration": registration},
+            template_meta={**provenance["template"], "Registration": done_by},
             atlas_meta=provenance["atlases"],
+            transforms_from=None if precomputed is None else precomputed.describe(),
         )
         normalized = [f"outputnode.{field}" for field in NORMALIZED]
         workflow.connect(
@@ -167,7 +174,12 @@ def init_single_subject_wf(
 
 
 def init_t1w_wf(
-    *, settings: Settings, t1w: T1wInput, registration: str, name: str | None = None
+    *,
+    settings: Settings,
+    t1w: T1wInput,
+    registration: str,
+    precomputed: Precomputed | None = None,
+    name: str | None = None,
 ) -> pe.Workflow:
     """Normalize one T1w image (`init_normalize_wf`; inputs fixed at build time)."""
     workflow = pe.Workflow(name=name or image_wf_name(t1w))
@@ -180,6 +192,7 @@ def init_t1w_wf(
         registration=registration,
         omp_nthreads=settings.omp_nthreads,
         estimate_volumes=settings.estimate_volumes,
+        precomputed=precomputed,
     )
     workflow.connect(
         [
@@ -198,6 +211,7 @@ def init_post_wf(
     model: ModelInfo,
     template_meta: Mapping[str, Any],
     atlas_meta: Mapping[str, Any],
+    transforms_from: str | None = None,
     name: str | None = None,
 ) -> pe.Workflow:
     """One image after the participant's model node: region tables, native maps, outputs.
@@ -226,6 +240,7 @@ def init_post_wf(
         source=f"bids:raw:{relative}",
         native_space=settings.native_space,
         faithfulness=settings.atlases[0] if settings.faithfulness_steps > 0 else None,
+        transforms_from=transforms_from,
     )
     workflow.connect(
         [

@@ -29,6 +29,7 @@ def init_derivatives_wf(
     source: str,
     native_space: bool = True,
     faithfulness: str | None = None,
+    transforms_from: str | None = None,
     name: str = "derivatives_wf",
 ) -> pe.Workflow:
     """Write every derivative of one T1w image, atomically, once the image is done.
@@ -51,6 +52,9 @@ def init_derivatives_wf(
         Whether native-space relevance maps are written.
     faithfulness : str, optional
         The atlas of the faithfulness curves, whose TSV is then written (None: not measured).
+    transforms_from : str, optional
+        Where the transforms came from when another pipeline computed them
+        (`bids_lrp.normalize.reuse.Precomputed.describe`); None: registered here.
     name : str
         Workflow name.
 
@@ -114,6 +118,11 @@ def init_derivatives_wf(
         "TransformOrder": "ANTs order: with a displacement field (.nii.gz) and an affine (.mat), "
         "pass both to antsApplyTransforms as listed, field first; neither is inverted",
     }
+    if transforms_from is not None:
+        xfm_meta = {
+            "Software": transforms_from,
+            "TransformOrder": "one ITK composite transform (.h5), as antsApplyTransforms reads it",
+        }
     fwd = {"entities": {**entities, "from": "T1w", "to": template, "mode": "image"}}
     inv = {"entities": {**entities, "from": template, "to": "T1w", "mode": "image"}}
     ds_fwd = sink("ds_forward_xfm", "xfm", {}, xfm_meta)

@@ -6,6 +6,7 @@ from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
 from bids_lrp.interfaces.normalize import (
+    ApplyPrecomputed,
     MaskAndScale,
     N4BiasCorrect,
     RegisterToTemplate,
@@ -14,6 +15,7 @@ from bids_lrp.interfaces.normalize import (
     VolumeRatio,
 )
 from bids_lrp.normalize.registration import DEFAULT_SEED
+from bids_lrp.normalize.reuse import Precomputed
 
 
 def init_normalize_wf(
@@ -22,6 +24,7 @@ def init_normalize_wf(
     registration: str,
     omp_nthreads: int = 1,
     estimate_volumes: bool = False,
+    precomputed: Precomputed | None = None,
     name: str = "normalize_wf",
 ) -> pe.Workflow:
     """Check, bias-correct, register, mask and scale one T1w image.
@@ -42,6 +45,9 @@ def init_normalize_wf(
     estimate_volumes : bool
         With an affine ``registration``, also register with SyN for the volume estimate (a
         SyN registration gives it anyway; `bids_lrp.normalize.volumes`).
+    precomputed : Precomputed, optional
+        Transforms another pipeline computed for this image (`bids_lrp.normalize.reuse`):
+        used instead of registering (the volume estimate then registers with SyN itself).
     name : str
         Workflow name.
 
@@ -80,14 +86,25 @@ def init_normalize_wf(
     )
     validate = pe.Node(ValidateT1w(), name="validate")
     n4 = pe.Node(N4BiasCorrect(), name="n4", n_procs=omp_nthreads)
-    register = pe.Node(
-        RegisterToTemplate(
-            template=template, kind=registration, seed=DEFAULT_SEED, threads=omp_nthreads
-        ),
-        name="register",
-        n_procs=omp_nthreads,
-        mem_gb=2.0,
-    )
+    if precomputed is None:
+        register = pe.Node(
+            RegisterToTemplate(
+                template=template, kind=registration, seed=DEFAULT_SEED, threads=omp_nthreads
+            ),
+            name="register",
+            n_procs=omp_nthreads,
+            mem_gb=2.0,
+        )
+    else:
+        register = pe.Node(
+            ApplyPrecomputed(
+                template=template,
+                forward=list(precomputed.forward),
+                inverse=list(precomputed.inverse),
+            ),
+            name="apply_precomputed",
+            mem_gb=2.0,
+        )
     mask_scale = pe.Node(MaskAndScale(template=template), name="mask_scale")
     quality = pe.Node(RegistrationQuality(template=template), name="quality")
     workflow.connect(
@@ -111,7 +128,7 @@ def init_normalize_wf(
         ]
     )
     ratio = pe.Node(VolumeRatio(template=template), name="volume_ratio")
-    if registration == "syn":
+    if registration == "syn" and precomputed is None:
         workflow.connect(register, "forward_transforms", ratio, "forward_transforms")
     elif estimate_volumes:  # its own SyN registration: the affine one sees no local change
         register_syn = pe.Node(

@@ -139,3 +139,38 @@ def assert_same_outputs(out: Path, reference: Path, subjects=("001", "002")) -> 
     assert ours.pop("SourceDatasets")[0]["URL"].startswith("file://")
     theirs.pop("SourceDatasets")
     assert ours == theirs
+
+
+def make_smriprep(bids: Path, root: Path, template: str = "MNI152NLin2009cAsym") -> Path:
+    """sMRIPrep-style derivatives of a simulated dataset: the true transforms of each image as
+    ITK composite ``.h5`` files under sMRIPrep's names (the simulator's truth stands in for a
+    registration sMRIPrep would have done)."""
+    import ants
+
+    root.mkdir(parents=True)
+    (root / "dataset_description.json").write_text(
+        json.dumps(
+            {
+                "Name": "sMRIPrep - stand-in",
+                "BIDSVersion": "1.10.0",
+                "DatasetType": "derivative",
+                "GeneratedBy": [{"Name": "sMRIPrep", "Version": "0.16.1"}],
+            }
+        )
+    )
+    truth = bids / "derivatives" / "simulation"
+    for described in sorted(truth.glob("sub-*/**/anat/*_mode-image_xfm.json")):
+        steps = json.loads(described.read_text())["antsApplyTransforms"].split("-t ")[1:]
+        transforms = []
+        for step in (s.strip() for s in steps):
+            path = described.parent / step
+            if step.endswith(".txt"):
+                transforms.append(ants.read_transform(str(path)))
+            else:
+                field = ants.image_read(str(path))
+                transforms.append(ants.transform_from_displacement_field(field))
+        anat = root / described.parent.relative_to(truth)
+        anat.mkdir(parents=True, exist_ok=True)
+        name = described.name.removesuffix(".json") + ".h5"
+        ants.write_transform(ants.compose_ants_transforms(transforms), str(anat / name))
+    return root

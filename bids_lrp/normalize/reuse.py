@@ -1,0 +1,121 @@
+"""Transforms another pipeline already computed: sMRIPrep's and fMRIPrep's T1w-to-template
+transforms, found in their derivatives (``--derivatives NAME=PATH``) instead of registering.
+
+Supported layout: sMRIPrep and fMRIPrep 20.2 or later (BIDS-Derivatives names), in an
+``anat`` folder of the participant (and session, for one-session outputs)::
+
+    sub-<l>[_ses-<s>]_from-T1w_to-<template>_mode-image_xfm.h5   (T1w -> template)
+    sub-<l>[_ses-<s>]_from-<template>_to-T1w_mode-image_xfm.h5   (template -> T1w)
+
+Their "T1w" is the participant's anatomical reference. With one T1w image it lies in the raw
+image's world space, so the transforms apply to the raw image as they are. With several T1w
+images the reference is their average and each raw image has its own
+``..._from-orig_to-T1w_mode-image_xfm.txt``; such an image is registered again here (its
+transform chain would need the inverse of that affine, which is not implemented).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from bids_lrp.exitcodes import EX_NOINPUT, EX_USAGE
+from bids_lrp.inputs import InputError
+from bids_lrp.names import image_prefix
+
+__all__ = ["SUPPORTED", "Derivatives", "Precomputed", "find_precomputed", "read_derivatives"]
+
+LOGGER = logging.getLogger("bids_lrp")
+#: The layouts `find_precomputed` reads.
+SUPPORTED = "sMRIPrep and fMRIPrep 20.2 or later"
+
+
+@dataclass(frozen=True)
+class Derivatives:
+    """One ``--derivatives NAME=PATH``: its name, folder and the pipeline that made it."""
+
+    name: str
+    root: Path
+    generated_by: str
+
+
+@dataclass(frozen=True)
+class Precomputed:
+    """An image's transforms from another pipeline's derivatives (ANTs order, none inverted)."""
+
+    source: Derivatives
+    forward: tuple[str, ...]
+    inverse: tuple[str, ...]
+
+    def describe(self) -> str:
+        """E.g. ``precomputed by sMRIPrep 0.16.1 (--derivatives smriprep)``."""
+        return f"precomputed by {self.source.generated_by} (--derivatives {self.source.name})"
+
+
+def read_derivatives(pairs: Mapping[str, str | Path]) -> tuple[Derivatives, ...]:
+    """Check each ``NAME=PATH``: a folder with a derivatives ``dataset_description.json``.
+
+    Raises `InputError` (one line) for a missing folder (66) or one that is not a BIDS
+    derivatives dataset (64).
+    """
+    found = []
+    for name, path in pairs.items():
+        root = Path(path).resolve()
+        if not root.is_dir():
+            raise InputError(f"--derivatives {name}={path}: no such folder", EX_NOINPUT)
+        try:
+            description = json.loads((root / "dataset_description.json").read_text())
+        except (OSError, ValueError):
+            description = None
+        if not isinstance(description, dict) or description.get("DatasetType") != "derivative":
+            raise InputError(
+                f"--derivatives {name}={path}: not a BIDS derivatives dataset (its "
+                "dataset_description.json must say DatasetType: derivative)",
+                EX_USAGE,
+            )
+        generated = description.get("GeneratedBy") or [{}]
+        first = generated[0] if isinstance(generated, list) and generated else {}
+        by = " ".join(str(first.get(k)) for k in ("Name", "Version") if first.get(k))
+        found.append(Derivatives(name, root, by or name))
+    return tuple(found)
+
+
+def _candidates(entities: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(folder below the root, file prefix) pairs to look in, the most specific first."""
+    sub = f"sub-{entities['sub']}"
+    ses = f"ses-{entities['ses']}" if entities.get("ses") else None
+    subject = {"sub": entities["sub"]}
+    out = []
+    if ses:
+        session = {**subject, "ses": entities["ses"]}
+        out += [(f"{sub}/{ses}/anat", image_prefix(entities)),
+                (f"{sub}/{ses}/anat", image_prefix(session)),
+                (f"{sub}/anat", image_prefix(session))]  # fmt: skip
+    out += [(f"{sub}/anat", image_prefix(entities)), (f"{sub}/anat", image_prefix(subject))]
+    return list(dict.fromkeys(out))
+
+
+def find_precomputed(
+    derivatives: tuple[Derivatives, ...], entities: Mapping[str, str], template: str
+) -> Precomputed | None:
+    """The first derivatives' transforms for the image with these BIDS ``entities``; None if
+    none of them has both directions (or the image is one of several T1w: see the module)."""
+    prefix = image_prefix(entities)
+    for source in derivatives:
+        for folder, name in _candidates(entities):
+            anat = source.root / folder
+            forward = anat / f"{name}_from-T1w_to-{template}_mode-image_xfm.h5"
+            inverse = anat / f"{name}_from-{template}_to-T1w_mode-image_xfm.h5"
+            if not (forward.is_file() and inverse.is_file()):
+                continue
+            if any(anat.glob(f"{prefix}*_from-orig_to-T1w_mode-image_xfm.*")):
+                LOGGER.warning(
+                    "%s: %s's transforms start from an average of several T1w images; this "
+                    "image is registered here instead", prefix, source.generated_by,
+                )  # fmt: skip
+                return None
+            return Precomputed(source, (str(forward),), (str(inverse),))
+    return None
