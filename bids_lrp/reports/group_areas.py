@@ -319,10 +319,10 @@ def randomization_section(rep: GroupPage, files: dict[tuple[str, ...], Path]) ->
             + table(
                 dense,
                 [c for c in columns if c in dense[0]] if dense else list(columns),
-                caption="Spearman's rho, inside the template brain, between each map and the "
-                "map of the same network with its dense layers randomized (Adebayo et al. "
-                f"2018). A map with rho of {THRESHOLD} or more barely depends on what the "
-                "network learned; passed_share: the images where rho is below it.",
+                caption="Spearman's rho of absolute values, inside the template brain, between "
+                "each map and the map of the same network with its dense layers randomized "
+                f"(Adebayo et al. 2018). A map with rho of {THRESHOLD} or more barely depends "
+                "on what the network learned; passed_share: the images where rho is below it.",
             )
         )
         cascade = [r for r in rows if int(number(r.get("step")) or 0) > 0]

@@ -22,9 +22,9 @@ CAPTION = (
     "order, most relevant first (MoRF), in the reverse order (LeRF) and at random. AOPC is the "
     "mean drop of the probability of the explained class over the steps (Samek et al. 2017): "
     "a faithful map has a MoRF AOPC above the random one and above LeRF. Randomization (with "
-    "--randomization-check): Spearman's rho between the map and the map of the same network "
-    "with its dense layers randomized (Adebayo et al. 2018); a map that barely changes does "
-    "not show what the network learned."
+    "--randomization-check): Spearman's rho of absolute values between the map and the map of "
+    "the same network with its dense layers randomized (Adebayo et al. 2018); a map that "
+    "barely changes does not show what the network learned."
 )
 
 
