@@ -28,7 +28,7 @@ from bids_lrp.methods import parse_method_spec
 from bids_lrp.model.checkpoint import read_card
 from bids_lrp.randomization import spearman
 from bids_lrp.regions import merge_hemispheres, region_table
-from bids_lrp.safewrite import atomic_write_json, writable_folder
+from bids_lrp.safewrite import atomic_write_json, atomic_write_text, writable_folder
 from bids_lrp.stability.measure import (
     AGREEMENT_TOP,
     COLUMNS,
@@ -43,6 +43,10 @@ from bids_lrp.templates import get_atlas, template_images
 __all__ = ["SUMMARY_COLUMNS", "StabilityError", "StabilitySettings", "run_stability"]
 
 LOGGER = logging.getLogger("bids_lrp")
+#: What the BIDS validator must not judge: maps and tables BIDS has no suffix for.
+BIDSIGNORE = "".join(
+    f"{pattern}\n" for pattern in ("*_relevance.*", "*_stability.*", "stability.*")
+)
 #: The columns of ``stability.tsv``.
 SUMMARY_COLUMNS = {
     "image": "the image (its BIDS prefix)",
@@ -200,6 +204,7 @@ def run_stability(settings: StabilitySettings) -> list[Path]:
     written = [
         write_tsv(settings.output / "stability.tsv", pd.DataFrame(rows), SUMMARY_COLUMNS),
         atomic_write_json(settings.output / "dataset_description.json", _description(settings)),
+        atomic_write_text(settings.output / ".bidsignore", BIDSIGNORE),
     ]
     return written
 

@@ -62,6 +62,7 @@ def test_mean_agreement_and_areas_per_image(derivatives, models, tmp_path, capsy
     assert list(summary["image"]) == ["sub-01", "sub-02"]
     assert (summary["n_models"] == 3).all() and summary["map_spearman"].between(-1, 1).all()
     assert (out / "dataset_description.json").is_file()
+    assert "*_stability.*" in (out / ".bidsignore").read_text().splitlines()
     assert capsys.readouterr().out.startswith("summary:")
 
 
