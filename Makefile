@@ -19,6 +19,7 @@ $(BIN)/python:
 setup: $(BIN)/python
 	$(BIN)/pip install "$(TORCH_SPEC)"
 	$(BIN)/pip install -e ".[test,docs]"
+	$(BIN)/pip install --no-deps "zennit>=0.5"
 
 lint: setup
 	$(BIN)/ruff check .

@@ -5,6 +5,8 @@ rule, BatchNorm merged into the convolution before it)."""
 from __future__ import annotations
 
 import copy
+import sys
+import types
 
 import pytest
 import torch
@@ -116,6 +118,7 @@ class ZennitBlock(nn.Module):
 
     def __init__(self, block: BasicBlock) -> None:
         super().__init__()
+        _import_zennit_without_torchvision()
         from zennit.layer import Sum
 
         self.body = nn.Sequential(block.conv1, block.bn1, nn.ReLU(), block.conv2, block.bn2)
@@ -128,10 +131,38 @@ class ZennitBlock(nn.Module):
         return self.relu(self.sum(torch.stack([self.body(x), identity], dim=-1)))
 
 
+def _import_zennit_without_torchvision() -> None:
+    """Let ``import zennit`` work where torchvision is not installed.
+
+    zennit imports its torchvision canonizers at the top (``from torchvision.models.resnet
+    import Bottleneck, BasicBlock``), used only for torchvision's 2D ResNets, which this test
+    does not touch. torchvision would pull another (CUDA) build of torch, so the test suite
+    installs zennit without it and stands in two placeholder classes when it is missing.
+    """
+    try:
+        import torchvision.models.resnet  # noqa: F401
+    except ImportError:
+        resnet = types.ModuleType("torchvision.models.resnet")
+        resnet.Bottleneck = type("Bottleneck", (nn.Module,), {})
+        resnet.BasicBlock = type("BasicBlock", (nn.Module,), {})
+        models = types.ModuleType("torchvision.models")
+        models.resnet = resnet
+        package = types.ModuleType("torchvision")
+        package.models = models
+        sys.modules.update(
+            {
+                "torchvision": package,
+                "torchvision.models": models,
+                "torchvision.models.resnet": resnet,
+            }
+        )
+
+
 def test_epsilon_lrp_of_a_resnet_equals_zennits(resnet):
     """zennit's epsilon rule on convolutions and dense layers, Norm on sums and average pools,
     BatchNorm merged: the same as our ``epsilon`` (zennit's ZPlus is another rule than our
     ``zplus``, alpha 1 beta 0 without biases, so it is not compared)."""
+    _import_zennit_without_torchvision()
     from zennit import rules
     from zennit.attribution import Gradient
     from zennit.canonizers import SequentialMergeBatchNorm
