@@ -30,8 +30,10 @@ from bids_lrp.cli.parser import (
 )
 from bids_lrp.exitcodes import EX_USAGE, CommandError, stopped_by
 from bids_lrp.model.card import INPUT_RESAMPLINGS
+from bids_lrp.model.distributed import from_environment
 from bids_lrp.model.network import ARCHITECTURES
-from bids_lrp.model.train import SELECTIONS
+from bids_lrp.model.scan_cache import CACHE_TYPES
+from bids_lrp.model.train import PRECISIONS, SELECTIONS
 from bids_lrp.process.logs import setup_logging
 from bids_lrp.process.signals import terminate_on_sigterm
 from bids_lrp.templates import TEMPLATES
@@ -219,7 +221,39 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = parser.add_argument_group("Execution and model card")
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default=default("device"))
-    run.add_argument("--threads", type=positive_int, help="CPU threads (default: all, max 8)")
+    run.add_argument(
+        "--threads",
+        type=positive_int,
+        help="CPU threads per process (default: all, max 8, shared by torchrun's processes)",
+    )
+    run.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=default("precision"),
+        help="float32, or mixed precision: bf16 (CPU or GPU) or fp16 (GPU, with loss scaling); "
+        "validation runs in float32",
+    )
+    run.add_argument(
+        "--cache",
+        type=Path,
+        metavar="DIR",
+        help="write the network inputs once into DIR (a new or empty folder, or an earlier "
+        "cache, reused when the scans are unchanged) and read them from there a batch at a "
+        "time: memory no longer grows with the cohort (default: all scans in memory)",
+    )
+    run.add_argument(
+        "--cache-type",
+        choices=sorted(CACHE_TYPES),
+        default=default("cache_type"),
+        help="how the cache stores the inputs in [0, 1]: float32 exactly (the same weights as "
+        "from memory), float16 (half the disk, error < 2.5e-4) or uint8 (a quarter, error "
+        "< 2e-3)",
+    )
+    run.add_argument(
+        "--loader-workers",
+        type=_non_negative_int,
+        help="DataLoader processes reading the next batches from the cache (default 2)",
+    )
     run.add_argument("--name", help="model name (default: the weights file's stem)")
     run.add_argument("--training-data", help="free text for the card (default: generated)")
     run.add_argument("--intended-use", default=default("intended_use"))
@@ -255,8 +289,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _setup_logging(verbosity: int) -> None:
+    level = logging.DEBUG if verbosity > 0 else logging.INFO
+    processes = from_environment()
+    if processes is not None and not processes.main:  # torchrun's other processes: problems only
+        level = logging.WARNING
     setup_logging(
         "bids_lrp-train",
-        logging.DEBUG if verbosity > 0 else logging.INFO,
+        level,
         write=lambda line: tqdm.write(line, file=sys.stderr),  # keeps the progress bar below
     )
+
+
+if __name__ == "__main__":  # torchrun -m bids_lrp.cli.train ...
+    sys.exit(main())

@@ -17,6 +17,8 @@ augments by a flip and an x-shift only, `augment`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from scipy import ndimage
 
@@ -41,6 +43,17 @@ def _shift(image: np.ndarray, offset: int, axis: int) -> np.ndarray:
     return out
 
 
+def _drawn_for(batch: np.ndarray, positions: Sequence[int] | None, size: int | None):
+    """(index into ``batch`` or -1, image or None) for every image of the whole batch."""
+    if positions is None:
+        yield from enumerate(batch)
+        return
+    where = {int(p): i for i, p in enumerate(positions)}
+    for p in range(len(batch) if size is None else size):
+        i = where.get(p, -1)
+        yield i, (batch[i] if i >= 0 else None)
+
+
 def augment(
     batch: np.ndarray,
     rng: np.random.Generator,
@@ -48,6 +61,8 @@ def augment(
     flip_p: float = 0.5,
     shift: tuple[int, int] = (-2, 3),
     axis: int = 0,
+    positions: Sequence[int] | None = None,
+    size: int | None = None,
 ) -> np.ndarray:
     """Sagittal flip with probability ``flip_p``, then an integer shift along ``axis``.
 
@@ -61,6 +76,9 @@ def augment(
         Images, shape ``(N, X, Y, Z)``.
     rng : numpy.random.Generator
         Source of the draws.
+    positions, size : optional
+        The images are those at ``positions`` of a batch of ``size`` (one process's share):
+        draws are made for all ``size`` images, in order, and applied to these.
 
     Returns
     -------
@@ -68,10 +86,11 @@ def augment(
         A new array like ``batch``.
     """
     out = np.empty_like(batch)
-    for i, image in enumerate(batch):
+    for i, image in _drawn_for(batch, positions, size):
         flip = rng.random() < flip_p
         offset = int(rng.integers(shift[0], shift[1] + 1))
-        out[i] = _shift(np.flip(image, axis) if flip else image, offset, axis)
+        if image is not None:
+            out[i] = _shift(np.flip(image, axis) if flip else image, offset, axis)
     return out
 
 
@@ -80,7 +99,13 @@ FIELD_SHARE = 0.2
 
 
 def pose_jitter(
-    batch: np.ndarray, rng: np.random.Generator, *, voxels: float, axis: int = 0
+    batch: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    voxels: float,
+    axis: int = 0,
+    positions: Sequence[int] | None = None,
+    size: int | None = None,
 ) -> np.ndarray:
     """Shift every image by a uniform sub-voxel amount along the two axes other than ``axis``.
 
@@ -98,6 +123,8 @@ def pose_jitter(
         Largest shift in voxels of the network grid (> 0).
     axis : int
         The left-right array axis, not shifted here.
+    positions, size : optional
+        As for `augment`.
 
     Returns
     -------
@@ -108,16 +135,22 @@ def pose_jitter(
         raise ValueError(f"voxels must be > 0, got {voxels}")
     others = [a for a in range(3) if a != axis]
     out = np.empty_like(batch)
-    for i, image in enumerate(batch):
+    for i, image in _drawn_for(batch, positions, size):
         offset = [0.0, 0.0, 0.0]
         for a, step in zip(others, rng.uniform(-voxels, voxels, 2), strict=True):
             offset[a] = float(step)
-        out[i] = ndimage.shift(image, offset, order=1, mode="nearest")
+        if image is not None:
+            out[i] = ndimage.shift(image, offset, order=1, mode="nearest")
     return out
 
 
 def intensity_jitter(
-    batch: np.ndarray, rng: np.random.Generator, *, strength: float
+    batch: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    strength: float,
+    positions: Sequence[int] | None = None,
+    size: int | None = None,
 ) -> np.ndarray:
     """Re-window the min-max scaling and multiply by a smooth field, inside the brain only.
 
@@ -137,6 +170,8 @@ def intensity_jitter(
         Source of the draws (five per image).
     strength : float
         In (0, 1).
+    positions, size : optional
+        As for `augment`.
 
     Returns
     -------
@@ -148,10 +183,12 @@ def intensity_jitter(
     shape = batch.shape[1:]
     position = np.meshgrid(*(np.linspace(-1.0, 1.0, n) for n in shape), indexing="ij")
     out = np.empty_like(batch)
-    for i, image in enumerate(batch):
+    for i, image in _drawn_for(batch, positions, size):
         low = rng.uniform(-strength, 0.0)
         high = rng.uniform(1.0 - strength / 2, 1.0 + strength)
         slopes = rng.uniform(-FIELD_SHARE * strength, FIELD_SHARE * strength, 3)
+        if image is None:
+            continue
         field = np.exp(sum(c * u for c, u in zip(slopes, position, strict=True)))
         windowed = (image - low) / (high - low) * field
         out[i] = np.where(image > 0, windowed, 0.0).astype(batch.dtype)

@@ -25,7 +25,7 @@ from bids_lrp.model.checkpoint import sha256_file
 from bids_lrp.model.data import Scan, TrainingDataError, voxel_text
 from bids_lrp.normalize.grids import resample_to_grid
 
-__all__ = ["load_network_input", "load_scans", "network_grid", "network_input"]
+__all__ = ["load_network_input", "load_one", "load_scans", "network_grid", "network_input"]
 
 logger = logging.getLogger("bids_lrp.model.data")
 
@@ -118,7 +118,8 @@ def _read_scan(path: Path) -> tuple[nib.Nifti1Image, str]:
     return nib.Nifti1Image(raw, affine), digest
 
 
-def _load_one(scan: Scan, grid: Grid, resampling: str) -> tuple[np.ndarray, str]:
+def load_one(scan: Scan, grid: Grid, resampling: str) -> tuple[np.ndarray, str]:
+    """One scan on ``grid`` (float32, checked to be a network input) and its file's SHA-256."""
     img, digest = _read_scan(scan.path)
     data = np.asarray(network_input(img, grid, resampling).dataobj, dtype=np.float32)
     if not np.isfinite(data).all():
@@ -167,7 +168,7 @@ def load_scans(
     digests: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         for index, (data, digest) in enumerate(
-            pool.map(lambda s: _load_one(s, grid, resampling), scans)
+            pool.map(lambda s: load_one(s, grid, resampling), scans)
         ):
             images[index] = data
             digests[scans[index].prefix] = digest

@@ -28,7 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bids_lrp.model import distributed
 from bids_lrp.model.augment import augment, intensity_jitter, pose_jitter
+from bids_lrp.model.distributed import Processes
+from bids_lrp.model.loader import Rows, read_batches
 from bids_lrp.model.metrics import binary_metrics, evaluate, predict
 from bids_lrp.model.recipe import (
     DECAY_WARMUP_START,
@@ -41,6 +44,7 @@ from bids_lrp.model.split import Split, SplitError, kfold_splits, split_subjects
 
 __all__ = [
     "DECAY_WARMUP_START",
+    "PRECISIONS",
     "SELECTIONS",
     "Recipe",
     "Split",
@@ -58,6 +62,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+#: Arithmetic of the training passes: float32, or mixed precision with bfloat16 (CPU or CUDA) or
+#: float16 (CUDA, with loss scaling) through ``torch.autocast``.
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 #: Relative spread of validation outputs below which the network counts as ignoring its input.
 CONSTANT_OUTPUT_TOLERANCE = 1e-6
@@ -78,10 +86,13 @@ class TrainResult:
     seconds: float
 
 
-def _batches(order: np.ndarray, size: int) -> list[np.ndarray]:
-    """Consecutive batches; a trailing batch of one joins the previous one (BatchNorm needs 2)."""
+def _batches(order: np.ndarray, size: int, minimum: int = 2) -> list[np.ndarray]:
+    """Consecutive batches; a trailing batch under ``minimum`` joins the previous one.
+
+    BatchNorm needs two images; several processes need one each (``minimum`` = their number).
+    """
     batches = [order[i : i + size] for i in range(0, len(order), size)]
-    if len(batches) > 1 and len(batches[-1]) == 1:
+    if len(batches) > 1 and len(batches[-1]) < minimum:
         batches[-2] = np.concatenate([batches[-2], batches.pop()])
     return batches
 
@@ -153,6 +164,9 @@ def train_model(
     flip_axis: int = 0,
     on_batch: Callable[[], None] | None = None,
     on_epoch: Callable[[dict], None] | None = None,
+    workers: int = 0,
+    processes: Processes | None = None,
+    precision: str = "fp32",
 ) -> TrainResult:
     """Train a freshly built model with the recipe; return it with its best checkpoint loaded.
 
@@ -161,8 +175,9 @@ def train_model(
     build : callable
         Returns a new model; called once after seeding torch with ``recipe.seed`` (inside
         ``torch.random.fork_rng``, so the caller's random state is left alone).
-    images : numpy.ndarray
-        float32 ``(N, X, Y, Z)`` on the network grid.
+    images : numpy.ndarray or bids_lrp.model.scan_cache.ScanCache
+        float32 ``(N, X, Y, Z)`` on the network grid, in memory or read from a cache on disk
+        a batch at a time (`bids_lrp.model.loader`).
     labels : numpy.ndarray
         Class index per image.
     train_index, val_index : numpy.ndarray
@@ -175,6 +190,13 @@ def train_model(
         Left-right array axis for the sagittal flip.
     on_batch, on_epoch : callable, optional
         Called after each batch, and after each epoch with its history record.
+    workers : int
+        DataLoader worker processes reading the next batches (0: the main process reads).
+    processes : Processes, optional
+        This process's place among several training one model together
+        (`bids_lrp.model.distributed`); the caller has joined their process group.
+    precision : str
+        One of `PRECISIONS`; validation always runs in float32.
 
     Returns
     -------
@@ -184,15 +206,27 @@ def train_model(
         raise ValueError(f"unknown selection {recipe.select!r}; choose from {SELECTIONS}")
     if len(train_index) < 2 or len(val_index) < 1:
         raise ValueError("training needs at least 2 training images and 1 validation image")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose from {PRECISIONS}")
+    if processes is not None and processes.world > min(recipe.batch_size, len(train_index)):
+        raise ValueError(
+            f"{processes.world} processes need a batch of at least {processes.world} scans "
+            f"(batch size {recipe.batch_size}, {len(train_index)} training scans)"
+        )
     labels = np.asarray(labels, dtype=np.int64)
     devices = [torch.device(device).index or 0] if str(device).startswith("cuda") else []
     start = time.perf_counter()
     with torch.random.fork_rng(devices=devices), _deterministic(device), _flush_denormals():
         torch.manual_seed(recipe.seed)
         model = build().to(device)
+        network = model
+        if processes is not None:
+            network = _parallel(model, device, processes)
+            torch.manual_seed(recipe.seed + processes.rank)  # each process's dropout masks
         optimizer = torch.optim.Adam(
             model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay
         )
+        step = _Step(network, optimizer, recipe, device, precision, processes)
         rng = np.random.default_rng(recipe.seed)
         history: list[dict] = []
         best_state, best_score, best_epoch = None, None, 0
@@ -205,18 +239,9 @@ def train_model(
             for group in optimizer.param_groups:
                 group["lr"], group["weight_decay"] = lr, weight_decay
             train_loss, train_correct = _train_epoch(
-                model,
-                optimizer,
-                images,
-                labels,
-                train_index,
-                recipe,
-                rng,
-                device,
-                flip_axis,
-                on_batch,
+                step, images, labels, train_index, rng, flip_axis, on_batch, workers
             )
-            val_logits = predict(model, images[val_index], device=device)
+            val_logits = _validate(model, images, val_index, device, processes)
             val = binary_metrics(labels[val_index], val_logits)
             if not warned_silent and _constant_output(val_logits):
                 warned_silent = True
@@ -267,6 +292,8 @@ def train_model(
                 )
                 break
         model.load_state_dict(best_state)
+        if processes is not None:
+            distributed.plain_batch_norm(model)
     _warn_if_at_chance(history, best_epoch)
     return TrainResult(
         model.eval(),
@@ -298,39 +325,97 @@ def _warn_if_at_chance(history: list[dict], best_epoch: int) -> None:
         )
 
 
+def _parallel(model: nn.Module, device: str, processes: Processes) -> nn.Module:
+    """The model wrapped for DistributedDataParallel, its BatchNorm over the whole batch."""
+    distributed.global_batch_norm(model, device)
+    ids = [torch.device(device).index or 0] if str(device).startswith("cuda") else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+
+def _validate(
+    model: nn.Module, images, index: np.ndarray, device: str, processes: Processes | None
+) -> np.ndarray:
+    """Validation logits (float32, eval mode), split between the processes when several."""
+    if processes is None:
+        return predict(model, Rows(images, index), device=device)
+    part = predict(model, Rows(images, distributed.share(index, processes)), device=device)
+    return distributed.gather_rows(part, processes, len(index))
+
+
+class _Step:
+    """One optimisation step on a batch (or this process's share of it)."""
+
+    def __init__(self, network, optimizer, recipe, device, precision, processes) -> None:
+        self.network, self.optimizer, self.recipe = network, optimizer, recipe
+        self.device, self.processes = device, processes
+        kind = "cuda" if str(device).startswith("cuda") else "cpu"
+        dtype = torch.float16 if precision == "fp16" else torch.bfloat16
+        self.autocast = torch.autocast(kind, dtype=dtype, enabled=precision != "fp32")
+        self.scaler = torch.amp.GradScaler(kind) if precision == "fp16" else None
+
+    def __call__(self, x: np.ndarray, y: np.ndarray, batch_size: int) -> tuple[float, int]:
+        """Train on ``x``, ``y``; return the summed loss and the number right of these images."""
+        inputs = torch.from_numpy(np.ascontiguousarray(x[:, None])).to(self.device)
+        targets = torch.from_numpy(y).to(self.device)
+        self.optimizer.zero_grad(set_to_none=True)
+        smoothing = self.recipe.label_smoothing
+        with self.autocast:
+            logits = self.network(inputs)
+            if self.processes is None:
+                loss = F.cross_entropy(logits, targets, label_smoothing=smoothing)
+            else:  # DDP averages over processes: this makes it the batch's mean loss
+                summed = F.cross_entropy(
+                    logits.float(), targets, label_smoothing=smoothing, reduction="sum"
+                )
+                loss = summed * (self.processes.world / batch_size)
+        if self.scaler is None:
+            loss.backward()
+            self.optimizer.step()
+        else:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        share = len(y) if self.processes is None else batch_size / self.processes.world
+        right = int((logits.detach().argmax(dim=1) == targets).sum())
+        return float(loss.detach()) * share, right
+
+
 def _train_epoch(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    images: np.ndarray,
+    step: _Step,
+    images,
     labels: np.ndarray,
     train_index: np.ndarray,
-    recipe: Recipe,
     rng: np.random.Generator,
-    device: str,
     flip_axis: int,
     on_batch: Callable[[], None] | None,
+    workers: int,
 ) -> tuple[float, float]:
     """One pass over the shuffled training set; mean loss and accuracy (augmented, train mode)."""
-    model.train()
+    step.network.train()
+    recipe, processes = step.recipe, step.processes
+    minimum = 2 if processes is None else max(2, processes.world)
+    batches = _batches(rng.permutation(np.asarray(train_index)), recipe.batch_size, minimum)
+    shares = batches if processes is None else [distributed.share(b, processes) for b in batches]
     total_loss, correct = 0.0, 0
-    for batch in _batches(rng.permutation(np.asarray(train_index)), recipe.batch_size):
-        x = images[batch]
+    for batch, rows, x in zip(batches, shares, read_batches(images, shares, workers), strict=True):
+        where = {}
+        if processes is not None:
+            where = {
+                "positions": range(processes.rank, len(batch), processes.world),
+                "size": len(batch),
+            }
         if recipe.augment:
-            x = augment(x, rng, flip_p=recipe.flip_p, shift=recipe.shift, axis=flip_axis)
+            x = augment(x, rng, flip_p=recipe.flip_p, shift=recipe.shift, axis=flip_axis, **where)
             if recipe.pose_jitter > 0:  # drawn only when asked: the paper's stream stays
-                x = pose_jitter(x, rng, voxels=recipe.pose_jitter, axis=flip_axis)
+                x = pose_jitter(x, rng, voxels=recipe.pose_jitter, axis=flip_axis, **where)
             if recipe.intensity_jitter > 0:
-                x = intensity_jitter(x, rng, strength=recipe.intensity_jitter)
-        inputs = torch.from_numpy(np.ascontiguousarray(x[:, None])).to(device)
-        targets = torch.from_numpy(labels[batch]).to(device)
-        optimizer.zero_grad(set_to_none=True)
-        logits = model(inputs)
-        loss = F.cross_entropy(logits, targets, label_smoothing=recipe.label_smoothing)
-        loss.backward()
-        optimizer.step()
-        total_loss += float(loss.detach()) * len(batch)
-        correct += int((logits.detach().argmax(dim=1) == targets).sum())
+                x = intensity_jitter(x, rng, strength=recipe.intensity_jitter, **where)
+        loss, right = step(x, labels[rows], len(batch))
+        total_loss += loss
+        correct += right
         if on_batch is not None:
             on_batch()
+    if processes is not None:
+        total_loss, correct = distributed.sum_over_processes(total_loss, correct)
     n = len(train_index)
     return total_loss / n, correct / n

@@ -7,6 +7,7 @@ from typing import Any
 
 from bids_lrp.model.card import ModelCard
 from bids_lrp.model.data import CLASS_NAMES
+from bids_lrp.model.scan_cache import max_error
 from bids_lrp.model.split import Split
 from bids_lrp.model.train import TrainResult
 from bids_lrp.training.files import side_files, software_versions
@@ -79,6 +80,11 @@ def training_card(
         "seconds_per_epoch": round(result.seconds / max(1, result.epochs_run), 3),
         "device": plan.device,
         "threads": plan.threads,
+        "processes": 1 if plan.processes is None else plan.processes.world,
+        "precision": settings.precision,
+        "input_cache": None
+        if settings.cache is None
+        else {"type": settings.cache_type, "max_error": max_error(settings.cache_type)},
         "n_parameters": n_parameters,
         "excluded_label_values": plan.excluded,
         "init_from": None if plan.init is None else plan.init["record"],

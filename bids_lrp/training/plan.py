@@ -21,8 +21,10 @@ from bids_lrp.exitcodes import EX_CANTCREAT
 from bids_lrp.grid import Grid
 from bids_lrp.model import data
 from bids_lrp.model.checkpoint import card_path, load_checkpoint, sha256_file
+from bids_lrp.model.distributed import Processes, device_of, from_environment
 from bids_lrp.model.network import build_model
 from bids_lrp.model.network_input import network_grid
+from bids_lrp.model.scan_cache import is_cache_folder
 from bids_lrp.model.split import Split, kfold_splits, split_subjects
 from bids_lrp.model.train import Recipe
 from bids_lrp.templates import get_template
@@ -59,6 +61,7 @@ class TrainingPlan:
     excluded: dict[str, Any]
     generator: str
     init: dict[str, Any] | None = None
+    processes: Processes | None = None
 
 
 def _read_json(path: Path) -> dict:
@@ -248,7 +251,16 @@ def plan_training(settings: TrainingSettings) -> TrainingPlan:
     _check_network(settings, grid)
     init = _init_from(settings, grid, splits) if settings.init_from is not None else None
     registration = _registration(scans, settings.registration)
+    processes = from_environment()
     device = _device(settings.device)
+    if processes is not None:
+        device = device_of(processes, device)
+        _check_processes(settings, processes, len(splits[0].train))
+    if settings.cache is not None and not is_cache_folder(settings.cache.expanduser()):
+        raise UsageError(
+            f"--cache {settings.cache} holds other files: give a new or empty folder, or an "
+            "earlier cache"
+        )
     generated = _read_json(scans_dir / "dataset_description.json").get("GeneratedBy") or [{}]
     first = generated[0] if isinstance(generated, list) and generated else {}
     return TrainingPlan(
@@ -260,7 +272,7 @@ def plan_training(settings: TrainingSettings) -> TrainingPlan:
         outputs=outputs,
         recipe=settings.recipe(),
         device=device,
-        threads=settings.threads or min(8, len(os.sched_getaffinity(0))),
+        threads=settings.threads or _threads(),
         registration=registration,
         flip_axis=int(np.argmax(np.abs(grid.affine[0, :3]))),
         name=settings.name or settings.out.stem,
@@ -269,4 +281,21 @@ def plan_training(settings: TrainingSettings) -> TrainingPlan:
         excluded=excluded,
         generator=str(first.get("Name", "")) if isinstance(first, dict) else "",
         init=init,
+        processes=processes,
     )
+
+
+def _threads() -> int:
+    """All CPUs this process may use (at most 8), shared by torchrun's processes on a node."""
+    per_node = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
+    return max(1, min(8, len(os.sched_getaffinity(0)) // per_node))
+
+
+def _check_processes(settings: TrainingSettings, processes: Processes, n_train: int) -> None:
+    if processes.world > settings.batch_size:
+        raise UsageError(
+            f"{processes.world} processes share each batch of --batch-size "
+            f"{settings.batch_size}: give a batch of at least {processes.world} scans"
+        )
+    if processes.world > n_train:
+        raise UsageError(f"{processes.world} processes but only {n_train} training scans")

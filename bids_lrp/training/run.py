@@ -6,6 +6,7 @@ failure leaves none of them (and older ones untouched).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -15,10 +16,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from bids_lrp.model import distributed
 from bids_lrp.model.checkpoint import card_path, save_checkpoint
 from bids_lrp.model.data import fingerprint
+from bids_lrp.model.loader import Rows
 from bids_lrp.model.network import build_model
 from bids_lrp.model.network_input import load_scans
+from bids_lrp.model.scan_cache import open_or_write_cache, wait_for_cache
 from bids_lrp.model.split import Split
 from bids_lrp.model.train import TrainResult, evaluate, train_model
 from bids_lrp.safewrite import StagedOutputs, writing_into
@@ -42,11 +46,23 @@ def run_training(settings: TrainingSettings, plan: TrainingPlan, *, command: str
     bids_lrp.model.data.TrainingDataError
         For a scan that cannot be read or is not a network input.
     """
+    processes = plan.processes
+    if processes is not None and not processes.main:  # trains along; rank 0 writes
+        images, _ = _inputs(settings, plan)
+        with distributed.process_group(processes, plan.device):
+            _train_all(settings, plan, images, {}, None, command)
+        return
     folder = plan.outputs[0].parent
     with writing_into(folder, every_error=True):
         staged = StagedOutputs(folder)  # fails before hours of training, not after
     with staged:
-        _train_all(settings, plan, staged, command)
+        images, digests = _inputs(settings, plan)
+        group = contextlib.nullcontext()
+        if processes is not None:
+            logger.info("training on %d processes (%s)", processes.world, plan.device)
+            group = distributed.process_group(processes, plan.device)
+        with group:
+            _train_all(settings, plan, images, digests, staged, command)
         with writing_into(folder, every_error=True):
             staged.publish()
     for weights in plan.outputs:
@@ -55,18 +71,44 @@ def run_training(settings: TrainingSettings, plan: TrainingPlan, *, command: str
         logger.info("cross-validation summary: %s", cv_summary_path(settings.out))
 
 
+def _inputs(settings: TrainingSettings, plan: TrainingPlan) -> tuple[Any, dict[str, str]]:
+    """The network inputs (in memory, or a cache on disk) and the SHA-256 of every scan file.
+
+    With several processes, rank 0 writes the cache and the others wait for it to be complete;
+    without a cache every process loads the scans itself.
+    """
+    torch.set_num_threads(plan.threads)
+    main = plan.processes is None or plan.processes.main
+    options = {"resampling": settings.input_resampling}
+    with tqdm(
+        total=len(plan.scans), desc="loading", unit="scan", disable=None if main else True
+    ) as bar:
+        if settings.cache is None:
+            return load_scans(
+                plan.scans, plan.grid, threads=plan.threads,
+                progress=lambda n: bar.update(1), **options,
+            )  # fmt: skip
+        folder = settings.cache.expanduser()
+        options["dtype"] = settings.cache_type
+        if not main:
+            cache = wait_for_cache(plan.scans, plan.grid, folder, **options)
+        else:
+            cache = open_or_write_cache(
+                plan.scans, plan.grid, folder, threads=plan.threads,
+                progress=lambda n: bar.update(1), **options,
+            )  # fmt: skip
+    return cache, cache.digests
+
+
 def _train_all(
-    settings: TrainingSettings, plan: TrainingPlan, staged: StagedOutputs, command: str
+    settings: TrainingSettings,
+    plan: TrainingPlan,
+    images,
+    digests: dict[str, str],
+    staged: StagedOutputs | None,
+    command: str,
 ) -> None:
     torch.set_num_threads(plan.threads)
-    with tqdm(total=len(plan.scans), desc="loading", unit="scan", disable=None) as bar:
-        images, digests = load_scans(
-            plan.scans,
-            plan.grid,
-            threads=plan.threads,
-            progress=lambda n: bar.update(1),
-            resampling=settings.input_resampling,
-        )
     fp = fingerprint(plan.scans, column=settings.label_column, digests=digests)
 
     def build() -> torch.nn.Module:
@@ -80,11 +122,13 @@ def _train_all(
         fold = None if settings.folds is None else k
         result, metrics = _train_split(settings, plan, images, build, split, fold)
         tests.append(metrics["test"])
+        if staged is None:
+            continue
         weights = plan.outputs[k - 1]
         card = training_card(settings, plan, weights, fold, fp, result, metrics, command)
         with writing_into(staged.folder, every_error=True):
             _write_model(staged, result, card, weights)
-    if settings.folds is not None:
+    if settings.folds is not None and staged is not None:
         with writing_into(staged.folder, every_error=True):
             write_cv_summary(tests, staged.path(cv_summary_path(settings.out)))
 
@@ -107,7 +151,7 @@ def _index(plan: TrainingPlan, subjects) -> np.ndarray:
 def _train_split(
     settings: TrainingSettings,
     plan: TrainingPlan,
-    images: np.ndarray,
+    images,
     build: Callable[[], torch.nn.Module],
     split: Split,
     fold: int | None,
@@ -121,8 +165,12 @@ def _train_split(
         f"{settings.grid_mm:g} mm", "x".join(map(str, plan.grid.shape)),
     )  # fmt: skip
     n_batches = max(1, len(sets["train"]) // plan.recipe.batch_size)
+    main = plan.processes is None or plan.processes.main
     with tqdm(
-        total=plan.recipe.epochs * n_batches, desc="training", unit="batch", disable=None
+        total=plan.recipe.epochs * n_batches,
+        desc="training",
+        unit="batch",
+        disable=None if main else True,
     ) as bar:
         result = train_model(
             build, images, plan.labels, sets["train"], sets["validation"], plan.recipe,
@@ -130,9 +178,10 @@ def _train_split(
             on_epoch=lambda r: bar.set_postfix(
                 loss=f"{r['train_loss']:.3f}", val=f"{r['val_loss']:.3f}"
             ),
+            workers=settings.workers, processes=plan.processes, precision=settings.precision,
         )  # fmt: skip
     metrics = {
-        name: evaluate(result.model, images[index], plan.labels[index], device=plan.device)
+        name: evaluate(result.model, Rows(images, index), plan.labels[index], device=plan.device)
         for name, index in sets.items()
     }
     for name, values in metrics.items():

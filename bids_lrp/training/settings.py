@@ -80,6 +80,10 @@ class TrainingSettings:
     # execution and model card
     device: str = "auto"
     threads: int | None = None
+    precision: str = "fp32"
+    cache: Path | None = None
+    cache_type: str = "float32"
+    loader_workers: int | None = None  # None: 2 reading from a cache, else 0
     name: str | None = None
     training_data: str | None = None
     intended_use: str = INTENDED_USE
@@ -114,6 +118,10 @@ class TrainingSettings:
             yield f"--out must end in .safetensors, got {self.out.name}"
         if self.name is not None and not any(c.isalnum() for c in self.name):
             yield f"--name {self.name!r} needs letters or digits"
+        if self.precision == "fp16" and self.device == "cpu":
+            yield "--precision fp16 needs a GPU (--device cuda); bf16 runs on the CPU"
+        if self.loader_workers and self.cache is None:
+            yield "--loader-workers reads from a --cache; scans in memory need no workers"
         if len(self.channels) != len(self.pools):
             yield (
                 f"--channels ({len(self.channels)} values) and --pools ({len(self.pools)}) "
@@ -134,6 +142,13 @@ class TrainingSettings:
             "hidden": self.hidden,
             "dropout": self.dropout,
         }
+
+    @property
+    def workers(self) -> int:
+        """DataLoader workers reading batches: as asked, else 2 from a cache, 0 from memory."""
+        if self.loader_workers is not None:
+            return self.loader_workers
+        return 2 if self.cache is not None else 0
 
     def recipe(self) -> Recipe:
         """The training recipe (`bids_lrp.model.train.Recipe`) these settings ask for."""
