@@ -252,7 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--loader-workers",
         type=_non_negative_int,
-        help="DataLoader processes reading the next batches from the cache (default 2)",
+        help="DataLoader processes reading the next batches from the cache (default: 2 on a "
+        "GPU, none on the CPU, where the main process reads faster than workers hand over)",
     )
     run.add_argument("--name", help="model name (default: the weights file's stem)")
     run.add_argument("--training-data", help="free text for the card (default: generated)")

@@ -82,6 +82,7 @@ def training_card(
         "threads": plan.threads,
         "processes": 1 if plan.processes is None else plan.processes.world,
         "precision": settings.precision,
+        "loader_workers": plan.workers,
         "input_cache": None
         if settings.cache is None
         else {"type": settings.cache_type, "max_error": max_error(settings.cache_type)},

@@ -178,7 +178,7 @@ def _train_split(
             on_epoch=lambda r: bar.set_postfix(
                 loss=f"{r['train_loss']:.3f}", val=f"{r['val_loss']:.3f}"
             ),
-            workers=settings.workers, processes=plan.processes, precision=settings.precision,
+            workers=plan.workers, processes=plan.processes, precision=settings.precision,
         )  # fmt: skip
     metrics = {
         name: evaluate(result.model, Rows(images, index), plan.labels[index], device=plan.device)

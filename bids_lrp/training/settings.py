@@ -83,7 +83,7 @@ class TrainingSettings:
     precision: str = "fp32"
     cache: Path | None = None
     cache_type: str = "float32"
-    loader_workers: int | None = None  # None: 2 reading from a cache, else 0
+    loader_workers: int | None = None  # None: 2 reading a cache for a GPU, else 0
     name: str | None = None
     training_data: str | None = None
     intended_use: str = INTENDED_USE
@@ -142,13 +142,6 @@ class TrainingSettings:
             "hidden": self.hidden,
             "dropout": self.dropout,
         }
-
-    @property
-    def workers(self) -> int:
-        """DataLoader workers reading batches: as asked, else 2 from a cache, 0 from memory."""
-        if self.loader_workers is not None:
-            return self.loader_workers
-        return 2 if self.cache is not None else 0
 
     def recipe(self) -> Recipe:
         """The training recipe (`bids_lrp.model.train.Recipe`) these settings ask for."""
