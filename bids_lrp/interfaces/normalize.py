@@ -15,12 +15,14 @@ from nipype.interfaces.base import (
     InputMultiObject,
     SimpleInterface,
     TraitedSpec,
+    isdefined,
     traits,
 )
 
 from bids_lrp.fastgz import save_sparse_nifti
 from bids_lrp.normalize import (
     apply_transforms,
+    invert_affine,
     load_t1w,
     mask_and_scale,
     n4_bias_correct,
@@ -124,23 +126,31 @@ class _PrecomputedInSpec(_InSpec):
     template = traits.Str(mandatory=True)
     forward = traits.List(File(exists=True), mandatory=True, desc="T1w -> template (ANTs order)")
     inverse = traits.List(File(exists=True), mandatory=True, desc="template -> T1w")
+    orig_to_t1w = File(exists=True, desc="the image's affine onto several T1w's reference")
 
 
 class ApplyPrecomputed(SimpleInterface):
     """Put the image on the template grid through transforms another pipeline computed
-    (`bids_lrp.normalize.reuse`), instead of registering: the outputs of `RegisterToTemplate`."""
+    (`bids_lrp.normalize.reuse`), instead of registering: the outputs of `RegisterToTemplate`.
+
+    With an ``orig_to_t1w`` affine (one of several T1w images) the chain is the template
+    transforms then that affine; back, the affine's inverse (written here) then the inverse.
+    """
 
     input_spec = _PrecomputedInSpec
     output_spec = _RegOutSpec
 
     def _run_interface(self, runtime):
         template, _, _ = template_images(self.inputs.template)
-        warped = apply_transforms(
-            nib.load(self.inputs.in_file), template, list(self.inputs.forward)
-        )
+        forward, inverse = list(self.inputs.forward), list(self.inputs.inverse)
+        if isdefined(self.inputs.orig_to_t1w):
+            affine = self.inputs.orig_to_t1w
+            forward = [*forward, affine]
+            inverse = [invert_affine(affine, Path(runtime.cwd) / "t1w_to_orig.mat"), *inverse]
+        warped = apply_transforms(nib.load(self.inputs.in_file), template, forward)
         self._results["warped"] = _save(warped, runtime.cwd, "t1w_warped.nii.gz")
-        self._results["forward_transforms"] = list(self.inputs.forward)
-        self._results["inverse_transforms"] = list(self.inputs.inverse)
+        self._results["forward_transforms"] = forward
+        self._results["inverse_transforms"] = inverse
         return runtime
 
 

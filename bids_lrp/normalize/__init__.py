@@ -35,6 +35,7 @@ _EXPORTS = {
     "PROFILES": "registration",
     "Registration": "registration",
     "apply_transforms": "registration",
+    "invert_affine": "registration",
     "register_to_template": "registration",
     "relevance_to_native": "registration",
 }

@@ -34,6 +34,7 @@ __all__ = [
     "Registration",
     "RegistrationProfile",
     "apply_transforms",
+    "invert_affine",
     "register_to_template",
     "relevance_to_native",
 ]
@@ -262,6 +263,18 @@ def _floatimage_of(image: nib.Nifti1Image) -> nib.Nifti1Image:
     out = nib.Nifti1Image(np.asarray(image.dataobj, dtype=np.float32), image.affine)
     out.header.set_xyzt_units("mm", "sec")
     return out
+
+
+def invert_affine(path: str | Path, out: str | Path) -> str:
+    """Write the inverse of the ITK affine transform in ``path`` to ``out`` (``.mat``/``.txt``).
+
+    Another pipeline's affine onto a reference (e.g. sMRIPrep's ``from-orig_to-T1w``) is
+    needed backwards to bring a template-space map onto the image: `apply_transforms` inverts
+    nothing on the fly, so the inverse is a file of its own.
+    """
+    transform = ants.read_transform(str(path))
+    ants.write_transform(transform.invert(), str(out))
+    return str(out)
 
 
 def apply_transforms(

@@ -9,9 +9,12 @@ Supported layout: sMRIPrep and fMRIPrep 20.2 or later (BIDS-Derivatives names), 
 
 Their "T1w" is the participant's anatomical reference. With one T1w image it lies in the raw
 image's world space, so the transforms apply to the raw image as they are. With several T1w
-images the reference is their average and each raw image has its own
-``..._from-orig_to-T1w_mode-image_xfm.txt``; such an image is registered again here (its
-transform chain would need the inverse of that affine, which is not implemented).
+images the reference is their average, and each raw image has its own affine onto it::
+
+    sub-<l>[_ses-<s>][_run-<r>]_from-orig_to-T1w_mode-image_xfm.txt   (image -> reference)
+
+Such an image goes to the template through both, that affine first (ANTs order: the template
+transform, then the affine), and back through the template's inverse and the affine's inverse.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ class Precomputed:
     source: Derivatives
     forward: tuple[str, ...]
     inverse: tuple[str, ...]
+    #: The image's affine onto the reference when it is one of several T1w images, else None.
+    orig_to_t1w: str | None = None
 
     def describe(self) -> str:
         """E.g. ``precomputed by sMRIPrep 0.16.1 (--derivatives smriprep)``."""
@@ -102,7 +107,8 @@ def find_precomputed(
     derivatives: tuple[Derivatives, ...], entities: Mapping[str, str], template: str
 ) -> Precomputed | None:
     """The first derivatives' transforms for the image with these BIDS ``entities``; None if
-    none of them has both directions (or the image is one of several T1w: see the module)."""
+    none of them has both directions (or, for one of several T1w images, its affine onto
+    their reference: see the module)."""
     prefix = image_prefix(entities)
     for source in derivatives:
         for folder, name in _candidates(entities):
@@ -111,10 +117,14 @@ def find_precomputed(
             inverse = anat / f"{name}_from-{template}_to-T1w_mode-image_xfm.h5"
             if not (forward.is_file() and inverse.is_file()):
                 continue
-            if any(anat.glob(f"{prefix}*_from-orig_to-T1w_mode-image_xfm.*")):
+            affine = anat / f"{prefix}_from-orig_to-T1w_mode-image_xfm.txt"
+            if affine.is_file():
+                return Precomputed(source, (str(forward),), (str(inverse),), str(affine))
+            if any(anat.glob("sub-*_from-orig_to-T1w_mode-image_xfm.txt")):
                 LOGGER.warning(
-                    "%s: %s's transforms start from an average of several T1w images; this "
-                    "image is registered here instead", prefix, source.generated_by,
+                    "%s: %s's transforms start from an average of several T1w images, but "
+                    "none of its affines onto it (%s) is this image's; it is registered here "
+                    "instead", prefix, source.generated_by, affine.name,
                 )  # fmt: skip
                 return None
             return Precomputed(source, (str(forward),), (str(inverse),))

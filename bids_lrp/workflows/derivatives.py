@@ -121,7 +121,10 @@ def init_derivatives_wf(
     if transforms_from is not None:
         xfm_meta = {
             "Software": transforms_from,
-            "TransformOrder": "one ITK composite transform (.h5), as antsApplyTransforms reads it",
+            "TransformOrder": "ITK transforms for antsApplyTransforms: the composite (.h5) "
+            "alone; for one of several T1w images, from the image the .h5 then its affine onto "
+            "the participant's reference (.txt), back the inverse of that affine (.mat) then "
+            "the .h5; none is inverted",
         }
     fwd = {"entities": {**entities, "from": "T1w", "to": template, "mode": "image"}}
     inv = {"entities": {**entities, "from": template, "to": "T1w", "mode": "image"}}

@@ -96,12 +96,13 @@ def init_normalize_wf(
             mem_gb=2.0,
         )
     else:
+        apply = ApplyPrecomputed(
+            template=template, forward=list(precomputed.forward), inverse=list(precomputed.inverse)
+        )
+        if precomputed.orig_to_t1w is not None:
+            apply.inputs.orig_to_t1w = precomputed.orig_to_t1w
         register = pe.Node(
-            ApplyPrecomputed(
-                template=template,
-                forward=list(precomputed.forward),
-                inverse=list(precomputed.inverse),
-            ),
+            apply,
             name="apply_precomputed",
             mem_gb=2.0,
         )

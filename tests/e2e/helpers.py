@@ -141,11 +141,34 @@ def assert_same_outputs(out: Path, reference: Path, subjects=("001", "002")) -> 
     assert ours == theirs
 
 
-def make_smriprep(bids: Path, root: Path, template: str = "MNI152NLin2009cAsym") -> Path:
+def make_smriprep(
+    bids: Path,
+    root: Path,
+    template: str = "MNI152NLin2009cAsym",
+    *,
+    reference_shift: tuple[float, float, float] | None = None,
+) -> Path:
     """sMRIPrep-style derivatives of a simulated dataset: the true transforms of each image as
     ITK composite ``.h5`` files under sMRIPrep's names (the simulator's truth stands in for a
-    registration sMRIPrep would have done)."""
+    registration sMRIPrep would have done).
+
+    ``reference_shift`` (mm) makes the layout sMRIPrep writes for several T1w images: the
+    participant's reference ("T1w") is the image moved by a rotation and this shift, the
+    image's ``from-orig_to-T1w`` affine is written beside, and the template transforms start
+    from the reference, so that the chain of both is the truth again.
+    """
     import ants
+
+    extra = None
+    if reference_shift is not None:
+        angle = np.deg2rad(4.0)
+        rotation = np.array(
+            [[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]]
+        )
+        extra = ants.create_ants_transform(
+            transform_type="AffineTransform", dimension=3, matrix=rotation,
+            translation=reference_shift,
+        )  # fmt: skip
 
     root.mkdir(parents=True)
     (root / "dataset_description.json").write_text(
@@ -172,5 +195,11 @@ def make_smriprep(bids: Path, root: Path, template: str = "MNI152NLin2009cAsym")
         anat = root / described.parent.relative_to(truth)
         anat.mkdir(parents=True, exist_ok=True)
         name = described.name.removesuffix(".json") + ".h5"
+        if extra is not None:  # points: template -> image -> reference, and back
+            forward = "_from-T1w_" in name
+            transforms = [*transforms, extra.invert()] if forward else [extra, *transforms]
+            prefix = name.split("_from-")[0]
+            affine = anat / f"{prefix}_from-orig_to-T1w_mode-image_xfm.txt"
+            ants.write_transform(extra, str(affine))
         ants.write_transform(ants.compose_ants_transforms(transforms), str(anat / name))
     return root

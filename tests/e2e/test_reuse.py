@@ -68,3 +68,38 @@ def test_a_folder_that_is_not_derivatives_is_one_line(tmp_path, capsys):
     assert code == 64
     err = capsys.readouterr().err
     assert "not a BIDS derivatives dataset" in err and "Traceback" not in err
+
+
+@pytest.fixture(scope="module")
+def chained(reused):
+    """The layout sMRIPrep writes for several T1w: the image's affine onto a reference, and
+    template transforms from that reference; together the same truth as in ``reused``."""
+    root, bids, _, _, _ = reused
+    smriprep = make_smriprep(bids, root / "smriprep-multi", reference_shift=(3.0, -2.0, 1.5))
+    out = root / "out-multi"
+    args = [str(bids), str(out), "participant", "-w", str(root / "work-multi"),
+            "--model", str(root / "tiny.safetensors"), "--nprocs", "2", "--omp-nthreads", "1",
+            "--derivatives", f"smriprep={smriprep}"]  # fmt: skip
+    return smriprep, out, main(args)
+
+
+def test_one_of_several_t1w_goes_through_its_affine_and_the_template_transform(reused, chained):
+    _, _, _, direct, _ = reused
+    smriprep, out, code = chained
+    assert code == 0
+    anat = out / "sub-001" / "anat"
+    assert (
+        smriprep / "sub-001" / "anat" / "sub-001_from-orig_to-T1w_mode-image_xfm.txt"
+    ).is_file()
+    names = [
+        f"sub-001_space-{TPL}_desc-preproc_T1w.nii.gz",
+        "sub-001_space-T1w_desc-LRPb0_relevance.nii.gz",
+    ]
+    for name in names:  # forward (template space) and inverse (the image's own grid)
+        got = np.asarray(nib.load(anat / name).dataobj, dtype=np.float64)
+        want = np.asarray(nib.load(direct / "sub-001" / "anat" / name).dataobj, dtype=np.float64)
+        scale = np.abs(want).max()
+        assert np.abs(got - want).max() < 1e-4 * scale, name
+    # the transforms written: the template's and the affine, forward and back
+    written = sorted(p.name for p in anat.glob("*_xfm.*") if not p.name.endswith(".json"))
+    assert len(written) == 4, written
