@@ -64,6 +64,8 @@ def test_lists_become_tuples_and_only_labels_lose_repeats():
         ({"out": Path("m.pt")}, "must end in .safetensors"),
         ({"name": "--"}, "needs letters or digits"),
         ({"channels": (8, 16)}, "one value per block"),
+        ({"precision": "fp16", "device": "cpu"}, "fp16 needs a GPU"),
+        ({"loader_workers": 2}, "--loader-workers reads from a --cache"),
     ],
 )
 def test_requests_that_cannot_run_are_refused_at_construction(change, message):
