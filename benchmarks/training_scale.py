@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bids_lrp.model.loader import read_batches
+from bids_lrp.model.loader import BatchReader
 from bids_lrp.model.network import build_model
 from bids_lrp.model.scan_cache import FORMAT, ScanCache, _encode
 from bids_lrp.model.train import Recipe, train_model
@@ -112,14 +112,16 @@ def _run_child(folder: Path, mode: str, steps: int, grid_mm: float) -> dict:
 
 
 def loader_throughput(folder: Path, workers: int, batches: int = 40) -> float:
-    """Scans/s read in random batches of 4 (after one warm pass over the same rows)."""
+    """Scans/s read in random batches of 4 (after a warm pass over the same rows, which also
+    starts the workers: they are kept for every epoch)."""
     cache = ScanCache(folder)
     rng = np.random.default_rng(1)
     chosen = [rng.choice(len(cache), 4, replace=False) for _ in range(batches)]
-    for _ in read_batches(cache, chosen, workers):  # warm the page cache
+    reader = BatchReader(cache, workers)
+    for _ in reader.read(chosen):  # warm the page cache and start the workers
         pass
     tic = time.perf_counter()
-    for _ in read_batches(cache, chosen, workers):
+    for _ in reader.read(chosen):
         pass
     return 4 * batches / (time.perf_counter() - tic)
 

@@ -188,7 +188,7 @@ def write_cache(
 ) -> ScanCache:
     """Load every scan onto ``grid`` once and write them as a cache into ``folder``.
 
-    The rows are written as they are loaded (memory holds ``threads`` scans, not the cohort),
+    The rows are written as they are loaded (memory holds a few scans, not the cohort),
     into a folder beside ``folder`` that replaces it when complete: a failure leaves no cache.
 
     Raises
@@ -212,19 +212,27 @@ def write_cache(
         folder, size / 1e9,
     )  # fmt: skip
     try:
-        rows = np.lib.format.open_memmap(
-            staging / _DATA, mode="w+", dtype=dtype, shape=(len(scans), *grid.shape)
+        path = staging / _DATA
+        header = np.lib.format.open_memmap(
+            path, mode="w+", dtype=dtype, shape=(len(scans), *grid.shape)
         )
+        offset = header.offset
+        del header  # the file exists at full size; rows are written into it, not mapped
         digests = []
-        with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-            loaded = pool.map(lambda s: load_one(s, grid, resampling), scans)
-            for i, (data, digest) in enumerate(loaded):
-                rows[i] = _encode(data, dtype)
-                digests.append(digest)
-                if progress is not None:
-                    progress(i + 1)
-        rows.flush()
-        del rows
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+                loaded = pool.map(lambda s: load_one(s, grid, resampling), scans)
+                for i, (data, digest) in enumerate(loaded):
+                    row = _encode(data, dtype).tobytes()
+                    if os.pwrite(fd, row, offset + i * len(row)) != len(row):
+                        raise OSError(f"short write into {path}")
+                    digests.append(digest)
+                    if progress is not None:
+                        progress(i + 1)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         for entry, digest in zip(wanted["scans"], digests, strict=True):
             entry["sha256"] = digest
         scale = 1.0 / 255.0 if dtype == "uint8" else 1.0

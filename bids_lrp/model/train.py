@@ -31,7 +31,7 @@ from torch import nn
 from bids_lrp.model import distributed
 from bids_lrp.model.augment import augment, intensity_jitter, pose_jitter
 from bids_lrp.model.distributed import Processes
-from bids_lrp.model.loader import Rows, read_batches
+from bids_lrp.model.loader import BatchReader, Rows
 from bids_lrp.model.metrics import binary_metrics, evaluate, predict
 from bids_lrp.model.recipe import (
     DECAY_WARMUP_START,
@@ -227,6 +227,7 @@ def train_model(
             model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay
         )
         step = _Step(network, optimizer, recipe, device, precision, processes)
+        reader = BatchReader(images, workers)
         rng = np.random.default_rng(recipe.seed)
         history: list[dict] = []
         best_state, best_score, best_epoch = None, None, 0
@@ -239,7 +240,7 @@ def train_model(
             for group in optimizer.param_groups:
                 group["lr"], group["weight_decay"] = lr, weight_decay
             train_loss, train_correct = _train_epoch(
-                step, images, labels, train_index, rng, flip_axis, on_batch, workers
+                step, reader, labels, train_index, rng, flip_axis, on_batch
             )
             val_logits = _validate(model, images, val_index, device, processes)
             val = binary_metrics(labels[val_index], val_logits)
@@ -382,13 +383,12 @@ class _Step:
 
 def _train_epoch(
     step: _Step,
-    images,
+    reader: BatchReader,
     labels: np.ndarray,
     train_index: np.ndarray,
     rng: np.random.Generator,
     flip_axis: int,
     on_batch: Callable[[], None] | None,
-    workers: int,
 ) -> tuple[float, float]:
     """One pass over the shuffled training set; mean loss and accuracy (augmented, train mode)."""
     step.network.train()
@@ -397,7 +397,7 @@ def _train_epoch(
     batches = _batches(rng.permutation(np.asarray(train_index)), recipe.batch_size, minimum)
     shares = batches if processes is None else [distributed.share(b, processes) for b in batches]
     total_loss, correct = 0.0, 0
-    for batch, rows, x in zip(batches, shares, read_batches(images, shares, workers), strict=True):
+    for batch, rows, x in zip(batches, shares, reader.read(shares), strict=True):
         where = {}
         if processes is not None:
             where = {

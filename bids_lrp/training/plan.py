@@ -291,7 +291,7 @@ def _workers(settings: TrainingSettings, device: str) -> int:
     """DataLoader workers: as asked; by default 2 reading a cache for a GPU, else none.
 
     On the CPU a batch read from the page cache takes well under 1% of a training step, and
-    starting workers every epoch costs more than it saves (benchmarks/training_scale.py); a
+    handing it over from a worker costs more than the read (benchmarks/training_scale.py); a
     GPU's step is short enough for reading ahead to matter.
     """
     if settings.loader_workers is not None:
