@@ -93,10 +93,11 @@ def _inputs(settings: TrainingSettings, plan: TrainingPlan) -> tuple[Any, dict[s
         if not main:
             cache = wait_for_cache(plan.scans, plan.grid, folder, **options)
         else:
-            cache = open_or_write_cache(
-                plan.scans, plan.grid, folder, threads=plan.threads,
-                progress=lambda n: bar.update(1), **options,
-            )  # fmt: skip
+            with writing_into(folder, every_error=True):  # a full disk: one line, no cache
+                cache = open_or_write_cache(
+                    plan.scans, plan.grid, folder, threads=plan.threads,
+                    progress=lambda n: bar.update(1), **options,
+                )  # fmt: skip
     return cache, cache.digests
 
 

@@ -139,3 +139,20 @@ def test_a_cache_folder_with_other_files_is_refused_in_one_line(toy, tmp_path, c
     last = capsys.readouterr().err.splitlines()[-1]
     assert last.startswith("bids_lrp-train: error: --cache") and "holds other files" in last
     assert (tmp_path / "mine.txt").exists() and not out.exists()
+
+
+def test_a_full_disk_while_caching_is_one_line_and_leaves_nothing(
+    toy, tmp_path, monkeypatch, capsys
+):
+    import errno
+    import os
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("bids_lrp.model.scan_cache.os.pwrite", full)
+    out, cache = tmp_path / "m.safetensors", tmp_path / "cache"
+    assert main([str(toy[1]), *FAST, "--out", str(out), "--cache", str(cache)]) == 73
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert "No space left on device" in last and "nothing was written" in last
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
