@@ -4,10 +4,10 @@ Question: does ``bids_lrp-train --cache`` keep memory bounded as the cohort grow
 loader keep the network busy?
 
 For each cohort size N, a cache of N network inputs on the 2 mm grid (97 x 115 x 97) is written
-straight from synthetic brains (noisy ellipsoids, as the tests' toy scans; no NIfTI files, so
-5,000 scans take minutes, not hours). Then, each in a fresh process, the paper's network
-takes ``--steps`` training steps of batch 4 and validates on 8
-scans, with the inputs
+straight from synthetic brains (noisy ellipsoids, as the tests' toy scans; ``write_inputs``, no
+NIfTI files, so 5,000 scans take minutes, not hours). Then, each in a fresh process, the
+paper's network takes ``--steps`` training steps of batch 4 and validates on 8 scans, with the
+inputs
 
 - in memory: all N rows read into one float32 array first, which is what ``bids_lrp-train``
   without ``--cache`` holds (`bids_lrp.model.network_input.load_scans`), or
@@ -37,9 +37,8 @@ import torch
 
 from bids_lrp.model.loader import BatchReader
 from bids_lrp.model.network import build_model
-from bids_lrp.model.scan_cache import FORMAT, ScanCache, _encode
+from bids_lrp.model.scan_cache import ScanCache, write_inputs
 from bids_lrp.model.train import Recipe, train_model
-from bids_lrp.safewrite import atomic_write_json
 
 SHAPES = {2.0: (97, 115, 97), 1.0: (193, 229, 193)}
 
@@ -56,25 +55,18 @@ def _brains(shape, n_kinds: int = 8, seed: int = 0) -> np.ndarray:
 
 
 def write_synthetic_cache(folder: Path, n: int, grid_mm: float, dtype: str) -> None:
-    """A cache of ``n`` synthetic inputs in `ScanCache`'s format (no scan files behind it)."""
-    shape = SHAPES[grid_mm]
-    folder.mkdir(parents=True, exist_ok=True)
+    """A cache of ``n`` synthetic inputs (`write_inputs`; no scan files behind it)."""
     if (folder / "cache.json").is_file():
         return
-    kinds = [_encode(b, dtype) for b in _brains(shape)]
-    rows = np.lib.format.open_memmap(folder / "inputs.npy", "w+", dtype=dtype, shape=(n, *shape))
-    for i in range(n):
-        rows[i] = kinds[i % len(kinds)]
-    rows.flush()
-    del rows
-    scans = [{"prefix": f"sub-{i:05d}", "sha256": "synthetic"} for i in range(n)]
-    affine = np.diag([grid_mm] * 3 + [1.0]).tolist()
-    atomic_write_json(
-        folder / "cache.json",
-        {"format": FORMAT, "dtype": dtype, "shape": [n, *shape], "affine": affine,
-         "resampling": "synthetic", "scans": scans,
-         "scale": 1 / 255 if dtype == "uint8" else 1.0},
-    )  # fmt: skip
+    shape = SHAPES[grid_mm]
+    kinds = _brains(shape)
+    index = {
+        "affine": np.diag([grid_mm] * 3 + [1.0]).tolist(),
+        "resampling": "synthetic",
+        "scans": [{"prefix": f"sub-{i:05d}", "sha256": "synthetic"} for i in range(n)],
+    }
+    rows = (kinds[i % len(kinds)] for i in range(n))
+    write_inputs(folder, rows, (n, *shape), dtype, index)
 
 
 def _child(folder: Path, mode: str, steps: int, grid_mm: float) -> dict:

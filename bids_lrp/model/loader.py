@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-__all__ = ["BatchReader", "Rows", "read_batches"]
+__all__ = ["BatchReader", "Rows"]
 
 #: Batches each worker reads ahead.
 PREFETCH = 2
@@ -100,8 +100,3 @@ class BatchReader:
         self._sampler.batches = list(batches)
         for batch in self._loader:
             yield batch.numpy()
-
-
-def read_batches(images, batches: Sequence[np.ndarray], workers: int = 0) -> Iterator[np.ndarray]:
-    """``images[batch]`` for every batch, in order; read by ``workers`` processes when > 0."""
-    yield from BatchReader(images, workers).read(batches)

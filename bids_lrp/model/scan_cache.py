@@ -26,7 +26,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -44,6 +44,7 @@ __all__ = [
     "max_error",
     "open_or_write_cache",
     "write_cache",
+    "write_inputs",
 ]
 
 logger = logging.getLogger(__name__)
@@ -79,15 +80,10 @@ class ScanCache:
         self.dtype = np.dtype(self.index["dtype"])
         self.scale = float(self.index["scale"])
         path = self.folder / _DATA
-        with open(path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            read_header = {
-                (1, 0): np.lib.format.read_array_header_1_0,
-                (2, 0): np.lib.format.read_array_header_2_0,
-            }[version]
-            shape, _, dtype = read_header(f)
-            self._offset = f.tell()
-        if np.dtype(dtype) != self.dtype:
+        header = np.load(path, mmap_mode="r")  # shape, type and where the rows start; unmapped
+        shape, dtype, self._offset = header.shape, header.dtype, header.offset
+        del header
+        if dtype != self.dtype:
             raise TrainingDataError(f"{path} holds {dtype}, its index says {self.dtype}")
         self.shape: tuple[int, ...] = tuple(shape)
         self._row = int(np.prod(self.shape[1:]))
@@ -166,14 +162,61 @@ def _matches(folder: Path, wanted: dict) -> bool:
         index = json.loads((folder / _INDEX).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    scans = [
-        {k: s.get(k) for k in ("prefix", "path", "size", "mtime_ns")}
-        for s in index.get("scans", [])
+    found = {k: index.get(k) for k in wanted}
+    found["scans"] = [
+        {k: s.get(k) for k in ("prefix", "path", "size", "mtime_ns")} for s in found["scans"] or []
     ]
-    same = {k: index.get(k) for k in wanted if k != "scans"} == {
-        k: v for k, v in wanted.items() if k != "scans"
-    }
-    return same and scans == wanted["scans"] and (folder / _DATA).is_file()
+    return found == wanted and (folder / _DATA).is_file()
+
+
+def write_inputs(
+    folder: str | Path,
+    inputs: Iterable[np.ndarray],
+    shape: Sequence[int],
+    dtype: str,
+    index: dict,
+) -> ScanCache:
+    """Write network inputs (float arrays in [0, 1], ``shape[1:]`` each) as a cache.
+
+    ``index`` (the scans, grid and resampling) goes into ``cache.json`` with the storage type,
+    scaling and bound. Each input is written as it comes (positioned writes, nothing mapped),
+    into a folder beside ``folder`` that replaces it when complete: a failure leaves no cache.
+    ``index`` is written last, so ``inputs`` may still complete it while they are produced.
+    """
+    if dtype not in CACHE_TYPES:
+        raise ValueError(f"unknown cache type {dtype!r}; choose from {sorted(CACHE_TYPES)}")
+    folder = Path(folder)
+    if not is_cache_folder(folder):
+        raise ValueError(f"{folder} holds files other than a cache; it is not replaced")
+    staging = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        path = staging / _DATA
+        header = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=tuple(shape))
+        offset = header.offset
+        del header  # the file exists at full size; rows are written into it, not mapped
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            for i, data in enumerate(inputs):
+                row = _encode(data, dtype).tobytes()
+                if os.pwrite(fd, row, offset + i * len(row)) != len(row):
+                    raise OSError(f"short write into {path}")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        scale = 1.0 / 255.0 if dtype == "uint8" else 1.0
+        atomic_write_json(
+            staging / _INDEX,
+            {"format": FORMAT, "dtype": dtype, "shape": list(shape), **index,
+             "scale": scale, "max_error": max_error(dtype)},
+        )  # fmt: skip
+        if folder.exists():
+            shutil.rmtree(folder)
+        staging.rename(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return ScanCache(folder)
 
 
 def write_cache(
@@ -188,63 +231,32 @@ def write_cache(
 ) -> ScanCache:
     """Load every scan onto ``grid`` once and write them as a cache into ``folder``.
 
-    The rows are written as they are loaded (memory holds a few scans, not the cohort),
-    into a folder beside ``folder`` that replaces it when complete: a failure leaves no cache.
+    Memory holds a few scans at a time, not the cohort (`write_inputs`).
 
     Raises
     ------
     bids_lrp.model.data.TrainingDataError
         For a scan that cannot be read or is not a network input.
     """
-    if dtype not in CACHE_TYPES:
-        raise ValueError(f"unknown cache type {dtype!r}; choose from {sorted(CACHE_TYPES)}")
-    folder = Path(folder)
-    if not is_cache_folder(folder):
-        raise ValueError(f"{folder} holds files other than a cache; it is not replaced")
     wanted = _wanted(scans, grid, dtype, resampling)
-    staging = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
     size = len(scans) * int(np.prod(grid.shape)) * np.dtype(dtype).itemsize
     logger.info(
         "caching %d scans on the %s grid %s as %s in %s (%.2f GB on disk)",
         len(scans), voxel_text(grid.voxel_size), "x".join(map(str, grid.shape)), dtype,
         folder, size / 1e9,
     )  # fmt: skip
-    try:
-        path = staging / _DATA
-        header = np.lib.format.open_memmap(
-            path, mode="w+", dtype=dtype, shape=(len(scans), *grid.shape)
-        )
-        offset = header.offset
-        del header  # the file exists at full size; rows are written into it, not mapped
-        digests = []
-        fd = os.open(path, os.O_WRONLY)
-        try:
-            with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-                loaded = pool.map(lambda s: load_one(s, grid, resampling), scans)
-                for i, (data, digest) in enumerate(loaded):
-                    row = _encode(data, dtype).tobytes()
-                    if os.pwrite(fd, row, offset + i * len(row)) != len(row):
-                        raise OSError(f"short write into {path}")
-                    digests.append(digest)
-                    if progress is not None:
-                        progress(i + 1)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        for entry, digest in zip(wanted["scans"], digests, strict=True):
-            entry["sha256"] = digest
-        scale = 1.0 / 255.0 if dtype == "uint8" else 1.0
-        atomic_write_json(
-            staging / _INDEX, {**wanted, "scale": scale, "max_error": max_error(dtype)}
-        )
-        if folder.exists():
-            shutil.rmtree(folder)
-        staging.rename(folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return ScanCache(folder)
+
+    def loaded() -> Iterator[np.ndarray]:
+        with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+            results = pool.map(lambda s: load_one(s, grid, resampling), scans)
+            for i, (data, digest) in enumerate(results):
+                wanted["scans"][i]["sha256"] = digest
+                yield data
+                if progress is not None:
+                    progress(i + 1)
+
+    index = {k: v for k, v in wanted.items() if k not in ("format", "dtype", "shape")}
+    return write_inputs(folder, loaded(), wanted["shape"], dtype, index)
 
 
 def open_or_write_cache(
