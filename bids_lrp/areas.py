@@ -19,7 +19,7 @@ from bids_lrp.grid import Grid
 from bids_lrp.lrp.perturb import PerturbationCurve, region_perturbation
 from bids_lrp.model.network_input import network_input
 from bids_lrp.normalize.grids import resample_to_grid
-from bids_lrp.normalize.intensity import mask_and_scale
+from bids_lrp.normalize.intensity import scale_for_network
 from bids_lrp.templates import get_atlas, template_images
 
 __all__ = ["NetworkAreas", "faithfulness_rows", "network_areas"]
@@ -40,7 +40,7 @@ class NetworkAreas:
 
 @functools.lru_cache(maxsize=4)
 def _areas_on(template: str, atlas: str, key: tuple) -> NetworkAreas:
-    shape, affine, resampling = key
+    shape, affine, resampling, scaling = key
     grid = Grid(shape, np.reshape(affine, (4, 4)))
     found = get_atlas(atlas, template)
     labels = nib.Nifti1Image(np.asarray(found.labels, np.float32), np.asarray(found.affine))
@@ -50,14 +50,20 @@ def _areas_on(template: str, atlas: str, key: tuple) -> NetworkAreas:
         int(i): str(n) for i, n in zip(found.table["index"], found.table["name"], strict=True)
     }
     t1w, mask, _ = template_images(template)
-    brain = network_input(mask_and_scale(t1w, mask), grid, resampling)
+    scaled = scale_for_network(t1w, mask, scaling, grid, resampling)
+    brain = network_input(scaled, grid, resampling)
     return NetworkAreas(regions, names, np.asarray(brain.dataobj, dtype=np.float32))
 
 
 def network_areas(template: str, atlas: str, card: Any) -> NetworkAreas:
     """``atlas``'s areas and ``template``'s brain on the grid of a model card (cached)."""
     grid = Grid.of_card(card)
-    key = (tuple(grid.shape), tuple(np.asarray(grid.affine).ravel()), card.input_resampling)
+    key = (
+        tuple(grid.shape),
+        tuple(np.asarray(grid.affine).ravel()),
+        card.input_resampling,
+        card.intensity_scaling,
+    )
     return _areas_on(template, atlas, key)
 
 

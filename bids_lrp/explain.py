@@ -71,7 +71,7 @@ def _masks_on(template: str, key: tuple) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _save_relevance(
-    relevance: np.ndarray, img, net_img, path: Path, inside: np.ndarray
+    relevance: np.ndarray, img, net_img, path: Path, inside: np.ndarray | None
 ) -> nib.Nifti1Image:
     """Write one relevance map on the template grid (mapped back keeping its sum)."""
     rel_img = nib.Nifti1Image(relevance.astype(np.float32), net_img.affine)
@@ -176,8 +176,9 @@ def explain_images(
         Where image ``i``'s relevance maps (template grid) and predictions go (``img<i>/``).
     template : str, optional
         The images' template (default: the model card's). Relevance outside its brain mask is
-        removed (`bids_lrp.lrp.brain`); the share removed is recorded per map as
-        ``RelevanceOutsideBrain``, and ``RelevanceSum``, ``Absorbed`` and
+        removed (`bids_lrp.lrp.brain`) when the card's scaling masks the input with it; the
+        share outside is recorded per map as ``RelevanceOutsideBrain`` (removed or not:
+        ``RelevanceOutsideBrainRemoved``), and ``RelevanceSum``, ``Absorbed`` and
         ``ConservationError`` describe the map as written.
     atlas : str, optional
         The atlas whose areas occlusion removes and faithfulness is measured over.
@@ -210,6 +211,7 @@ def explain_images(
     indices = {m: _target_index(t, card) for m, t in targets.items()}
     general = _target_index(target_class, card)
     on_template, on_network = _brain_masks(template or card.template, card)
+    brain_only = card.intensity_scaling == "minmax-in-brain-mask"  # inputs 0 outside the brain
     needs = faithfulness_steps > 0 or any(
         "regions" in get_info(parse_method_spec(m).name).needs for m in methods
     )
@@ -254,13 +256,17 @@ def explain_images(
                         f"{template or card.template}'s brain mask"
                     )
                 masked, outside = restrict_to_brain(relevance[b], on_network)
+                if not brain_only:  # the network sees the whole head: nothing to remove
+                    masked = relevance[b]
                 path = folders[b] / f"relevance_{spec.label}.nii.gz"
-                rel_img = _save_relevance(masked, img, net_img, path, on_template)
+                keep = on_template if brain_only else None
+                rel_img = _save_relevance(masked, img, net_img, path, keep)
                 files[b].append(str(path))
                 brain = (float(masked.sum(dtype=np.float64)), outside)
                 metadata[b].append(
                     _metadata(result, b, spec, selection, card, rel_img, net_img is not img, brain)
                 )
+                metadata[b][-1]["RelevanceOutsideBrainRemoved"] = brain_only
                 if faithfulness_steps > 0:
                     rows, aopc = faithfulness_rows(
                         model, x[b : b + 1], int(result.target[b]), masked, areas,

@@ -32,7 +32,7 @@ ORDERS = ("morf", "lerf", "random")
 #: AOPC difference (probability) below which a map is not told apart from random removal.
 MARGIN = 0.01
 #: What a removed area is replaced by (recorded in the sidecars).
-REFERENCE = "the template brain, masked and scaled as a network input"
+REFERENCE = "the template, scaled as a network input (the model card's intensity scaling)"
 
 #: The columns of ``*_faithfulness.tsv``.
 COLUMN_DESCRIPTIONS = {

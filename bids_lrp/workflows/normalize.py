@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
+from bids_lrp.grid import Grid
 from bids_lrp.interfaces.normalize import (
     ApplyPrecomputed,
     MaskAndScale,
@@ -16,6 +18,7 @@ from bids_lrp.interfaces.normalize import (
 )
 from bids_lrp.normalize.registration import DEFAULT_SEED
 from bids_lrp.normalize.reuse import Precomputed
+from bids_lrp.templates import get_template
 
 
 def init_normalize_wf(
@@ -25,13 +28,17 @@ def init_normalize_wf(
     omp_nthreads: int = 1,
     estimate_volumes: bool = False,
     precomputed: Precomputed | None = None,
+    scaling: str = "minmax-in-brain-mask",
+    grid: Grid | None = None,
+    resampling: str = "linear",
     name: str = "normalize_wf",
 ) -> pe.Workflow:
     """Check, bias-correct, register, mask and scale one T1w image.
 
     N4 bias correction, registration to the template (the paper's SyN-quick profile or
-    affine), the template brain mask applied and min-max scaling within it (no per-subject
-    skull stripping, as in the paper); the registration is checked on the unmasked registered
+    affine), then the model card's intensity scaling: the paper's template brain mask applied
+    and min-max scaling within it (no per-subject skull stripping), or ClinicaDL's min-max
+    over the network's field of view; the registration is checked on the unmasked registered
     scan (`bids_lrp.normalize.quality`).
 
     Parameters
@@ -48,6 +55,13 @@ def init_normalize_wf(
     precomputed : Precomputed, optional
         Transforms another pipeline computed for this image (`bids_lrp.normalize.reuse`):
         used instead of registering (the volume estimate then registers with SyN itself).
+    scaling : str
+        The model card's ``intensity_scaling`` (`bids_lrp.normalize.intensity.SCALINGS`).
+    grid : Grid, optional
+        The network's input grid (the card's), which ``"minmax"`` scaling spans. Default: the
+        template grid.
+    resampling : str
+        The card's ``input_resampling`` (how the network's input is made from the image).
     name : str
         Workflow name.
 
@@ -99,14 +113,26 @@ def init_normalize_wf(
         apply = ApplyPrecomputed(
             template=template, forward=list(precomputed.forward), inverse=list(precomputed.inverse)
         )
-        if precomputed.orig_to_t1w is not None:
-            apply.inputs.orig_to_t1w = precomputed.orig_to_t1w
+        if precomputed.affine is not None:
+            apply.inputs.affine = precomputed.affine
         register = pe.Node(
             apply,
             name="apply_precomputed",
             mem_gb=2.0,
         )
-    mask_scale = pe.Node(MaskAndScale(template=template), name="mask_scale")
+    if grid is None:
+        tpl = get_template(template)
+        grid = Grid(tpl.shape(), tpl.affine())
+    mask_scale = pe.Node(
+        MaskAndScale(
+            template=template,
+            scaling=scaling,
+            grid_shape=list(grid.shape),
+            grid_affine=[float(v) for v in np.asarray(grid.affine).ravel()],
+            resampling=resampling,
+        ),
+        name="mask_scale",
+    )
     quality = pe.Node(RegistrationQuality(template=template), name="quality")
     workflow.connect(
         [

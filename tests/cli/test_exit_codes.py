@@ -225,16 +225,32 @@ def test_cascading_randomization_implies_the_check(tmp_path, tiny_bids, tiny_mod
     assert settings("--randomization-check").randomization_layers == "dense"
 
 
-def test_a_clinicadl_card_is_refused_in_one_line(tmp_path, tiny_bids, capsys):
+@pytest.fixture(scope="module")
+def clinicadl_model(tmp_path_factory):
     import torch
 
     from bids_lrp.model import save_checkpoint
     from bids_lrp.model.clinicadl import Conv5FC3, caps_card
 
-    path = tmp_path / "conv5fc3.safetensors"
+    path = tmp_path_factory.mktemp("clinicadl") / "conv5fc3.safetensors"
     torch.manual_seed(0)
     save_checkpoint(Conv5FC3().eval(), caps_card("conv5fc3"), path)
-    assert main(_args(tiny_bids, tmp_path / "out", path)) == 64
+    return path
+
+
+def test_a_clinicadl_card_needs_its_template_in_one_line(tmp_path, tiny_bids, clinicadl_model,
+                                                          capsys):  # fmt: skip
+    assert main(_args(tiny_bids, tmp_path / "out", clinicadl_model)) == 64
     line = _one_line_error(capsys)
-    assert "MNI152NLin2009cSym" in line or "minmax" in line
+    assert "MNI152NLin2009cSym" in line and "--template MNI152NLin2009cSym" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_template_without_its_files_is_one_line(tmp_path, tiny_bids, clinicadl_model, capsys,
+                                                  monkeypatch):  # fmt: skip
+    monkeypatch.setenv("TEMPLATEFLOW_HOME", str(tmp_path / "templateflow"))
+    args = _args(tiny_bids, tmp_path / "out", clinicadl_model, "--template", "MNI152NLin2009cSym")
+    assert main(args) == 66
+    line = _one_line_error(capsys)
+    assert "tpl-MNI152NLin2009cSym_res-1_T1w.nii.gz" in line and "TEMPLATEFLOW_HOME" in line
     assert not (tmp_path / "out").exists()

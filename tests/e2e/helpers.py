@@ -31,15 +31,18 @@ def make_model(
     seed: int = 0,
     name: str = "tiny-test",
     net: dict | None = None,
+    origin: tuple[float, float, float] = ORIGIN,
+    extent: tuple[int, int, int] = TEMPLATE_SHAPE,
     **card_changes,
 ) -> Path:
-    """Save a seeded random small model whose card grid is ``grid_mm`` on the template."""
-    shape = tuple(int(np.ceil(n / grid_mm)) for n in TEMPLATE_SHAPE)
+    """Save a seeded random small model whose card grid is ``grid_mm`` on the template (or on
+    the box of ``extent`` 1 mm voxels from ``origin``)."""
+    shape = tuple(int(np.ceil(n / grid_mm)) for n in extent)
     net = dict(SMALL_NET if net is None else net)
     torch.manual_seed(seed)
     model = build_model("boehle2019", input_shape=shape, **net).eval()
     affine = np.diag([grid_mm, grid_mm, grid_mm, 1.0])
-    affine[:3, 3] = ORIGIN
+    affine[:3, 3] = origin
     card = {
         "name": name,
         "architecture": "boehle2019",
@@ -202,4 +205,61 @@ def make_smriprep(
             affine = anat / f"{prefix}_from-orig_to-T1w_mode-image_xfm.txt"
             ants.write_transform(extra, str(affine))
         ants.write_transform(ants.compose_ants_transforms(transforms), str(anat / name))
+    return root
+
+
+SYM = "MNI152NLin2009cSym"
+
+
+def make_sym_templateflow(home: Path) -> Path:
+    """A TemplateFlow folder with a stand-in MNI152NLin2009cSym (TemplateFlow's file names):
+    the bundled ICBM 2009c asymmetric brain averaged with its left-right mirror (the grid is
+    symmetric about x = 0), as the symmetric template is built; mask: its non-zero voxels."""
+    from bids_lrp.templates import get_template
+
+    asym = get_template("MNI152NLin2009cAsym")
+    img = nib.load(asym.t1w)
+    data = np.asarray(img.dataobj, dtype=np.float32)
+    last = img.affine[0, 3] + img.affine[0, 0] * (data.shape[0] - 1)
+    assert np.isclose(last, -img.affine[0, 3])
+    sym = 0.5 * (data + data[::-1])
+    folder = home / f"tpl-{SYM}"
+    folder.mkdir(parents=True)
+    nib.save(nib.Nifti1Image(sym, img.affine), folder / f"tpl-{SYM}_res-1_T1w.nii.gz")
+    mask = nib.Nifti1Image((sym > 0).astype(np.uint8), img.affine)
+    nib.save(mask, folder / f"tpl-{SYM}_res-1_desc-brain_mask.nii.gz")
+    return home
+
+
+def make_caps(bids: Path, root: Path, *, old_names: bool = False) -> Path:
+    """A CAPS folder of Clinica's t1-linear for a simulated dataset with sessions: each image's
+    affine as the ANTs ``.mat`` t1-linear keeps (the simulator's true affine stands in for the
+    registration; its small nonlinear warp is left out), and the cropped image t1-linear
+    writes (bias-corrected, through that affine, on the CAPS grid). ``old_names`` keeps the
+    ``_T1w`` in the names and writes no description, as older Clinica releases did."""
+    import ants
+
+    from bids_lrp.model.clinicadl import CAPS_GRID
+    from bids_lrp.normalize import apply_transforms, load_t1w, n4_bias_correct, resample_to_grid
+    from bids_lrp.templates import template_images
+
+    template, _, _ = template_images(SYM)
+    root.mkdir(parents=True)
+    description = {"Name": "CAPS stand-in", "BIDSVersion": "1.7.0", "CAPSVersion": "1.0.0",
+                   "DatasetType": "derivative"}  # fmt: skip
+    if not old_names:
+        (root / "dataset_description.json").write_text(json.dumps(description))
+    truth = bids / "derivatives" / "simulation"
+    for affine in sorted(truth.glob("sub-*/ses-*/anat/*_from-T1w_to-*_desc-affine_xfm.txt")):
+        prefix = affine.name.split("_from-")[0]
+        sub, ses = prefix.split("_")[:2]
+        source = f"{prefix}_T1w" if old_names else prefix
+        folder = root / "subjects" / sub / ses / "t1_linear"
+        folder.mkdir(parents=True)
+        mat = folder / f"{source}_space-{SYM}_res-1x1x1_affine.mat"
+        ants.write_transform(ants.read_transform(str(affine)), str(mat))
+        raw = load_t1w(next(bids.glob(f"{sub}/{ses}/anat/{prefix}_T1w.nii.gz")))
+        warped = apply_transforms(n4_bias_correct(raw), template, [str(mat)])
+        crop = resample_to_grid(warped, CAPS_GRID.shape, CAPS_GRID.affine)
+        nib.save(crop, folder / f"{source}_space-{SYM}_desc-Crop_res-1x1x1_T1w.nii.gz")
     return root

@@ -287,6 +287,10 @@ def test_the_conservation_table_explains_absorbed_and_outside_brain():
     lrp = {"MethodKind": "relevance", "StartRelevance": 0.9, "Absorbed": 0.01}
     row, _ = conservation_row("LRPb0", {**lrp, "RelevanceSum": 0.89}, None)
     assert row["absorbed"] == 0.01 and row["outside brain"] is None
+    # a model that sees the whole head keeps that relevance, and the table says so
+    whole_head = {**gradient, "RelevanceOutsideBrainRemoved": False}
+    assert conservation_row("GuidedBackprop", whole_head, None)[0]["outside brain"] == "18.3% kept"
+    assert "marked 'kept'" in CONSERVATION_CAPTION
 
 
 def test_the_registration_figure_shows_the_unmasked_scan_moved_by_the_saved_transforms(good):
