@@ -1,7 +1,8 @@
 """Clinica's CAPS folders: the ``t1-linear`` affine of a T1w image onto MNI152NLin2009cSym.
 
 ClinicaDL's image-level models take the outputs of Clinica's ``t1-linear``: N4 bias correction,
-an ANTs affine registration to MNI152NLin2009cSym at 1 mm and a crop. The affine is kept, per session::
+an ANTs affine registration to MNI152NLin2009cSym at 1 mm and a crop. The affine is kept, per
+session::
 
     subjects/sub-<l>/ses-<s>/t1_linear/<source>_space-MNI152NLin2009cSym_res-1x1x1_affine.mat
 
