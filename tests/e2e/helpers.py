@@ -231,12 +231,15 @@ def make_sym_templateflow(home: Path) -> Path:
     return home
 
 
-def make_caps(bids: Path, root: Path, *, old_names: bool = False) -> Path:
+def make_caps(
+    bids: Path, root: Path, *, old_names: bool = False, sessions: tuple[str, ...] | None = None
+) -> Path:
     """A CAPS folder of Clinica's t1-linear for a simulated dataset with sessions: each image's
     affine as the ANTs ``.mat`` t1-linear keeps (the simulator's true affine stands in for the
     registration; its small nonlinear warp is left out), and the cropped image t1-linear
     writes (bias-corrected, through that affine, on the CAPS grid). ``old_names`` keeps the
-    ``_T1w`` in the names and writes no description, as older Clinica releases did."""
+    ``_T1w`` in the names and writes no description, as older Clinica releases did;
+    ``sessions`` (labels) limits the folder to those sessions."""
     import ants
 
     from bids_lrp.model.clinicadl import CAPS_GRID
@@ -253,6 +256,8 @@ def make_caps(bids: Path, root: Path, *, old_names: bool = False) -> Path:
     for affine in sorted(truth.glob("sub-*/ses-*/anat/*_from-T1w_to-*_desc-affine_xfm.txt")):
         prefix = affine.name.split("_from-")[0]
         sub, ses = prefix.split("_")[:2]
+        if sessions is not None and ses.removeprefix("ses-") not in sessions:
+            continue
         source = f"{prefix}_T1w" if old_names else prefix
         folder = root / "subjects" / sub / ses / "t1_linear"
         folder.mkdir(parents=True)

@@ -39,13 +39,14 @@ def caps_run(tmp_path_factory):
     mp.setenv("TEMPLATEFLOW_HOME", str(home))  # for the expected values computed here
     template_images.cache_clear()
     bids = make_dataset(root / "bids", n_subjects=1, seed=11, sessions=2)
-    caps = make_caps(bids, root / "caps")
+    caps = make_caps(bids, root / "caps", sessions=("1",))
     model = make_model(root / "conv.safetensors", grid_mm=3.0, origin=ORIGIN,
                        extent=CAPS_GRID.shape, template=SYM,
                        intensity_scaling="minmax")  # fmt: skip
     out = root / "out"
     args = [str(bids), str(out), "participant", "-w", str(root / "work"), "--model", str(model),
-            "--template", SYM, "--session-label", "1", "--nprocs", "2", "--omp-nthreads", "1",
+            "--template", SYM, "--session-label", "1", "--methods", "boehle2019",
+            "--nprocs", "2", "--omp-nthreads", "1",
             "--derivatives", f"clinicadl={caps}"]  # fmt: skip
     env = {**app_env(), "TEMPLATEFLOW_HOME": str(home)}
     exe = Path(sys.executable).parent / "bids_lrp"
