@@ -10,7 +10,8 @@ from __future__ import annotations
 import gzip
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from zlib import error as zlib_error
@@ -23,9 +24,16 @@ from bids_lrp.grid import Grid
 from bids_lrp.model.card import INPUT_RESAMPLINGS
 from bids_lrp.model.checkpoint import sha256_file
 from bids_lrp.model.data import Scan, TrainingDataError, voxel_text
-from bids_lrp.normalize.grids import resample_to_grid
+from bids_lrp.normalize.grids import on_grid
 
-__all__ = ["load_network_input", "load_one", "load_scans", "network_grid", "network_input"]
+__all__ = [
+    "iter_loaded",
+    "load_network_input",
+    "load_one",
+    "load_scans",
+    "network_grid",
+    "network_input",
+]
 
 logger = logging.getLogger("bids_lrp.model.data")
 
@@ -76,10 +84,7 @@ def network_input(img: nib.Nifti1Image, grid: Grid, resampling: str = "linear") 
     """
     if resampling not in INPUT_RESAMPLINGS:
         raise ValueError(f"resampling must be one of {INPUT_RESAMPLINGS}, got {resampling!r}")
-    if grid.same_as(img.shape[:3], img.affine):
-        return img
-    antialias = resampling == "antialiased"
-    return resample_to_grid(img, grid.shape, grid.affine, antialias=antialias)
+    return on_grid(img, grid, antialias=resampling == "antialiased")
 
 
 def load_network_input(path: str | Path, card) -> tuple[nib.Nifti1Image, nib.Nifti1Image]:
@@ -166,12 +171,28 @@ def load_scans(
         images.nbytes / 1e9,
     )
     digests: dict[str, str] = {}
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        for index, (data, digest) in enumerate(
-            pool.map(lambda s: load_one(s, grid, resampling), scans)
-        ):
-            images[index] = data
-            digests[scans[index].prefix] = digest
-            if progress is not None:
-                progress(index + 1)
+    for index, (data, digest) in enumerate(iter_loaded(scans, grid, resampling, threads)):
+        images[index] = data
+        digests[scans[index].prefix] = digest
+        if progress is not None:
+            progress(index + 1)
     return images, digests
+
+
+def iter_loaded(
+    scans: Sequence[Scan], grid: Grid, resampling: str = "linear", threads: int = 1
+) -> Iterator[tuple[np.ndarray, str]]:
+    """`load_one` of every scan, in order, loaded by ``threads`` threads.
+
+    At most ``2 * threads`` scans are loaded ahead of the consumer, so a consumer that writes
+    each scan away (`bids_lrp.model.scan_cache.write_cache`) holds a few scans, not the cohort.
+    """
+    ahead = 2 * max(1, threads)
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        pending: deque = deque()
+        for scan in scans:
+            pending.append(pool.submit(load_one, scan, grid, resampling))
+            if len(pending) >= ahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()

@@ -27,14 +27,13 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from bids_lrp.grid import Grid
 from bids_lrp.model.data import Scan, TrainingDataError, voxel_text
-from bids_lrp.model.network_input import load_one
+from bids_lrp.model.network_input import iter_loaded
 from bids_lrp.safewrite import atomic_write_json
 
 __all__ = [
@@ -247,13 +246,11 @@ def write_cache(
     )  # fmt: skip
 
     def loaded() -> Iterator[np.ndarray]:
-        with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-            results = pool.map(lambda s: load_one(s, grid, resampling), scans)
-            for i, (data, digest) in enumerate(results):
-                wanted["scans"][i]["sha256"] = digest
-                yield data
-                if progress is not None:
-                    progress(i + 1)
+        for i, (data, digest) in enumerate(iter_loaded(scans, grid, resampling, threads)):
+            wanted["scans"][i]["sha256"] = digest
+            yield data
+            if progress is not None:
+                progress(i + 1)
 
     index = {k: v for k, v in wanted.items() if k not in ("format", "dtype", "shape")}
     return write_inputs(folder, loaded(), wanted["shape"], dtype, index)

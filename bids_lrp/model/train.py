@@ -399,11 +399,9 @@ def _train_epoch(
     total_loss, correct = 0.0, 0
     for batch, rows, x in zip(batches, shares, reader.read(shares), strict=True):
         where = {}
-        if processes is not None:
-            where = {
-                "positions": range(processes.rank, len(batch), processes.world),
-                "size": len(batch),
-            }
+        if processes is not None:  # this process's positions in the batch, as its rows
+            where = {"positions": distributed.share(np.arange(len(batch)), processes),
+                     "size": len(batch)}  # fmt: skip
         if recipe.augment:
             x = augment(x, rng, flip_p=recipe.flip_p, shift=recipe.shift, axis=flip_axis, **where)
             if recipe.pose_jitter > 0:  # drawn only when asked: the paper's stream stays

@@ -16,10 +16,13 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
+from bids_lrp.grid import Grid
+
 __all__ = [
     "ORDERS",
     "antialias_sigmas",
     "image_of",
+    "on_grid",
     "preserve_masses",
     "relevance_to_grid",
     "resample_to_grid",
@@ -114,6 +117,14 @@ def resample_to_grid(
         prefilter=ORDERS[interpolation] > 1,
     )
     return image_of(out, target)
+
+
+def on_grid(image: nib.Nifti1Image, grid: Grid, *, antialias: bool = False) -> nib.Nifti1Image:
+    """``image`` on ``grid``: itself when it lies there already, else `resample_to_grid`
+    (linear, low-passed first with ``antialias``)."""
+    if grid.same_as(image.shape[:3], image.affine):
+        return image
+    return resample_to_grid(image, grid.shape, grid.affine, antialias=antialias)
 
 
 def preserve_masses(moved: np.ndarray, source: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ import nibabel as nib
 import numpy as np
 
 from bids_lrp.grid import Grid
-from bids_lrp.normalize.grids import resample_to_grid
+from bids_lrp.normalize.grids import on_grid
 
 __all__ = [
     "SCALINGS",
@@ -23,7 +23,6 @@ __all__ = [
     "registration_quality",
     "same_grid",
     "scale_for_network",
-    "scaling_description",
 ]
 
 #: The card ``intensity_scaling`` values this app produces, and what each does.
@@ -123,11 +122,6 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / denominator) if denominator > 0 else float("nan")
 
 
-def scaling_description(scaling: str) -> str:
-    """One line for sidecars: what `scale_for_network` did with ``scaling``."""
-    return SCALINGS[scaling]
-
-
 def scale_for_network(
     image: nib.Nifti1Image,
     brain_mask: nib.Nifti1Image,
@@ -157,18 +151,16 @@ def scale_for_network(
         ``minmax``: the whole image mapped linearly so that the network's input (the image
         on ``grid``) spans [0, 1], as ClinicaDL scales its cropped image; on a sub-grid of the
         template that input is exactly the crop, min-max scaled. Voxels the network does not
-        see may lie outside [0, 1].
+        see may lie outside [0, 1]. (Resampling is linear, so its input of the scaled image is
+        the scaled input; the antialiasing low-pass too, away from the template's edge, where
+        it pads with zeros.)
     """
     if scaling == "minmax-in-brain-mask":
         return mask_and_scale(image, brain_mask)
     if scaling != "minmax":
         raise ValueError(f"unknown intensity scaling {scaling!r}; known: {', '.join(SCALINGS)}")
-    if grid.same_as(image.shape[:3], image.affine):
-        seen = np.asarray(image.dataobj, dtype=np.float64)
-    else:  # what `bids_lrp.model.network_input` gives the network
-        seen = resample_to_grid(
-            image, grid.shape, grid.affine, antialias=resampling == "antialiased"
-        ).dataobj
+    # what `bids_lrp.model.network_input.network_input` gives the network
+    seen = on_grid(image, grid, antialias=resampling == "antialiased").dataobj
     low, high = float(np.min(seen)), float(np.max(seen))
     if high <= low:
         raise ValueError(f"the image is constant ({low:g}) in the network's field of view")

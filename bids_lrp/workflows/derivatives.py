@@ -13,7 +13,7 @@ from bids_lrp.faithfulness import REFERENCE as FAITHFULNESS_REFERENCE
 from bids_lrp.interfaces.io import DerivativesSink
 from bids_lrp.methods import method_label
 from bids_lrp.names import model_desc
-from bids_lrp.normalize.intensity import scaling_description
+from bids_lrp.normalize.intensity import SCALINGS
 from bids_lrp.normalize.registration import DEFAULT_SEED
 from bids_lrp.normalize.reuse import Precomputed
 from bids_lrp.regions import COLUMN_DESCRIPTIONS
@@ -110,7 +110,7 @@ def init_derivatives_wf(
         {"space": template, "desc": "preproc"},
         {
             "SkullStripped": scaling == "minmax-in-brain-mask",
-            "Description": f"network input: {scaling_description(scaling)}",
+            "Description": f"network input: {SCALINGS[scaling]}",
         },
     )
 

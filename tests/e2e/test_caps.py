@@ -65,7 +65,13 @@ def test_the_t1_linear_affine_replaces_the_registration(caps_run):
     forward = anat / f"{PREFIX}_from-T1w_to-{SYM}_mode-image_xfm.mat"
     inverse = anat / f"{PREFIX}_from-{SYM}_to-T1w_mode-image_xfm.mat"
     assert forward.read_bytes() == mat.read_bytes()
-    assert inverse.is_file() and inverse.read_bytes() != mat.read_bytes()
+    import ants
+
+    there, back = ants.read_transform(str(forward)), ants.read_transform(str(inverse))
+    for point in ([10.0, -20.0, 30.0], [-60.0, 45.0, -5.0]):  # the inverse undoes the affine
+        moved = there.apply_to_point(point)
+        assert np.linalg.norm(np.subtract(moved, point)) > 0.5
+        assert np.allclose(back.apply_to_point(moved), point, atol=1e-4)
     sidecar = json.loads(forward.with_suffix(".json").read_text())
     assert "Clinica t1-linear (CAPS 1.0.0)" in sidecar["Software"]
     assert "--derivatives clinicadl" in sidecar["Software"]

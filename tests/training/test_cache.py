@@ -156,3 +156,22 @@ def test_a_full_disk_while_caching_is_one_line_and_leaves_nothing(
     last = capsys.readouterr().err.splitlines()[-1]
     assert "No space left on device" in last and "nothing was written" in last
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_writing_a_cache_loads_only_a_few_scans_ahead(monkeypatch):
+    """The loader feeding `write_cache` stays at most ``2 * threads`` scans ahead of the writer,
+    so memory holds a few scans whatever the cohort size; scans still come in order."""
+    from bids_lrp.model import network_input
+
+    started = []
+
+    def fake_load(scan, grid, resampling):
+        started.append(scan)
+        return np.full(3, scan, np.float32), f"sha-{scan}"
+
+    monkeypatch.setattr(network_input, "load_one", fake_load)
+    threads, n = 2, 40
+    for k, (data, digest) in enumerate(network_input.iter_loaded(range(n), None, threads=threads)):
+        assert data[0] == k and digest == f"sha-{k}"
+        assert len(started) <= k + 1 + 2 * threads
+    assert sorted(started) == list(range(n))
